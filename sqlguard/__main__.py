@@ -1,0 +1,5 @@
+import sys
+
+from sqlguard.cli import main
+
+sys.exit(main())

@@ -1,0 +1,35 @@
+"""Every rule, one module each. The order here is the order of `sqlguard rules`."""
+
+from __future__ import annotations
+
+from sqlguard.checks import (
+    sg00_unparsable_statement,
+    sg01_unused_ignore,
+    sg02_source_encoding,
+    sg03_unterminated_token,
+    sg04_template_placeholders,
+    sg05_byte_order_mark,
+    sg06_crlf_line_endings,
+    sg07_empty_file,
+    sg10_forbidden_table,
+    sg20_unconditional_drop,
+    sg21_destructive_statement,
+    sg35_unclosed_transaction,
+)
+from sqlguard.rule import Rule
+
+ALL_RULES: tuple[Rule, ...] = (
+    sg00_unparsable_statement.RULE,
+    sg01_unused_ignore.RULE,
+    sg02_source_encoding.RULE,
+    sg03_unterminated_token.RULE,
+    sg04_template_placeholders.RULE,
+    sg05_byte_order_mark.RULE,
+    sg06_crlf_line_endings.RULE,
+    sg07_empty_file.RULE,
+    sg10_forbidden_table.RULE,
+    sg20_unconditional_drop.RULE,
+    sg21_destructive_statement.RULE,
+    sg35_unclosed_transaction.RULE,
+)
+RULES_BY_CODE: dict[str, Rule] = {r.code: r for r in ALL_RULES}

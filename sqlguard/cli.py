@@ -1,0 +1,213 @@
+"""The command line: parse arguments, call the engine, render, return the exit code.
+
+Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 usage, configuration or input error.
+Imports are lazy so that `sqlguard --version` does not load sqlglot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlguard import __version__
+
+if TYPE_CHECKING:
+    from sqlguard.catalog import Catalog
+    from sqlguard.config import Settings
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(f"{self.prog}: {message}")
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _codes(value: str) -> list[str]:
+    return [c for c in value.replace(" ", ",").split(",") if c]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="sqlguard", description="Guards databases against the mistakes that migrations and "
+                                             "hand-written SQL make.")
+    p.add_argument("--version", action="version", version=f"sqlguard {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    lint = sub.add_parser("lint", help="lint SQL files and folders", description="Lint SQL migration files and "
+                          "folders. Exit 0: clean; 1: findings at or above --fail-on; 2: usage or config error.")
+    lint.add_argument("paths", nargs="*", metavar="PATH", help="files or folders ('-' reads standard input)")
+    lint.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text")
+    lint.add_argument("--config", type=Path, help="config file (pyproject.toml or sqlguard.yaml)")
+    lint.add_argument("--catalog", help="rule catalog (YAML); replaces `catalog` from config")
+    lint.add_argument("--dialect", choices=("postgres", "mysql", "sqlite"))
+    lint.add_argument("--select", type=_codes, help="comma-separated codes or prefixes to run (e.g. SG1,SG20)")
+    lint.add_argument("--ignore", type=_codes, help="comma-separated codes or prefixes to skip")
+    lint.add_argument("--exclude", action="append", metavar="GLOB", help="skip paths matching GLOB (repeatable)")
+    lint.add_argument("--migrations", action="append", metavar="DIR", help="migration folder (repeatable)")
+    lint.add_argument("--convention", choices=("auto", "sqlguard", "golang-migrate", "diesel", "flyway", "sqitch",
+                                               "dbmate", "goose"))
+    lint.add_argument("--fail-on", choices=("error", "warning", "info", "never"))
+    lint.add_argument("--fix", action="store_true", help="apply autofixes in place (stdin: print fixed SQL)")
+    lint.add_argument("--stdin-filename", help="the path to report for '-' (and to find config from)")
+    color = lint.add_mutually_exclusive_group()
+    color.add_argument("--color", dest="color", action="store_const", const=True, default=None)
+    color.add_argument("--no-color", dest="color", action="store_const", const=False)
+    lint.add_argument("-o", "--output", type=Path, help="write the report to a file instead of stdout")
+
+    rules = sub.add_parser("rules", help="list every rule")
+    rules.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+
+    explain = sub.add_parser("explain", help="print a rule's documentation")
+    explain.add_argument("code", help="rule code (SG20) or name (unconditional-drop)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sqlguard.diagnostic import SqlguardError
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as err:
+        print(str(err), file=sys.stderr)
+        return EXIT_ERROR
+    except SystemExit as exit_:  # --help / --version
+        return int(exit_.code or 0)
+    try:
+        if args.command == "lint":
+            return _lint(args)
+        if args.command == "rules":
+            return _rules(args.format)
+        if args.command == "explain":
+            return _explain(args.code)
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    except SqlguardError as err:
+        print(f"sqlguard: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("sqlguard: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_ERROR
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from sqlguard.config import load_settings
+    from sqlguard.diagnostic import SqlguardError
+    from sqlguard.engine import lint_paths, lint_stdin
+
+    paths: list[str] = args.paths or ["."]
+    if "-" in paths and len(paths) > 1:
+        raise SqlguardError("'-' (standard input) cannot be combined with other paths")
+    starts = [Path(args.stdin_filename)] if args.stdin_filename else [Path(p) for p in paths if p != "-"]
+    overrides = {"catalog": args.catalog, "dialect": args.dialect, "select": args.select, "ignore": args.ignore,
+                 "exclude": args.exclude, "fail-on": args.fail_on, "migrations": args.migrations,
+                 "convention": args.convention}
+    settings = load_settings(args.config, starts, overrides)
+    catalog = _catalog(settings)
+    if paths == ["-"]:
+        result = lint_stdin(sys.stdin.buffer.read(), args.stdin_filename, settings, catalog, fix=args.fix)
+        if args.fix and result.fixed_text is not None:
+            sys.stdout.write(result.fixed_text)
+            sys.stdout.flush()
+            return _exit_code(result.diagnostics, settings)
+    else:
+        progress = _progress if sys.stderr.isatty() and args.format == "text" else None
+        result = lint_paths(paths, settings, catalog, fix=args.fix, progress=progress)
+    from sqlguard.checks import RULES_BY_CODE
+    from sqlguard.report import render
+
+    out_is_tty = args.output is None and sys.stdout.isatty()
+    color = args.color if args.color is not None else (out_is_tty and "NO_COLOR" not in os.environ)
+    rendered = render(args.format, result.diagnostics, result.sources, RULES_BY_CODE, color=color,
+                      tool_version=__version__)
+    if args.output is not None:
+        args.output.write_text(rendered, encoding="utf-8")
+    elif rendered:
+        sys.stdout.write(rendered if rendered.endswith("\n") else rendered + "\n")
+    if args.fix and result.fixes_applied:
+        print(f"sqlguard: applied {result.fixes_applied} fix{'es' if result.fixes_applied != 1 else ''}",
+              file=sys.stderr)
+    return _exit_code(result.diagnostics, settings)
+
+
+def _exit_code(diagnostics: list, settings: Settings) -> int:  # type: ignore[type-arg]
+    return EXIT_FINDINGS if any(settings.fails(d.severity) for d in diagnostics) else EXIT_CLEAN
+
+
+def _catalog(settings: Settings) -> Catalog | None:
+    if settings.catalog is None:
+        return None
+    from sqlguard.catalog import load_catalog
+
+    return load_catalog(settings.catalog)
+
+
+def _progress(done: int, total: int) -> None:
+    if total < 200:
+        return
+    if done == total or done % 100 == 0:
+        end = "\n" if done == total else ""
+        print(f"\rsqlguard: linted {done}/{total} files", end=end, file=sys.stderr, flush=True)
+
+
+def _rules(fmt: str) -> int:
+    from sqlguard.checks import ALL_RULES
+
+    if fmt == "json":
+        import json
+
+        data = [{"code": r.code, "name": r.name, "severity": r.severity, "fixable": r.fixable,
+                 "summary": r.summary, "doc": r.doc.strip()} for r in ALL_RULES]
+        print(json.dumps(data, indent=2))
+    elif fmt == "markdown":
+        print(rules_markdown())
+    else:
+        width = max(len(r.name) for r in ALL_RULES)
+        for r in ALL_RULES:
+            fix = "fix" if r.fixable else "   "
+            print(f"{r.code}  {r.name:<{width}}  {r.severity:<7}  {fix}  {r.summary}")
+    return EXIT_CLEAN
+
+
+def rules_markdown() -> str:
+    """The rule table that README.md carries (a test keeps the two in sync)."""
+    from sqlguard.checks import ALL_RULES
+
+    lines = ["| Code | Name | Severity | Fix | What it catches |", "|---|---|---|---|---|"]
+    for r in ALL_RULES:
+        lines.append(f"| {r.code} | `{r.name}` | {r.severity} | {'yes' if r.fixable else ''} | "
+                     f"{r.summary.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+def _explain(code: str) -> int:
+    from sqlguard.checks import ALL_RULES
+    from sqlguard.diagnostic import SqlguardError
+
+    key = code.strip()
+    for r in ALL_RULES:
+        if key.upper() == r.code or key.lower() == r.name:
+            fix = " (autofix: `sqlguard lint --fix`)" if r.fixable else ""
+            print(f"{r.code} {r.name} [{r.severity}]{fix}\n")
+            print(_dedent_doc(r.doc))
+            return EXIT_CLEAN
+    raise SqlguardError(f"unknown rule `{code}` (see `sqlguard rules`)")
+
+
+def _dedent_doc(doc: str) -> str:
+    import inspect
+
+    return inspect.cleandoc(doc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

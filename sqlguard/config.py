@@ -1,0 +1,246 @@
+"""Settings: from `[tool.sqlguard]` in pyproject.toml or from sqlguard.yaml, then CLI flags.
+
+The config file is found by walking up from the first linted path, then from the current
+directory; `--config` names one directly. A CLI flag replaces its config key. Every mistake in a
+config file is a `SqlguardError` naming the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sqlguard.diagnostic import SEVERITY_RANK, SqlguardError
+from sqlguard.sources.sql import DIALECTS
+
+CONVENTIONS = ("auto", "sqlguard", "golang-migrate", "diesel", "flyway", "sqitch", "dbmate", "goose")
+FAIL_ON = ("error", "warning", "info", "never")
+KEYS = ("catalog", "dialect", "migrations", "convention", "select", "ignore", "exclude", "fail-on")
+CONFIG_NAMES = ("sqlguard.yaml", ".sqlguard.yaml", "pyproject.toml")
+_CODE = re.compile(r"^SG\d{0,2}$")
+
+
+@dataclass(frozen=True)
+class MigrationFolder:
+    path: Path  # absolute
+    convention: str = "auto"
+
+
+@dataclass(frozen=True)
+class Settings:
+    dialect: str = "postgres"
+    catalog: Path | None = None
+    migrations: tuple[MigrationFolder, ...] = ()
+    convention: str = "auto"
+    select: tuple[str, ...] = ()  # codes or prefixes; empty means every rule
+    ignore: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    fail_on: str = "warning"
+    config_path: Path | None = None
+    root: Path = field(default_factory=Path.cwd)
+
+    def enabled(self, code: str) -> bool:
+        def hit(patterns: tuple[str, ...]) -> int:
+            return max((len(p) for p in patterns if code.startswith(p)), default=-1)
+        selected = hit(self.select) if self.select else 0
+        return selected >= 0 and selected >= hit(self.ignore)
+
+    def fails(self, severity: str) -> bool:
+        return self.fail_on != "never" and SEVERITY_RANK[severity] >= SEVERITY_RANK[self.fail_on]
+
+
+def find_config(starts: list[Path]) -> Path | None:
+    seen: set[Path] = set()
+    for start in starts:
+        here = start.resolve()
+        if here.is_file() or not here.exists():
+            here = here.parent
+        for d in (here, *here.parents):
+            if d in seen:
+                break
+            seen.add(d)
+            for name in CONFIG_NAMES:
+                f = d / name
+                if f.is_file() and (name != "pyproject.toml" or _has_tool_table(f)):
+                    return f
+    return None
+
+
+def _has_tool_table(path: Path) -> bool:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return re.search(r"^\s*\[\s*tool\.sqlguard\s*[\].]", text, re.M) is not None
+
+
+class _Located:
+    """Where each key of a config stands, for error messages."""
+
+    def __init__(self, path: Path, text: str, yaml_lines: dict[str, tuple[int, int]] | None) -> None:
+        self.path = path
+        self.text = text
+        self.yaml_lines = yaml_lines
+
+    def line(self, key: str) -> int | None:
+        if self.yaml_lines is not None:
+            return self.yaml_lines.get(key, (None, None))[0]
+        section = re.search(r"^\s*\[\s*tool\.sqlguard\s*\]", self.text, re.M)
+        offset = section.end() if section else 0
+        m = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", re.M).search(self.text, offset)
+        if m is None:
+            m = re.search(rf"^\s*\[+\s*tool\.sqlguard\.{re.escape(key)}\s*\]", self.text, re.M)
+        return self.text.count("\n", 0, m.start() + len(m.group(0)) - len(m.group(0).lstrip())) + 1 if m else None
+
+    def error(self, key: str, message: str) -> SqlguardError:
+        return SqlguardError(f"`{key}`: {message}", str(self.path), self.line(key))
+
+
+def read_config(path: Path) -> tuple[dict[str, Any], _Located]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SqlguardError(f"cannot read config: {err.strerror}", str(path)) from None
+    except UnicodeDecodeError:
+        raise SqlguardError("config is not valid UTF-8", str(path)) from None
+    if path.suffix == ".toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            m = re.search(r"\(at line (\d+), column (\d+)\)", str(err))
+            msg = re.sub(r"\s*\(at line.*\)", "", str(err))
+            raise SqlguardError(f"invalid TOML: {msg}", str(path), int(m.group(1)) if m else None,
+                                int(m.group(2)) if m else None) from None
+        table = data.get("tool", {}).get("sqlguard", {})
+        if not isinstance(table, dict):
+            raise SqlguardError("`tool.sqlguard` must be a table", str(path))
+        return table, _Located(path, text, None)
+    from sqlguard.yamlpos import load_yaml_with_lines
+
+    data, lines = load_yaml_with_lines(text, str(path))
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SqlguardError("the config must be a mapping of keys to values", str(path), 1)
+    return data, _Located(path, text, lines)
+
+
+def load_settings(config: Path | None, starts: list[Path], overrides: dict[str, Any] | None = None) -> Settings:
+    """Settings from the config file (found or given) with CLI `overrides` (config key -> value)."""
+    path = config if config is not None else find_config(starts + [Path.cwd()])
+    raw: dict[str, Any] = {}
+    loc: _Located | None = None
+    if path is not None:
+        if not path.is_file():
+            raise SqlguardError("config file not found", str(path))
+        raw, loc = read_config(path)
+    root = path.resolve().parent if path is not None else Path.cwd()
+    settings = _from_mapping(raw, loc, root)
+    settings = replace(settings, config_path=path, root=root)
+    if overrides:
+        settings = _apply_overrides(settings, overrides)
+    return settings
+
+
+def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Settings:
+    def fail(key: str, message: str) -> SqlguardError:
+        if loc is None:
+            return SqlguardError(f"`{key}`: {message}")
+        return loc.error(key, message)
+
+    for key in raw:
+        if key not in KEYS:
+            close = difflib.get_close_matches(str(key).replace("_", "-"), KEYS, n=1)
+            hint = f": did you mean `{close[0]}`?" if close else f" (known keys: {', '.join(KEYS)})"
+            raise fail(str(key), f"unknown key{hint}")
+
+    def string(key: str, choices: tuple[str, ...] | None = None) -> str | None:
+        if key not in raw:
+            return None
+        value = raw[key]
+        if not isinstance(value, str):
+            raise fail(key, f"must be a string, not {type(value).__name__}")
+        if choices is not None and value not in choices:
+            raise fail(key, f"unknown value `{value}` (choose from: {', '.join(choices)})")
+        return value
+
+    def strings(key: str) -> tuple[str, ...]:
+        value = raw.get(key, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise fail(key, "must be a list of strings")
+        return tuple(value)
+
+    def codes(key: str) -> tuple[str, ...]:
+        out = tuple(c.strip().upper() for c in strings(key))
+        for c in out:
+            if not _CODE.match(c):
+                raise fail(key, f"`{c}` is not a rule code or prefix (e.g. `SG20`, `SG2`)")
+        return out
+
+    s = Settings(root=root)
+    dialect = string("dialect", DIALECTS)
+    convention = string("convention", CONVENTIONS)
+    fail_on = string("fail-on", FAIL_ON)
+    catalog = string("catalog")
+    folders: list[MigrationFolder] = []
+    value = raw.get("migrations", [])
+    if isinstance(value, (str, dict)):
+        value = [value]
+    if not isinstance(value, list):
+        raise fail("migrations", "must be a list of folders (strings, or tables with `path` and `convention`)")
+    for item in value:
+        if isinstance(item, str):
+            folders.append(MigrationFolder((root / item).resolve(), convention or "auto"))
+        elif isinstance(item, dict) and isinstance(item.get("path"), str):
+            conv = item.get("convention", convention or "auto")
+            if conv not in CONVENTIONS:
+                raise fail("migrations", f"unknown convention `{conv}` (choose from: {', '.join(CONVENTIONS)})")
+            extra = set(item) - {"path", "convention"}
+            if extra:
+                raise fail("migrations", f"unknown key `{sorted(extra)[0]}` in a folder (use `path`, `convention`)")
+            folders.append(MigrationFolder((root / item["path"]).resolve(), conv))
+        else:
+            raise fail("migrations", "each folder is a string, or a table with `path` and `convention`")
+    return replace(
+        s,
+        dialect=dialect or s.dialect,
+        convention=convention or s.convention,
+        fail_on=fail_on or s.fail_on,
+        catalog=(root / catalog).resolve() if catalog else None,
+        migrations=tuple(folders),
+        select=codes("select"),
+        ignore=codes("ignore"),
+        exclude=strings("exclude"),
+    )
+
+
+def _apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
+    cwd = Path.cwd()
+    changes: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key == "catalog":
+            changes["catalog"] = (cwd / value).resolve()
+        elif key in ("select", "ignore"):
+            out = tuple(c.strip().upper() for c in value if c.strip())
+            for c in out:
+                if not _CODE.match(c):
+                    raise SqlguardError(f"--{key}: `{c}` is not a rule code or prefix (e.g. `SG20`, `SG2`)")
+            changes[key] = out
+        elif key == "exclude":
+            changes["exclude"] = tuple(value)
+        elif key == "fail-on":
+            changes["fail_on"] = value
+        elif key == "migrations":
+            conv = overrides.get("convention") or settings.convention
+            changes["migrations"] = tuple(MigrationFolder((cwd / v).resolve(), conv) for v in value)
+        else:
+            changes[key] = value
+    return replace(settings, **changes)

@@ -1,0 +1,236 @@
+"""lint(paths, settings) -> diagnostics: find files, split, parse, run checks, apply ignores, sort.
+
+Data flows one way: sources -> engine -> checks -> diagnostics -> report.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlguard.catalog import Catalog
+from sqlguard.config import Settings
+from sqlguard.diagnostic import Diagnostic, Finding, Span, SqlguardError, apply_edits
+from sqlguard.rule import FileContext, Rule, StatementContext
+from sqlguard.sources.migrations import MigrationIndex
+from sqlguard.sources.plpgsql import nested_statements
+from sqlguard.sources.sql import Statement, split
+from sqlguard.sources.text import SourceProblem, SourceText, decode
+from sqlguard.suppress import Ignore, parse_ignores
+
+SQL_SUFFIXES = (".sql",)
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".tox", ".nox", ".venv", "venv",
+                       ".mypy_cache", ".ruff_cache", ".pytest_cache", ".sqlguard_cache", "site-packages"})
+
+
+@dataclass
+class LintResult:
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    sources: dict[str, SourceText] = field(default_factory=dict)
+    files: int = 0
+    fixes_applied: int = 0
+    fixed_text: str | None = None  # for stdin with --fix
+
+
+def _rules(settings: Settings) -> list[Rule]:
+    from sqlguard.checks import ALL_RULES
+
+    return [r for r in ALL_RULES if settings.enabled(r.code)]
+
+
+def display_path(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _excluded(path: Path, settings: Settings) -> bool:
+    if not settings.exclude:
+        return False
+    try:
+        rel = path.resolve().relative_to(settings.root).as_posix()
+    except ValueError:
+        rel = path.as_posix()
+    return any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(path.name, pat)
+               or fnmatch.fnmatch(rel, pat.rstrip("/") + "/*") for pat in settings.exclude)
+
+
+def discover(paths: Iterable[str], settings: Settings) -> list[Path]:
+    """The files to lint, in a stable order; raises for a path that does not exist."""
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            raise SqlguardError(f"no such file or directory: {raw}")
+        if p.is_file():
+            candidates: Iterable[Path] = [p]
+        else:
+            candidates = _walk(p, settings)
+        for f in candidates:
+            key = f.resolve()
+            if key in seen or _excluded(f, settings):
+                continue
+            seen.add(key)
+            out.append(f)
+    return out
+
+
+def _walk(root: Path, settings: Settings) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        # Skip version control, dependencies and virtualenvs (a folder holding pyvenv.cfg).
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS
+                             and not (here / d / "pyvenv.cfg").exists()
+                             and not _excluded(here / d, settings))
+        for name in sorted(filenames):
+            if name.lower().endswith(SQL_SUFFIXES):
+                yield here / name
+
+
+def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *, fix: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> LintResult:
+    files = discover(paths, settings)
+    index = _index(settings)
+    rules = _rules(settings)
+    result = LintResult()
+    for i, path in enumerate(files):
+        shown = display_path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            result.diagnostics.append(_unreadable(shown, err))
+            result.sources[shown] = SourceText(shown, "")
+            continue
+        diags, source, fixed_text, applied = _lint_with_fixes(shown, path, data, settings, catalog, index, rules,
+                                                              fix)
+        if fixed_text is not None and applied:
+            path.write_bytes(fixed_text.encode("utf-8", errors="surrogateescape"))
+            result.fixes_applied += applied
+        result.diagnostics.extend(diags)
+        result.sources[shown] = source
+        result.files += 1
+        if progress is not None:
+            progress(i + 1, len(files))
+    result.diagnostics.sort(key=lambda d: d.sort_key)
+    return result
+
+
+def lint_stdin(data: bytes, filename: str | None, settings: Settings, catalog: Catalog | None, *,
+               fix: bool = False) -> LintResult:
+    shown = filename or "-"
+    real = Path(filename) if filename else None
+    diags, source, fixed_text, applied = _lint_with_fixes(shown, real, data, settings, catalog,
+                                                          _index(settings), _rules(settings), fix)
+    return LintResult(sorted(diags, key=lambda d: d.sort_key), {shown: source}, 1, applied,
+                      fixed_text if fix else None)
+
+
+def _index(settings: Settings) -> MigrationIndex:
+    return MigrationIndex({f.path: f.convention for f in settings.migrations}, settings.convention)
+
+
+def _unreadable(shown: str, err: OSError) -> Diagnostic:
+    from sqlguard.checks import RULES_BY_CODE
+
+    rule = RULES_BY_CODE["SG02"]
+    return Diagnostic(rule.code, rule.name, rule.severity, shown, Span(0, 0),
+                      f"cannot read the file: {err.strerror or err}", "Check its permissions.")
+
+
+def _lint_with_fixes(shown: str, real: Path | None, data: bytes, settings: Settings, catalog: Catalog | None,
+                     index: MigrationIndex, rules: list[Rule], fix: bool
+                     ) -> tuple[list[Diagnostic], SourceText, str | None, int]:
+    diags, source = lint_source(shown, real, data, settings, catalog, index, rules)
+    if not fix:
+        return diags, source, None, 0
+    applied_total = 0
+    text = source.text
+    for _ in range(5):  # a fix can reveal another; stop when none applies
+        edits = [e for d in diags if d.fix is not None for e in d.fix.edits]
+        if not edits or any(d.code in ("SG02", "SG03") for d in diags):
+            break
+        text, applied = apply_edits(text, edits)
+        applied_total += applied
+        diags, source = lint_source(shown, real, text.encode("utf-8", errors="surrogateescape"), settings,
+                                    catalog, index, rules)
+    return diags, source, text, applied_total
+
+
+def lint_source(shown: str, real: Path | None, data: bytes, settings: Settings, catalog: Catalog | None,
+                index: MigrationIndex, rules: list[Rule]) -> tuple[list[Diagnostic], SourceText]:
+    decoded = decode(data)
+    source = SourceText(shown, decoded.text)
+    parts = split(decoded.scan_text, settings.dialect)
+    migration = index.classify(real, decoded.text) if real is not None else None
+    statements: list[Statement] = []
+    for stmt in parts.statements:
+        statements.append(stmt)
+        if settings.dialect == "postgres" and stmt.kind == "sql" and stmt.keyword in ("DO", "CREATE"):
+            statements.extend(nested_statements(stmt, decoded.scan_text))
+    problems: tuple[SourceProblem, ...] = decoded.problems + parts.problems
+    ctx = FileContext(shown, decoded.text, decoded.scan_text, settings, catalog, problems, statements,
+                      parts.comments, migration)
+    raw: list[tuple[Rule, Finding, Statement | None]] = []
+    stmt_rules = [r for r in rules if r.scope == "statement"]
+    for stmt in statements:
+        if stmt.kind not in ("sql", "meta"):
+            continue
+        sctx = StatementContext(stmt, ctx)
+        for rule in stmt_rules:
+            for finding in rule.check(sctx):
+                raw.append((rule, finding, stmt))
+    for rule in rules:
+        if rule.scope == "file":
+            for finding in rule.check(ctx):
+                raw.append((rule, finding, None))
+    return _suppress(raw, ctx, source, rules), source
+
+
+def _suppress(raw: list[tuple[Rule, Finding, Statement | None]], ctx: FileContext, source: SourceText,
+              rules: list[Rule]) -> list[Diagnostic]:
+    ignores = parse_ignores(ctx.comments, ctx.text, lambda off: source.location(off)[0])
+    file_wide = [i for i in ignores if i.file_wide]
+    by_line: dict[int, list[Ignore]] = {}
+    for ig in ignores:
+        if not ig.file_wide:
+            by_line.setdefault(ig.line, []).append(ig)
+    out: list[Diagnostic] = []
+    for rule, f, stmt in raw:
+        hit = _matching_ignore(rule.code, f, stmt, file_wide, by_line, source)
+        if hit is not None:
+            hit.used.add(rule.code)
+            continue
+        out.append(Diagnostic(rule.code, rule.name, rule.severity, ctx.path, f.span, f.message, f.help, f.fix))
+    unused_rule = next((r for r in rules if r.scope == "suppression"), None)
+    if unused_rule is not None:
+        for finding in unused_rule.check(ignores):
+            out.append(Diagnostic(unused_rule.code, unused_rule.name, unused_rule.severity, ctx.path, finding.span,
+                                  finding.message, finding.help, finding.fix))
+    return out
+
+
+def _matching_ignore(code: str, f: Finding, stmt: Statement | None, file_wide: list[Ignore],
+                     by_line: dict[int, list[Ignore]], source: SourceText) -> Ignore | None:
+    for ig in file_wide:
+        if ig.covers(code):
+            return ig
+    if not by_line:
+        return None
+    line = source.location(f.span.start)[0]
+    lines = {line}
+    above = {line - 1}
+    if stmt is not None:
+        first = source.location(stmt.span.start)[0]
+        last = source.location(stmt.span.end)[0]
+        lines.update(range(first, last + 1))
+        above.add(first - 1)
+    for ln in sorted(lines | above):
+        for ig in by_line.get(ln, ()):
+            if ig.covers(code) and (ln in lines or ig.own_line):
+                return ig
+    return None

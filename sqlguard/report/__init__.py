@@ -1,0 +1,68 @@
+"""Rendering diagnostics for people (text) and for machines (json, sarif, github).
+
+Every format is a pure function of the diagnostics, the texts they point into and the rules that
+produced them; nothing here reads files or prints. Line and column are computed here, from the
+character offsets the diagnostics carry, and never stored.
+
+Every renderer returns text that ends with a newline when it is not empty, so the caller writes it
+as is (`sys.stdout.write`), never with `print`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlguard.diagnostic import Span, SqlguardError
+from sqlguard.sources.text import SourceText
+
+if TYPE_CHECKING:
+    from sqlguard.diagnostic import Diagnostic
+    from sqlguard.rule import Rule
+
+FORMATS = ("text", "json", "sarif", "github")
+
+
+def render(fmt: str, diagnostics: list[Diagnostic], sources: dict[str, SourceText],
+           rules: dict[str, Rule], color: bool = False, tool_version: str = "") -> str:
+    """Render `diagnostics` in `fmt`; `sources` maps each diagnostic's path to its text."""
+    # Each format is imported only when asked for, so `--version` and the text path stay cheap.
+    if fmt == "text":
+        from sqlguard.report import text
+        return text.render(diagnostics, sources, color=color)
+    if fmt == "json":
+        from sqlguard.report import json
+        return json.render(diagnostics, sources)
+    if fmt == "sarif":
+        from sqlguard.report import sarif
+        return sarif.render(diagnostics, sources, rules, tool_version=tool_version)
+    if fmt == "github":
+        from sqlguard.report import github
+        return github.render(diagnostics, sources)
+    raise SqlguardError(f"unknown output format `{fmt}`; choose one of: {', '.join(FORMATS)}")
+
+
+def source_for(sources: dict[str, SourceText], path: str) -> SourceText:
+    """The text a diagnostic points into; an empty one when the caller has none.
+
+    A diagnostic about a file that could not be read has no text: it is reported at 1:1, as
+    rustc and ruff report file-level problems, rather than failing the whole report.
+    """
+    source = sources.get(path)
+    return source if source is not None else SourceText(path, "")
+
+
+def region(source: SourceText, span: Span) -> tuple[int, int, int, int]:
+    """1-based (line, column, end line, end column) of a span; the end is the exclusive end offset."""
+    line, col = source.location(span.start)
+    end_line, end_col = source.location(span.end)
+    return line, col, end_line, end_col
+
+
+def scrub(text: str) -> str:
+    """Replace lone surrogates (undecodable bytes kept by `surrogateescape`) with U+FFFD.
+
+    They would make writing the report to a UTF-8 stream raise, and strict JSON readers reject them.
+    """
+    if text.isascii():
+        return text
+    return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
