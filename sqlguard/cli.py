@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--convention", choices=("auto", "sqlguard", "golang-migrate", "diesel", "flyway", "sqitch",
                                                "dbmate", "goose"))
     lint.add_argument("--fail-on", choices=("error", "warning", "info", "never"))
+    lint.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings (still 2 on "
+                      "errors)")
     lint.add_argument("--fix", action="store_true", help="apply autofixes in place (stdin: print fixed SQL)")
     lint.add_argument("--stdin-filename", help="the path to report for '-' (and to find config from)")
     color = lint.add_mutually_exclusive_group()
@@ -118,7 +120,7 @@ def _lint(args: argparse.Namespace) -> int:
         if args.fix and result.fixed_text is not None:
             sys.stdout.write(result.fixed_text)
             sys.stdout.flush()
-            return _exit_code(result.diagnostics, settings)
+            return EXIT_CLEAN if args.exit_zero else _exit_code(result.diagnostics, settings)
     else:
         progress = _progress if sys.stderr.isatty() and args.format == "text" else None
         result = lint_paths(paths, settings, catalog, fix=args.fix, progress=progress)
@@ -136,7 +138,7 @@ def _lint(args: argparse.Namespace) -> int:
     if args.fix and result.fixes_applied:
         print(f"sqlguard: applied {result.fixes_applied} fix{'es' if result.fixes_applied != 1 else ''}",
               file=sys.stderr)
-    return _exit_code(result.diagnostics, settings)
+    return EXIT_CLEAN if args.exit_zero else _exit_code(result.diagnostics, settings)
 
 
 def _exit_code(diagnostics: list, settings: Settings) -> int:  # type: ignore[type-arg]

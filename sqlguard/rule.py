@@ -95,6 +95,7 @@ def _parse(stmt: Statement, dialect: str) -> ParseOutcome:
     except ParseError as err:
         info = err.errors[0] if err.errors else {}
         desc = str(info.get("description") or err).splitlines()[0]
+        desc = re.sub(r" for <class '[^']+'>", "", desc)  # sqlglot's internal class names teach nothing
         offset = None
         if info.get("line"):
             offset = _offset_in(stmt, int(info["line"]), int(info.get("col") or 1))

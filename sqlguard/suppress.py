@@ -21,6 +21,7 @@ class Ignore:
     codes: tuple[str, ...]  # empty: every code
     line: int
     own_line: bool  # nothing but white space before the comment on its line
+    removal: Span  # what deleting the comment removes: its whole line when it stands alone
     used: set[str] = field(default_factory=set)
 
     def covers(self, code: str) -> bool:
@@ -38,5 +39,11 @@ def parse_ignores(comments: tuple[Comment, ...], text: str, line_of: Callable[[i
         codes = tuple(x.upper() for x in _CODES.findall(m.group("codes")))
         line_start = text.rfind("\n", 0, c.span.start) + 1
         own = text[line_start:c.span.start].strip() == ""
-        out.append(Ignore(c.span, m.group("kind").lower() == "ignore-file", codes, line_of(c.span.start), own))
+        if own:
+            nl = text.find("\n", c.span.end)
+            removal = Span(line_start, len(text) if nl < 0 else nl + 1)
+        else:
+            removal = Span(len(text[:c.span.start].rstrip(" \t")), c.span.end)
+        out.append(Ignore(c.span, m.group("kind").lower() == "ignore-file", codes, line_of(c.span.start), own,
+                          removal))
     return out

@@ -14,6 +14,8 @@ from sqlguard.checks import (
     sg10_forbidden_table,
     sg20_unconditional_drop,
     sg21_destructive_statement,
+    sg30_migration_name,
+    sg31_missing_rollback,
     sg35_unclosed_transaction,
 )
 from sqlguard.rule import Rule
@@ -30,6 +32,8 @@ ALL_RULES: tuple[Rule, ...] = (
     sg10_forbidden_table.RULE,
     sg20_unconditional_drop.RULE,
     sg21_destructive_statement.RULE,
+    sg30_migration_name.RULE,
+    sg31_missing_rollback.RULE,
     sg35_unclosed_transaction.RULE,
 )
 RULES_BY_CODE: dict[str, Rule] = {r.code: r for r in ALL_RULES}

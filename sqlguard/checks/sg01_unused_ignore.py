@@ -30,7 +30,7 @@ def check(ignores: list[Ignore]) -> Iterator[Finding]:
         what = ", ".join(unused) if ig.codes else "any code"
         fix = None
         if len(unused) == len(ig.codes) or not ig.codes:
-            fix = Fix("Remove the comment", (Edit(ig.span, ""),))
+            fix = Fix("Remove the comment", (Edit(ig.removal, ""),))
         yield Finding(ig.span, f"`sqlguard: {kind}` for {what} suppresses nothing here.",
                       "Remove it, or move it to the statement it was meant for.", fix)
 

@@ -37,7 +37,7 @@ def check(ctx: FileContext) -> Iterator[Finding]:
         if p.kind == "unterminated-dollar-quote":
             closer = f"`{p.detail}`"
         opened = ctx.text[p.span.start:p.span.end]
-        rest = ctx.text.count("\n", p.span.start) + 1
+        rest = ctx.text.count("\n", p.span.start) + (0 if ctx.text.endswith("\n") else 1)
         yield ctx.report(p.span, f"unterminated {what}: `{opened}` opened here is never closed, so the rest of "
                                  f"the file ({rest} line{'s' if rest != 1 else ''}) is one token and was not linted.",
                          help=f"Close it with {closer}.")

@@ -135,6 +135,36 @@ def _sub(piece: Statement, first: Lexeme, last: Lexeme, context: str, prefix: st
     start = piece.span.start + first.start
     end = piece.span.start + last.end
     text = piece.text[first.start:last.end]
-    depth = max(0, max((c.depth for c in lex(text)), default=0))
+    toks = lex(text)
+    depth = max(0, max((c.depth for c in toks), default=0))
+    if toks and toks[0].upper in ("SELECT", "WITH"):
+        text = _blank_into(text, toks)
     return Statement(Span(start, end), prefix + text, depth, "sql", piece.terminated, piece.section,
                      context, prefix)
+
+
+def _blank_into(text: str, toks: list[Lexeme]) -> str:
+    """PL/pgSQL's `SELECT a, b INTO v_a, v_b FROM …` assigns variables; SQL has no such clause.
+
+    The clause is blanked with spaces (positions stay put) so the query parses as the SQL it is.
+    """
+    for i, t in enumerate(toks):
+        if t.upper != "INTO" or t.depth != 0:
+            continue
+        j = i + 1
+        if j < len(toks) and toks[j].upper == "STRICT":
+            j += 1
+        end = None
+        while j < len(toks) and toks[j].kind in ("word", "quoted"):
+            while j + 2 < len(toks) and toks[j + 1].value == "." and toks[j + 2].kind in ("word", "quoted"):
+                j += 2
+            end = toks[j].end
+            j += 1
+            if j < len(toks) and toks[j].value == ",":
+                j += 1
+                continue
+            break
+        if end is None:
+            return text
+        return text[:t.start] + " " * (end - t.start) + text[end:]
+    return text

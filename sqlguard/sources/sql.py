@@ -142,10 +142,11 @@ def split(text: str, dialect: str = "postgres", base: int = 0) -> Split:
     section: str | None = None
     goose_block = False
 
-    def begin(at: int) -> None:
+    def begin(upto: int) -> None:
+        """Start the pending statement at the first significant character in [pos, upto)."""
         nonlocal start
         if start is None:
-            m = _NONSPACE.search(text, pos, at + 1)
+            m = _NONSPACE.search(text, pos, upto)
             if m is not None:
                 start = m.start()
 
@@ -177,16 +178,17 @@ def split(text: str, dialect: str = "postgres", base: int = 0) -> Split:
                     continue
         m = pattern.search(text, pos)
         if m is None:
-            begin(n - 1)
+            begin(n)
             pos = n
             break
         tok = m.group(0)
         at = m.start()
         if tok == "--" or tok == "#":
             if tok == "--" and dialect == "mysql" and at + 2 < n and not text[at + 2].isspace():
-                begin(at)
+                begin(at + 2)
                 pos = at + 2
                 continue
+            begin(at)
             end = text.find("\n", at)
             end = n if end < 0 else end
             ctext = text[at:end].rstrip("\r")
@@ -210,6 +212,7 @@ def split(text: str, dialect: str = "postgres", base: int = 0) -> Split:
             pos = end
             continue
         if tok == "/*":
+            begin(at)
             end = _find_block_comment_end(text, at, nested=(dialect == "postgres"))
             if end < 0:
                 problems.append(SourceProblem("unterminated-comment", Span(base + at, base + at + 2)))
@@ -218,7 +221,7 @@ def split(text: str, dialect: str = "postgres", base: int = 0) -> Split:
             comments.append(Comment(Span(base + at, base + end), text[at:end]))
             pos = end
             continue
-        begin(at)
+        begin(m.end())
         if tok == ";" or (tok == delimiter and delimiter != ";"):
             if goose_block:
                 pos = m.end()

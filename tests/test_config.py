@@ -1,0 +1,76 @@
+"""Config discovery and validation: every mistake names the file, the line and the key (exit 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sqlguard.config import Settings, find_config, load_settings
+from sqlguard.diagnostic import SqlguardError
+
+
+def test_pyproject_tool_table_is_found_walking_up(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.sqlguard]\ndialect = "mysql"\n'
+                                             'select = ["SG2"]\nfail-on = "error"\n')
+    deep = tmp_path / "db" / "migrations"
+    deep.mkdir(parents=True)
+    s = load_settings(None, [deep])
+    assert (s.dialect, s.select, s.fail_on) == ("mysql", ("SG2",), "error")
+    assert s.config_path == tmp_path / "pyproject.toml"
+
+
+def test_pyproject_without_tool_table_is_passed_over(tmp_path: Path) -> None:
+    (tmp_path / "sqlguard.yaml").write_text("dialect: sqlite\n")
+    inner = tmp_path / "pkg"
+    inner.mkdir()
+    (inner / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    assert find_config([inner]) == tmp_path / "sqlguard.yaml"
+
+
+def test_cli_flags_replace_config_keys(tmp_path: Path) -> None:
+    (tmp_path / "sqlguard.yaml").write_text("dialect: sqlite\nignore: [SG21]\n")
+    s = load_settings(None, [tmp_path], {"dialect": "postgres", "ignore": ["SG20"]})
+    assert s.dialect == "postgres" and s.ignore == ("SG20",)
+
+
+def test_migration_folders_resolve_against_the_config(tmp_path: Path) -> None:
+    (tmp_path / "sqlguard.yaml").write_text("catalog: rules/c.yaml\nmigrations:\n  - db/migrations\n"
+                                            "  - {path: legacy, convention: flyway}\n")
+    s = load_settings(None, [tmp_path])
+    assert s.catalog == (tmp_path / "rules" / "c.yaml").resolve()
+    assert [(f.path.name, f.convention) for f in s.migrations] == [("migrations", "auto"), ("legacy", "flyway")]
+
+
+@pytest.mark.parametrize("name,text,line,needle", [
+    ("sqlguard.yaml", "dialect: postgres\nfail_on: error\n", 2, "did you mean `fail-on`"),
+    ("sqlguard.yaml", "dialect: oracle\n", 1, "unknown value `oracle`"),
+    ("sqlguard.yaml", "select: [SG20, DROP]\n", 1, "`DROP` is not a rule code"),
+    ("sqlguard.yaml", "dialect: [postgres\n", 2, "invalid YAML"),
+    ("sqlguard.yaml", "migrations: 5\n", 1, "must be a list of folders"),
+    ("pyproject.toml", '[tool.sqlguard]\ndialect = "postgres"\nexclude = 3\n', 3, "must be a list of strings"),
+    ("pyproject.toml", '[tool.sqlguard]\n\ncatalgo = "x.yaml"\n', 3, "did you mean `catalog`"),
+    ("pyproject.toml", '[tool.sqlguard]\ndialect = \n', 2, "invalid TOML"),
+])
+def test_malformed_config_names_file_line_and_key(tmp_path: Path, name: str, text: str, line: int,
+                                                  needle: str) -> None:
+    (tmp_path / name).write_text(text)
+    with pytest.raises(SqlguardError) as err:
+        load_settings(None, [tmp_path])
+    assert err.value.path == str(tmp_path / name)
+    assert err.value.line == line
+    assert needle in str(err.value)
+
+
+def test_config_error_is_exit_2_with_one_line(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "sqlguard.yaml").write_text("fail-on: sometimes\n")
+    (tmp_path / "m.sql").write_text("SELECT 1;\n")
+    res = run_cli("lint", str(tmp_path / "m.sql"))
+    assert res.code == 2
+    assert res.err.count("\n") == 1 and "sqlguard.yaml:1: `fail-on`: unknown value `sometimes`" in res.err
+
+
+def test_select_and_ignore_prefixes() -> None:
+    s = Settings(select=("SG2",), ignore=("SG21",))
+    assert s.enabled("SG20") and not s.enabled("SG21") and not s.enabled("SG10")
+    assert Settings(ignore=("SG2",), select=("SG21",)).enabled("SG21")  # the more specific wins

@@ -1,0 +1,108 @@
+"""Hostile input: each case gives a clear diagnostic with a position, and the run goes on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import lint_sql
+
+
+def codes(diags) -> set[str]:  # type: ignore[no-untyped-def]
+    return {d.code for d in diags}
+
+
+def test_invalid_utf8_is_reported_at_the_bad_byte_and_linting_goes_on() -> None:
+    data = "SELECT 'é';\n".encode("latin-1") + b"DROP TABLE likes;\n"
+    diags = lint_sql(data)
+    bad = [d for d in diags if d.code == "SG02"]
+    assert len(bad) == 1 and bad[0].span.start == 8
+    assert "SG20" in codes(diags)  # the next statement was still linted
+
+
+def test_nul_bytes_are_reported_and_do_not_break_splitting() -> None:
+    diags = lint_sql(b"SELECT 1;\x00\nDROP TABLE likes;\n")
+    assert [d.span.start for d in diags if d.code == "SG02"] == [9]
+    assert "SG20" in codes(diags)
+
+
+def test_bom_keeps_positions_exact_and_is_fixable() -> None:
+    diags = lint_sql("\ufeffDROP TABLE likes;\n")
+    bom = [d for d in diags if d.code == "SG05"][0]
+    drop = [d for d in diags if d.code == "SG20"][0]
+    assert (bom.span.start, bom.span.end) == (0, 1)
+    assert drop.span.start == 1
+
+
+def test_crlf_positions_stay_on_the_right_line(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "m.sql"
+    f.write_bytes(b"SELECT 1;\r\n\r\nDROP TABLE likes;\r\n")
+    res = run_cli("lint", "--format", "json", str(f))
+    items = json.loads(res.out)
+    drop = [d for d in items if d["code"] == "SG20"][0]
+    assert drop["location"] == {"row": 3, "column": 1}
+    assert drop["end_location"] == {"row": 3, "column": 17}
+    assert any(d["code"] == "SG06" for d in items)
+
+
+def test_empty_file_and_comment_only_file() -> None:
+    assert codes(lint_sql(b"")) == {"SG07"}
+    assert codes(lint_sql(b"-- nothing yet\n")) == {"SG07"}
+
+
+def test_template_placeholders_are_read_as_identifiers() -> None:
+    diags = lint_sql('DROP TABLE {{ index .Options "Namespace" }}.profiles;\n')
+    assert {"SG04", "SG20", "SG10"} <= codes(diags)
+    assert "SG00" not in codes(diags)
+
+
+def test_unterminated_string_reports_the_opening_quote() -> None:
+    diags = lint_sql("DROP TABLE likes;\nSELECT 'oops;\nDROP TABLE users;\n")
+    sg03 = [d for d in diags if d.code == "SG03"]
+    assert len(sg03) == 1 and sg03[0].span.start == 25
+    assert len([d for d in diags if d.code == "SG20"]) == 1  # the statement before it was linted
+
+
+def test_fifty_thousand_nested_parentheses_are_reported_not_crashed() -> None:
+    sql = "SELECT " + "(" * 50_000 + "1" + ")" * 50_000 + ";\nDROP TABLE likes;\n"
+    diags = lint_sql(sql)
+    deep = [d for d in diags if d.code == "SG00"]
+    assert len(deep) == 1 and "50000 parentheses deep" in deep[0].message
+    assert "SG20" in codes(diags)
+
+
+def test_fifty_thousand_nested_parentheses_in_a_subprocess_do_not_segfault(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    f = tmp_path / "deep.sql"
+    f.write_text("SELECT " + "(" * 50_000 + "1" + ")" * 50_000 + ";\n" + "SELECT " + "(" * 190 + "1" + ")" * 190)
+    proc = subprocess.run([sys.executable, "-m", "sqlguard", "lint", "--format", "json", str(f)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr  # findings, not a crash (a segfault is -11)
+    assert [d["code"] for d in json.loads(proc.stdout)] == ["SG00"]
+
+
+def test_a_twenty_megabyte_file_is_linted(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    """A 20 MB data dump in one statement: linted (head of the statement) without a crash."""
+    f = tmp_path / "dump.sql"
+    rows = ", ".join(f"({i}, 'row {i}; ok')" for i in range(800_000))
+    f.write_text(f"INSERT INTO profiles (id, note) VALUES {rows};\nDROP TABLE likes;\n")
+    assert f.stat().st_size > 20_000_000
+    res = run_cli("lint", "--format", "json", "--catalog", str(Path(__file__).parent.parent / "rules" / "tribevibe.yaml"),
+                  str(f))
+    items = json.loads(res.out)
+    assert {"SG10", "SG20"} <= {d["code"] for d in items}
+    assert any(d["code"] == "SG00" and "MB long" in d["message"] for d in items)
+
+
+def test_never_a_lenient_parse_that_drops_statements() -> None:
+    """A statement the parser rejects is reported, not silently dropped."""
+    diags = lint_sql("SELECT 1 FROM users WHERE (;\n")
+    assert "SG00" in codes(diags)
+
+
+def test_unknown_dialect_syntax_does_not_crash() -> None:
+    tsql = b"\xef\xbb\xbfIF NOT EXISTS (SELECT 1 FROM sys.tables WHERE name = 'x')\nBEGIN\n CREATE TABLE [dbo].[x] ([id] INT)\nEND\nGO\n"
+    diags = lint_sql(tsql)
+    assert "SG05" in codes(diags)
