@@ -89,12 +89,12 @@ def load_catalog(path: Path) -> Catalog:
 def parse_catalog(text: str, path: str) -> Catalog:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        raise SqlguardError(f"invalid YAML: {err.problem or err.context}", path,
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise SqlguardError(f"invalid YAML: {exc.problem or exc.context}", path,
                             mark.line + 1 if mark else None, mark.column + 1 if mark else None) from None
-    except yaml.YAMLError as err:
-        raise SqlguardError(f"invalid YAML: {err}", path) from None
+    except yaml.YAMLError as exc:
+        raise SqlguardError(f"invalid YAML: {exc}", path) from None
 
     def err(node: yaml.Node, message: str) -> SqlguardError:
         return SqlguardError(message, path, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -132,7 +132,7 @@ def parse_catalog(text: str, path: str) -> Catalog:
     tables: dict[str, TableSpec] = {}
     forbidden: dict[str, ForbiddenName] = {}
     forbidden_nodes: dict[str, yaml.Node] = {}
-    for key, knode, vnode in top:
+    for key, _knode, vnode in top:
         if key == "version":
             if not (isinstance(vnode, yaml.ScalarNode) and vnode.value == "1"):
                 raise err(vnode, "`version`: only version 1 of the catalog format exists")
@@ -153,11 +153,11 @@ def parse_catalog(text: str, path: str) -> Catalog:
                 columns: list[ColumnSpec] = []
                 description = None
                 if body is not None and not is_null(body):
-                    for tk, tkn, tv in mapping(body, f"table `{tname}`", _TABLE):
+                    for tk, _tkn, tv in mapping(body, f"table `{tname}`", _TABLE):
                         if tk == "description":
                             description = scalar(tv, f"`{tname}.description`")
                         else:
-                            columns = _columns(tv, tname, err, mapping, scalar, is_null)
+                            columns = _columns(tv, tname, err, mapping, scalar, is_null)  # type: ignore[no-untyped-call]
                 tables[low] = TableSpec(low, tuple(columns), description)
         elif key == "forbidden":
             fentries: list[tuple[str, yaml.Node, yaml.Node | None]]

@@ -131,7 +131,7 @@ def read_config(path: Path) -> tuple[dict[str, Any], _Located]:
 
 def load_settings(config: Path | None, starts: list[Path], overrides: dict[str, Any] | None = None) -> Settings:
     """Settings from the config file (found or given) with CLI `overrides` (config key -> value)."""
-    path = config if config is not None else find_config(starts + [Path.cwd()])
+    path = config if config is not None else find_config([*starts, Path.cwd()])
     raw: dict[str, Any] = {}
     loc: _Located | None = None
     if path is not None:

@@ -131,7 +131,8 @@ def lint_stdin(data: bytes, filename: str | None, settings: Settings, catalog: C
 
 
 def _index(settings: Settings) -> MigrationIndex:
-    return MigrationIndex({f.path: f.convention for f in settings.migrations}, settings.convention)
+    return MigrationIndex({f.path: f.convention for f in settings.migrations}, settings.convention,
+                          dialect=settings.dialect)
 
 
 def _unreadable(shown: str, err: OSError) -> Diagnostic:

@@ -30,7 +30,7 @@ def tribevibe() -> Catalog:
 
 
 def lint_sql(sql: str | bytes, *, select: tuple[str, ...] = (), dialect: str = "postgres",
-             catalog: Catalog | None | bool = True, filename: str = "migration.sql") -> list[Diagnostic]:
+             catalog: Catalog | bool | None = True, filename: str = "migration.sql") -> list[Diagnostic]:
     """Lint SQL text in-process, as `sqlguard lint -` would, with the TribeVibe catalog by default."""
     settings = replace(Settings(), dialect=dialect, select=select)
     cat = tribevibe() if catalog is True else (catalog or None)

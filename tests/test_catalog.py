@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, TRIBEVIBE_CATALOG
+
 from sqlguard.catalog import load_catalog, parse_catalog
 from sqlguard.diagnostic import SqlguardError
 

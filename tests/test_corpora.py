@@ -12,7 +12,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from conftest import CORPORA, ROOT
 
 CORPUS_DIRS = sorted(p for p in CORPORA.iterdir() if p.is_dir()) if CORPORA.is_dir() else []
@@ -32,6 +31,7 @@ def test_every_corpus_file_lints_in_process() -> None:
     from dataclasses import replace
 
     from conftest import tribevibe
+
     from sqlguard.config import Settings
     from sqlguard.engine import _index, _rules, lint_source
 

@@ -83,13 +83,13 @@ def test_sqlguard_missing_and_empty_rollback(tmp_path: Path) -> None:
     [f] = sg31(missing)
     assert f.span == Span(0, 0)
     assert f.message == ("`20240101120000_add_likes.sql` has no rollback: "
-                         "`20240101120000_add_likes_rollback.sql` does not exist, so it cannot be undone")
+                         "`20240101120000_add_likes_rollback.sql` does not exist, so it cannot be undone" ".")
     assert f.help == ("Add `20240101120000_add_likes_rollback.sql` with the statements that reverse this "
                       "migration.")
     [f] = sg31(empty)
     assert f.message.startswith("`20240102120000_add_tags.sql` has no rollback: "
                                 "`20240102120000_add_tags_rollback.sql` is empty (only comments")
-    assert f.message.endswith("so it cannot be undone")
+    assert f.message.endswith("so it cannot be undone.")
 
 
 def test_no_op_rollbacks_are_empty(tmp_path: Path) -> None:
@@ -124,7 +124,7 @@ def test_sqlguard_name_problems(tmp_path: Path, name: str, problem: str, suggest
     assert "`YYYYMMDDHHMMSS_snake_case_name.sql`" in m.name_problem
     assert m.suggested_name == suggestion
     [f] = sg30(m)
-    assert f.message == f"`{name}` is not a sqlguard file name: {m.name_problem}"
+    assert f.message == f"`{name}` is not a sqlguard file name: {m.name_problem}."
     if suggestion:
         assert f.help == f"Rename it to `{suggestion}`."
 
@@ -141,7 +141,7 @@ def test_sqlguard_orphan_rollback(tmp_path: Path) -> None:
     assert orphan is not None and orphan.orphan and orphan.role == "down"
     [f] = sg31(orphan)
     assert f.message == ("rollback `20240102120000_x_rollback.sql` has no migration `20240102120000_x.sql`, "
-                         "so it never runs")
+                         "so it never runs" ".")
     typo = classify(tmp_path / "20240103120000_add_tags_rollback.sql")
     assert typo is not None and typo.orphan
     assert typo.suggested_name == "20240103120000_add_tag_rollback.sql"
@@ -178,7 +178,7 @@ def test_golang_migrate_pairs(tmp_path: Path) -> None:
     assert missing is not None and missing.rollback_state == "missing"
     [f] = sg31(missing)
     assert f.message == ("`0002_add_email.up.sql` has no rollback: `0002_add_email.down.sql` does not exist, "
-                         "so it cannot be undone")
+                         "so it cannot be undone" ".")
     bare = classify(tmp_path / "0003.up.sql")  # harness's migrator runs version-only names
     assert bare is not None and bare.name_problem is None and bare.rollback_state == "empty"
     pop = classify(tmp_path / "20210710035447_alter_users.postgres.up.sql")
@@ -200,7 +200,7 @@ def test_golang_underscore_up_down(tmp_path: Path) -> None:
     assert up.rollback == tmp_path / "0021_alter_webhook_down.sql" and up.rollback_state == "present"
     [f] = sg30(up)
     assert f.message == ("`0021_alter_webhook_up.sql` is not a golang-migrate file name: golang-migrate only "
-                         "runs `<version>_<name>.up.sql`, so it will never run")
+                         "runs `<version>_<name>.up.sql`, so it will never run" ".")
     assert f.help == "Rename it to `0021_alter_webhook.up.sql`."
     assert sg31(up) == []
     down = classify(tmp_path / "0021_alter_webhook_down.sql")
@@ -211,7 +211,7 @@ def test_golang_underscore_up_down(tmp_path: Path) -> None:
     orphan = classify(tmp_path / "0023_drop_x_down.sql")
     assert orphan is not None and orphan.orphan
     assert sg31(orphan)[0].message == ("rollback `0023_drop_x_down.sql` has no migration "
-                                       "`0023_drop_x_up.sql`, so it never runs")
+                                       "`0023_drop_x_up.sql`, so it never runs" ".")
 
 
 def test_golang_orphan_down_with_typo(tmp_path: Path) -> None:
@@ -267,7 +267,7 @@ def test_diesel(tmp_path: Path) -> None:
     assert missing is not None and missing.rollback_state == "missing"
     [f] = sg31(missing)
     assert f.message == ("`2024-01-02-120000_add_email/up.sql` has no rollback: "
-                         "`2024-01-02-120000_add_email/down.sql` does not exist, so it cannot be undone")
+                         "`2024-01-02-120000_add_email/down.sql` does not exist, so it cannot be undone" ".")
     orphan = classify(m / "2024-01-03-120000_add_bio/down.sql")
     assert orphan is not None and orphan.orphan
     unversioned = classify(m / "create_posts/up.sql")
@@ -314,20 +314,20 @@ def test_flyway_versions_undo_baseline_repeatable(tmp_path: Path) -> None:
     assert spaced.rollback_state == "missing"  # this folder uses undo migrations
     [f] = sg31(spaced)
     assert f.message == ("`V1.1__add thing - Copy.sql` has no undo migration: `U1.1__add thing - Copy.sql` "
-                         "does not exist, so it cannot be undone")
+                         "does not exist, so it cannot be undone" ".")
     v12 = get("V1_2__other.sql")  # `1_2` and `1.2` are one version
     assert v12 is not None and v12.rollback == tmp_path / "U1.2__other.sql" and v12.rollback_state == "empty"
     undo = get("U9__gone.sql")
     assert undo is not None and undo.role == "down" and undo.orphan
     assert sg31(undo)[0].message == ("undo migration `U9__gone.sql` has no versioned migration "
-                                     "`V9__gone.sql`, so it never runs")
+                                     "`V9__gone.sql`, so it never runs" ".")
     rep = get("R__views.sql")
     assert rep is not None and rep.role == "repeatable" and rep.version is None
     bad = get("V3_init.sql")
     assert bad is not None and bad.suggested_name == "V3__init.sql"
     [f] = sg30(bad)
     assert f.message == ("`V3_init.sql` is not a Flyway file name: Flyway only runs "
-                         "`V<version>__<description>.sql` (two underscores), so it silently skips this file")
+                         "`V<version>__<description>.sql` (two underscores), so it silently skips this file" ".")
     assert f.help == "Rename it to `V3__init.sql`."
     assert get("afterMigrate.sql") is None  # a callback, not a migration
 
@@ -396,11 +396,11 @@ def test_sqitch(tmp_path: Path) -> None:
     assert items is not None and items.name_problem
     [f] = sg30(items)
     assert f.message == ("`deploy/items.sql` is not a planned sqitch change: `sqitch.plan` has no change "
-                         "`items`, so `sqitch deploy` will never run it")
+                         "`items`, so `sqitch deploy` will never run it" ".")
     gone = classify(db / "revert/gone.sql")
     assert gone is not None and gone.orphan
     assert sg31(gone)[0].message == ("revert script `revert/gone.sql` has no deploy script "
-                                     "`deploy/gone.sql`, so it never runs")
+                                     "`deploy/gone.sql`, so it never runs" ".")
 
 
 def test_sqitch_nested_plans(tmp_path: Path) -> None:
@@ -440,7 +440,7 @@ def test_dbmate(tmp_path: Path) -> None:
     start = DBMATE_EMPTY_DOWN.index("-- migrate:down")
     assert f.span == Span(start, start + len("-- migrate:down"))
     assert f.message == ("`20240101120000_create_likes.sql` has no rollback: its `-- migrate:down` section "
-                         "is empty (only comments or no-op statements), so it cannot be undone")
+                         "is empty (only comments or no-op statements), so it cannot be undone" ".")
     present = classify(tmp_path / "20240102120000_create_tags.sql")
     assert present is not None and present.rollback_state == "present" and sg31(present) == []
     missing = classify(tmp_path / "20240103120000_create_notes.sql")
@@ -448,7 +448,7 @@ def test_dbmate(tmp_path: Path) -> None:
     [f] = sg31(missing)
     assert f.span == Span(0, 0)
     assert f.message == ("`20240103120000_create_notes.sql` has no rollback: it has no `-- migrate:down` "
-                         "section, so it cannot be undone")
+                         "section, so it cannot be undone" ".")
     dashed = classify(tmp_path / "00000000000000-initial-schema.sql")  # dbmate runs `^\d+.*\.sql$`
     assert dashed is not None and dashed.name_problem is None and dashed.version == "00000000000000"
     unversioned = classify(tmp_path / "init-schema.sql")

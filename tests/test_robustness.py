@@ -28,8 +28,8 @@ def test_nul_bytes_are_reported_and_do_not_break_splitting() -> None:
 
 def test_bom_keeps_positions_exact_and_is_fixable() -> None:
     diags = lint_sql("\ufeffDROP TABLE likes;\n")
-    bom = [d for d in diags if d.code == "SG05"][0]
-    drop = [d for d in diags if d.code == "SG20"][0]
+    bom = next(d for d in diags if d.code == "SG05")
+    drop = next(d for d in diags if d.code == "SG20")
     assert (bom.span.start, bom.span.end) == (0, 1)
     assert drop.span.start == 1
 
@@ -39,7 +39,7 @@ def test_crlf_positions_stay_on_the_right_line(run_cli, tmp_path: Path) -> None:
     f.write_bytes(b"SELECT 1;\r\n\r\nDROP TABLE likes;\r\n")
     res = run_cli("lint", "--format", "json", str(f))
     items = json.loads(res.out)
-    drop = [d for d in items if d["code"] == "SG20"][0]
+    drop = next(d for d in items if d["code"] == "SG20")
     assert drop["location"] == {"row": 3, "column": 1}
     assert drop["end_location"] == {"row": 3, "column": 17}
     assert any(d["code"] == "SG06" for d in items)
@@ -89,8 +89,8 @@ def test_a_twenty_megabyte_file_is_linted(tmp_path: Path, run_cli) -> None:  # t
     rows = ", ".join(f"({i}, 'row {i}; ok')" for i in range(800_000))
     f.write_text(f"INSERT INTO profiles (id, note) VALUES {rows};\nDROP TABLE likes;\n")
     assert f.stat().st_size > 20_000_000
-    res = run_cli("lint", "--format", "json", "--catalog", str(Path(__file__).parent.parent / "rules" / "tribevibe.yaml"),
-                  str(f))
+    catalog = Path(__file__).parent.parent / "rules" / "tribevibe.yaml"
+    res = run_cli("lint", "--format", "json", "--catalog", str(catalog), str(f))
     items = json.loads(res.out)
     assert {"SG10", "SG20"} <= {d["code"] for d in items}
     assert any(d["code"] == "SG00" and "MB long" in d["message"] for d in items)
@@ -103,6 +103,7 @@ def test_never_a_lenient_parse_that_drops_statements() -> None:
 
 
 def test_unknown_dialect_syntax_does_not_crash() -> None:
-    tsql = b"\xef\xbb\xbfIF NOT EXISTS (SELECT 1 FROM sys.tables WHERE name = 'x')\nBEGIN\n CREATE TABLE [dbo].[x] ([id] INT)\nEND\nGO\n"
+    tsql = (b"\xef\xbb\xbfIF NOT EXISTS (SELECT 1 FROM sys.tables WHERE name = 'x')\n"
+            b"BEGIN\n CREATE TABLE [dbo].[x] ([id] INT)\nEND\nGO\n")
     diags = lint_sql(tsql)
     assert "SG05" in codes(diags)

@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES, ROOT, lint_sql
+
 from sqlguard.checks import ALL_RULES
 from sqlguard.rule import SECTIONS, Rule
 from sqlguard.sources.sql import split
@@ -122,7 +122,8 @@ def _verdict(path: Path) -> str | None:
     return m.group(1) if m else None
 
 
-@pytest.mark.parametrize("code,path", _dir_cases(), ids=[f"{c}-{p.relative_to(RULE_FIXTURES / c)}" for c, p in _dir_cases()])
+@pytest.mark.parametrize("code,path", _dir_cases(),
+                         ids=[f"{c}-{p.relative_to(RULE_FIXTURES / c)}" for c, p in _dir_cases()])
 def test_fixture_file(code: str, path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     verdict = _verdict(path)
     if verdict is None:

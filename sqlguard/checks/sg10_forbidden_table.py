@@ -68,7 +68,8 @@ def _tree_refs(ctx: StatementContext, tree: object) -> Iterator[tuple[object, st
         if not isinstance(ident, exp.Identifier):
             continue  # a table function such as generate_series(…)
         parent = table.parent
-        if isinstance(parent, (exp.Create, exp.Drop)) and str(parent.args.get("kind") or "").upper() not in _TABLE_KINDS:
+        kind = str(parent.args.get("kind") or "").upper() if parent is not None else ""
+        if isinstance(parent, (exp.Create, exp.Drop)) and kind not in _TABLE_KINDS:
             continue  # an index, sequence, type, schema or constraint that happens to share the name
         if isinstance(parent, exp.UserDefinedFunction):
             continue
@@ -78,7 +79,7 @@ def _tree_refs(ctx: StatementContext, tree: object) -> Iterator[tuple[object, st
         schema = table.db or None
         if schema is None and name.lower() in ctes:
             continue
-        creates = isinstance(parent, exp.Create) or isinstance(parent, exp.AlterRename)
+        creates = isinstance(parent, (exp.Create, exp.AlterRename))
         yield table, schema, name, creates
     if isinstance(tree, exp.Comment) and isinstance(tree.this, exp.Column) and tree.this.table:
         col = tree.this

@@ -34,7 +34,8 @@ def check(ctx: FileContext) -> Iterator[Finding]:
     shown = short_name(migration.path, migration.convention)
     if migration.convention == "sqitch":
         change = (migration.name or "").partition("@")[0]
-        yield ctx.report(Span(0, 0), f"`{shown}` is not a planned sqitch change: {migration.name_problem}",
+        message = f"`{shown}` is not a planned sqitch change: {migration.name_problem}"
+        yield ctx.report(Span(0, 0), _sentence(message),
                          help=f"Add `{change}` to `sqitch.plan` (`sqitch add {change}`), or delete the "
                               f"script.")
         return
@@ -43,7 +44,12 @@ def check(ctx: FileContext) -> Iterator[Finding]:
         help = f"Rename it to `{migration.suggested_name}`."
     else:
         help = f"Rename it to the `{PATTERNS.get(migration.convention, '')}` pattern."
-    yield ctx.report(Span(0, 0), f"`{shown}` is not a {label} file name: {migration.name_problem}", help=help)
+    message = f"`{shown}` is not a {label} file name: {migration.name_problem}"
+    yield ctx.report(Span(0, 0), _sentence(message), help=help)
+
+
+def _sentence(message: str) -> str:
+    return message if message.endswith((".", "?", "!")) else message + "."
 
 
 RULE = Rule(code="SG30", name="migration-name", severity="warning", doc=__doc__, check=check, scope="file")

@@ -63,7 +63,7 @@ def check(ctx: FileContext) -> Iterator[Finding]:
         message = (f"`{shown}` has no {word}: `{rollback}` is empty (only comments or no-op statements), "
                    f"so it cannot be undone")
         help = f"Write the statements that reverse this migration in `{rollback}`."
-    yield ctx.report(Span(0, 0), message, help=help)
+    yield ctx.report(Span(0, 0), _sentence(message), help=help)
 
 
 def _missing_section(ctx: FileContext, migration: MigrationFile) -> Finding:
@@ -72,14 +72,14 @@ def _missing_section(ctx: FileContext, migration: MigrationFile) -> Finding:
     down, up = _DOWN_MARKER[conv], _UP_MARKER[conv]
     if migration.rollback_state == "missing":
         message = f"`{shown}` has no rollback: it has no `{down}` section, so it cannot be undone"
-        return ctx.report(Span(0, 0), message,
+        return ctx.report(Span(0, 0), _sentence(message),
                           help=f"Add a `{down}` section with the statements that reverse the `{up}` section.")
     # Point at the marker that opens the empty section: that is where the statements belong.
     marker = next((c for c in ctx.comments if is_down_marker(c.text, conv)), None)
     span = marker.span if marker is not None else Span(0, 0)
     message = (f"`{shown}` has no rollback: its `{down}` section is empty (only comments or no-op "
                f"statements), so it cannot be undone")
-    return ctx.report(span, message,
+    return ctx.report(span, _sentence(message),
                       help=f"Write the statements that reverse the `{up}` section under `{down}`.")
 
 
@@ -96,7 +96,11 @@ def _orphan(ctx: FileContext, migration: MigrationFile) -> Finding:
         help = f"Rename it to `{migration.suggested_name}`, the name that pairs it with its migration."
     else:
         help = "Delete it, or restore the migration it reverses."
-    return ctx.report(Span(0, 0), message, help=help)
+    return ctx.report(Span(0, 0), _sentence(message), help=help)
+
+
+def _sentence(message: str) -> str:
+    return message if message.endswith((".", "?", "!")) else message + "."
 
 
 RULE = Rule(code="SG31", name="missing-rollback", severity="warning", doc=__doc__, check=check, scope="file")

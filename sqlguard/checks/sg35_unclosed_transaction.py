@@ -41,9 +41,8 @@ def check(ctx: FileContext) -> Iterator[Finding]:
         words = stmt.text.split(None, 2)
         kw = words[0].upper().rstrip(";") if words else ""
         second = words[1].upper() if len(words) > 1 else ""
-        if kw == "BEGIN" and second in ("", "TRANSACTION", "WORK", "ISOLATION", "READ", "DEFERRABLE", "NOT"):
-            open_stmt = stmt
-        elif kw == "START" and second == "TRANSACTION":
+        opens = kw == "BEGIN" and second in ("", "TRANSACTION", "WORK", "ISOLATION", "READ", "DEFERRABLE", "NOT")
+        if opens or (kw == "START" and second == "TRANSACTION"):
             open_stmt = stmt
         elif kw in _CLOSERS and not (kw == "ROLLBACK" and second == "TO"):
             open_stmt = None
@@ -52,8 +51,9 @@ def check(ctx: FileContext) -> Iterator[Finding]:
 
 
 def _report(ctx: FileContext, stmt: Statement, where: str) -> Finding:
-    return ctx.report(stmt.span, f"`{stmt.text.split()[0]}` opens a transaction that is never committed before the "
-                                 f"end of {where}: the migration's changes are rolled back when the session ends.",
+    opener = stmt.text.split()[0]
+    return ctx.report(stmt.span, f"`{opener}` opens a transaction that is never committed before the end of "
+                                 f"{where}: the migration's changes are rolled back when the session ends.",
                       help="Add `COMMIT;` after the last statement of the transaction.")
 
 

@@ -41,9 +41,9 @@ def body_of(stmt: Statement) -> tuple[int, int, str] | None:
     for i, t in enumerate(toks):
         if t.upper == "LANGUAGE" and i + 1 < len(toks):
             language = toks[i + 1].value.strip("'\"").lower()
-        elif t.kind == "string" and t.value.startswith("$") and t.depth == 0 and body is None:
-            if context == "do" or (i > 0 and toks[i - 1].upper == "AS"):
-                body = t
+        elif (t.kind == "string" and t.value.startswith("$") and t.depth == 0 and body is None
+              and (context == "do" or (i > 0 and toks[i - 1].upper == "AS"))):
+            body = t
     if body is None or language not in ("plpgsql", "sql"):
         return None
     tag_len = body.value.index("$", 1) + 1
@@ -124,7 +124,7 @@ def _statements_in_piece(piece: Statement, toks: list[Lexeme], context: str) -> 
         if w == "PERFORM":
             sub = _sub(piece, t, toks[-1], context)
             # `SELECT ` has the length of `PERFORM`, so every position stays where it was.
-            return out + [replace(sub, text="SELECT " + sub.text[len("PERFORM"):])]
+            return [*out, replace(sub, text="SELECT " + sub.text[len("PERFORM"):])]
         if w in SQL_STARTS and not (i + 1 < n and toks[i + 1].value in (":=", "=")):
             out.append(_sub(piece, t, toks[-1], context))
         return out

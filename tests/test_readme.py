@@ -1,0 +1,36 @@
+"""README.md stays true: its rule table matches the rules, and its two set-up commands are the ones CI runs."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT
+
+from sqlguard.cli import rules_markdown
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_rule_table_is_in_sync_with_the_rules() -> None:
+    m = re.search(r"<!-- rules-table:[^>]*-->\n(.*?)\n<!-- /rules-table -->", README, re.S)
+    assert m, "README.md lost its rules-table markers"
+    assert m.group(1) == rules_markdown(), "regenerate with `sqlguard rules --format markdown`"
+
+
+def _setup_commands() -> list[str]:
+    section = README.split("## Set up on a fresh machine", 1)[1].split("\n## ", 1)[0]
+    return [b.strip() for b in re.findall(r"```sh\n(.*?)```", section, re.S)]
+
+
+def test_readme_names_exactly_two_setup_commands() -> None:
+    commands = _setup_commands()
+    assert len(commands) == 2 and all("\n" not in c for c in commands)
+    install, test = commands
+    assert "pip install -e '.[all]'" in install and "sqlguard lint" in install and "fixtures/" in install
+    assert "pytest" in test
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    test_command = _setup_commands()[1]
+    assert ci.rstrip().splitlines()[-1] == test_command
