@@ -95,12 +95,14 @@ def _parse(stmt: Statement, dialect: str) -> ParseOutcome:
     except ParseError as err:
         info = err.errors[0] if err.errors else {}
         desc = str(info.get("description") or err).splitlines()[0]
-        desc = re.sub(r" for <class '[^']+'>", "", desc)  # sqlglot's internal class names teach nothing
+        # sqlglot's internal class and token reprs teach nothing; keep the words the user wrote.
+        desc = re.sub(r" for <class '[^']+'>", "", desc)
+        desc = re.sub(r"<Token token_type: [^,]+, text: ([^,]*), [^>]*>", r"`\1`", desc)
         offset = None
         if info.get("line"):
             offset = _offset_in(stmt, int(info["line"]), int(info.get("col") or 1))
         near = info.get("highlight")
-        if near:
+        if near and f"`{near}`" not in desc:
             desc += f" near `{str(near)[:40]}`"
         return ParseOutcome("failed", reason=desc, offset=offset)
     except TokenError as err:
