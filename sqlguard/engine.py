@@ -10,16 +10,20 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlguard.catalog import Catalog
 from sqlguard.config import Settings
 from sqlguard.diagnostic import Diagnostic, Finding, Span, SqlguardError, apply_edits
+from sqlguard.replay import Known, SchemaBuilder
 from sqlguard.rule import FileContext, Rule, StatementContext
-from sqlguard.sources.migrations import MigrationIndex
+from sqlguard.schema import Schema
+from sqlguard.sources.migrations import MigrationFile, MigrationIndex
 from sqlguard.sources.plpgsql import nested_statements
 from sqlguard.sources.sql import Statement, split
 from sqlguard.sources.text import SourceProblem, SourceText, decode
 from sqlguard.suppress import Ignore, parse_ignores
+from sqlguard.timeline import Leftover, Timeline
 
 SQL_SUFFIXES = (".sql",)
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".tox", ".nox", ".venv", "venv",
@@ -33,6 +37,120 @@ class LintResult:
     files: int = 0
     fixes_applied: int = 0
     fixed_text: str | None = None  # for stdin with --fix
+
+
+@dataclass
+class Run:
+    """What one lint run shares across files: settings, rules, and caches of the history."""
+
+    settings: Settings
+    catalog: Catalog | None
+    rules: list[Rule]
+    index: MigrationIndex
+    histories: Any = None  # HistoryIndex, built on first use
+    timelines: dict[tuple[str, str], Any] = field(default_factory=dict)
+    catalog_schema: Schema | None = None
+    added: frozenset[Path] | None = None  # migrations new since --diff-base (SG34)
+
+    @classmethod
+    def create(cls, settings: Settings, catalog: Catalog | None, added: frozenset[Path] | None = None) -> Run:
+        from sqlguard.schema import from_catalog
+
+        index = MigrationIndex({f.path: f.convention for f in settings.migrations}, settings.convention,
+                               dialect=settings.dialect)
+        return cls(settings, catalog, _rules(settings), index,
+                   catalog_schema=from_catalog(catalog) if catalog is not None else None, added=added)
+
+    def history_facts(self, path: Path | None, migration: MigrationFile | None) -> HistoryFacts:
+        """Where a migration stands in its history: the schema it starts from, and its findings."""
+        if path is None or migration is None:
+            return HistoryFacts()
+        from sqlguard.sources.history import HistoryIndex
+
+        if self.histories is None:
+            self.histories = HistoryIndex(self.index, self.settings.dialect)
+        history = self.histories.history_for(path.resolve())
+        if history is None:
+            return HistoryFacts()
+        i = history.index_of(path.resolve())
+        if i is None:
+            return HistoryFacts()
+        timeline = self._timeline(history)
+        m = history.migrations[i]
+        is_up = m.path.resolve() == path.resolve()
+        facts = HistoryFacts(start=timeline.before(i) if is_up else timeline.after(i), history=history)
+        if is_up:
+            facts.leftovers = tuple(timeline.leftovers(i))
+            facts.extra = _history_extras(history, m, self.added)
+        return facts
+
+    def _timeline(self, history: Any, depth: int = 0) -> Timeline:
+        k = (str(history.folder), history.convention)
+        if k not in self.timelines:
+            base = self._required_base(history, depth) if history.convention == "sqitch" else None
+            self.timelines[k] = Timeline(history, self.settings.dialect, _read_text, base)
+        return self.timelines[k]  # type: ignore[no-any-return]
+
+    def _required_base(self, history: Any, depth: int) -> Schema | None:
+        """A sqitch plan may require changes of another project (`[oss_chef:users]`): its history
+        starts from that project's schema, found as a `sqitch.plan` with that `%project` nearby."""
+        import re
+
+        try:
+            plan = (history.folder / "sqitch.plan").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+        wanted = {dep.split(":", 1)[0] for deps in re.findall(r"\[([^\]]*)\]", plan)
+                  for dep in deps.split() if ":" in dep}
+        if not wanted or depth > 3:
+            return None
+        builder = SchemaBuilder(dialect=self.settings.dialect)
+        for root in (history.folder, history.folder.parent):
+            for other in sorted(root.rglob("sqitch.plan")):
+                if other.parent == history.folder:
+                    continue
+                head = other.read_text(encoding="utf-8", errors="replace")[:2000]
+                m = re.search(r"^%project=(\S+)", head, re.M)
+                if m is None or m.group(1) not in wanted:
+                    continue
+                wanted.discard(m.group(1))
+                found = [h for h in self.histories.histories(other.parent) if h.folder == other.parent]
+                if found:
+                    final = self._timeline(found[0], depth + 1).final
+                    builder.tables.update(final.tables)
+                    builder.views.update(final.views)
+                    builder.indexes.update(final.indexes)
+                    builder.sequences.update(final.sequences)
+                    builder.enums.update(final.enums)
+                    builder.schemas.update(final.schemas)
+        return builder.freeze()
+
+
+@dataclass
+class HistoryFacts:
+    start: Schema | None = None  # the schema before this file's statements
+    history: Any = None
+    leftovers: tuple[Leftover, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _read_text(path: Path) -> str:
+    return path.read_bytes().decode("utf-8", errors="surrogateescape")
+
+
+def _history_extras(history: Any, m: Any, added: frozenset[Path] | None) -> dict[str, Any]:
+    """SG33, SG34 and SG36 facts for one migration (plain data for the checks)."""
+    from sqlguard.sources import history as hist
+    from sqlguard.sources import integrity
+
+    out: dict[str, Any] = {}
+    dups = hist.duplicate_versions(history).get(m.path, [])
+    out["duplicates"] = tuple(p.name for p in dups)
+    out["integrity"] = integrity.integrity_problem(history, m.path)
+    if added is not None:
+        newer = hist.out_of_order(history, added).get(m.path.resolve()) or hist.out_of_order(history, added).get(m.path)
+        out["newer_existing"] = newer.path.name if newer is not None else None
+    return out
 
 
 def _rules(settings: Settings) -> list[Rule]:
@@ -93,10 +211,10 @@ def _walk(root: Path, settings: Settings) -> Iterator[Path]:
 
 
 def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *, fix: bool = False,
-               progress: Callable[[int, int], None] | None = None) -> LintResult:
+               progress: Callable[[int, int], None] | None = None,
+               added: frozenset[Path] | None = None) -> LintResult:
     files = discover(paths, settings)
-    index = _index(settings)
-    rules = _rules(settings)
+    run = Run.create(settings, catalog, added)
     result = LintResult()
     for i, path in enumerate(files):
         shown = display_path(path)
@@ -106,8 +224,7 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
             result.diagnostics.append(_unreadable(shown, err))
             result.sources[shown] = SourceText(shown, "")
             continue
-        diags, source, fixed_text, applied = _lint_with_fixes(shown, path, data, settings, catalog, index, rules,
-                                                              fix)
+        diags, source, fixed_text, applied = _lint_with_fixes(shown, path, data, run, fix)
         if fixed_text is not None and applied:
             path.write_bytes(fixed_text.encode("utf-8", errors="surrogateescape"))
             result.fixes_applied += applied
@@ -124,15 +241,9 @@ def lint_stdin(data: bytes, filename: str | None, settings: Settings, catalog: C
                fix: bool = False) -> LintResult:
     shown = filename or "-"
     real = Path(filename) if filename else None
-    diags, source, fixed_text, applied = _lint_with_fixes(shown, real, data, settings, catalog,
-                                                          _index(settings), _rules(settings), fix)
+    diags, source, fixed_text, applied = _lint_with_fixes(shown, real, data, Run.create(settings, catalog), fix)
     return LintResult(sorted(diags, key=lambda d: d.sort_key), {shown: source}, 1, applied,
                       fixed_text if fix else None)
-
-
-def _index(settings: Settings) -> MigrationIndex:
-    return MigrationIndex({f.path: f.convention for f in settings.migrations}, settings.convention,
-                          dialect=settings.dialect)
 
 
 def _unreadable(shown: str, err: OSError) -> Diagnostic:
@@ -143,10 +254,9 @@ def _unreadable(shown: str, err: OSError) -> Diagnostic:
                       f"cannot read the file: {err.strerror or err}", "Check its permissions.")
 
 
-def _lint_with_fixes(shown: str, real: Path | None, data: bytes, settings: Settings, catalog: Catalog | None,
-                     index: MigrationIndex, rules: list[Rule], fix: bool
+def _lint_with_fixes(shown: str, real: Path | None, data: bytes, run: Run, fix: bool
                      ) -> tuple[list[Diagnostic], SourceText, str | None, int]:
-    diags, source = lint_source(shown, real, data, settings, catalog, index, rules)
+    diags, source = lint_source(shown, real, data, run)
     if not fix:
         return diags, source, None, 0
     applied_total = 0
@@ -157,17 +267,20 @@ def _lint_with_fixes(shown: str, real: Path | None, data: bytes, settings: Setti
             break
         text, applied = apply_edits(text, edits)
         applied_total += applied
-        diags, source = lint_source(shown, real, text.encode("utf-8", errors="surrogateescape"), settings,
-                                    catalog, index, rules)
+        diags, source = lint_source(shown, real, text.encode("utf-8", errors="surrogateescape"), run)
     return diags, source, text, applied_total
 
 
-def lint_source(shown: str, real: Path | None, data: bytes, settings: Settings, catalog: Catalog | None,
-                index: MigrationIndex, rules: list[Rule]) -> tuple[list[Diagnostic], SourceText]:
+def lint_source(shown: str, real: Path | None, data: bytes, run: Run) -> tuple[list[Diagnostic], SourceText]:
+    settings, catalog, rules = run.settings, run.catalog, run.rules
     decoded = decode(data)
     source = SourceText(shown, decoded.text)
     parts = split(decoded.scan_text, settings.dialect)
-    migration = index.classify(real, decoded.text) if real is not None else None
+    migration = run.index.classify(real, decoded.text) if real is not None else None
+    facts = run.history_facts(real, migration)
+    known: Known | None = None
+    if facts.history is not None or run.catalog_schema is not None:
+        known = Known(SchemaBuilder.from_schema(facts.start, settings.dialect), run.catalog_schema)
     statements: list[Statement] = []
     for stmt in parts.statements:
         statements.append(stmt)
@@ -175,7 +288,9 @@ def lint_source(shown: str, real: Path | None, data: bytes, settings: Settings, 
             statements.extend(nested_statements(stmt, decoded.scan_text))
     problems: tuple[SourceProblem, ...] = decoded.problems + parts.problems
     ctx = FileContext(shown, decoded.text, decoded.scan_text, settings, catalog, problems, statements,
-                      parts.comments, migration)
+                      parts.comments, migration, known, facts.leftovers,
+                      facts.extra.get("integrity"), facts.extra.get("duplicates", ()),
+                      facts.extra.get("newer_existing"))
     raw: list[tuple[Rule, Finding, Statement | None]] = []
     stmt_rules = [r for r in rules if r.scope == "statement"]
     for stmt in statements:
@@ -185,6 +300,8 @@ def lint_source(shown: str, real: Path | None, data: bytes, settings: Settings, 
         for rule in stmt_rules:
             for finding in rule.check(sctx):
                 raw.append((rule, finding, stmt))
+        if known is not None:
+            known.state.apply(stmt, sctx.outcome, sctx.lexemes)  # after the checks: they see the state before
     for rule in rules:
         if rule.scope == "file":
             for finding in rule.check(ctx):

@@ -8,13 +8,13 @@ streamed one at a time so that a 20 MB file never holds more than one syntax tre
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlguard.diagnostic import Finding, Fix, Severity, Span
+from sqlguard.parsing import MAX_LEX_CHARS, MAX_PARSE_CHARS, ParseOutcome, parse_statement
 from sqlguard.sources.sql import Comment, Lexeme, Statement, lex
 
 if TYPE_CHECKING:
@@ -22,15 +22,10 @@ if TYPE_CHECKING:
 
     from sqlguard.catalog import Catalog
     from sqlguard.config import Settings
+    from sqlguard.replay import Known
     from sqlguard.sources.migrations import MigrationFile
     from sqlguard.sources.text import SourceProblem
-
-# Deeper nesting is not handed to sqlglot: its compiled parser recurses per level and would hit
-# the interpreter's recursion limit (raising it segfaults the compiled build). 400 parses here.
-MAX_PARSE_DEPTH = 200
-# Larger statements are data (INSERT … VALUES of a dump); token-level checks read their head.
-MAX_PARSE_CHARS = 1_000_000
-MAX_LEX_CHARS = 65_536
+    from sqlguard.timeline import Leftover
 
 SECTIONS = ("Why is this bad?", "Example", "Use instead")
 
@@ -59,75 +54,6 @@ class Rule:
         return "\n".join(x[indent:] for x in lines).strip()
 
 
-@dataclass(frozen=True)
-class ParseOutcome:
-    status: Literal["parsed", "opaque", "failed", "skipped"]
-    tree: Any = None  # sqlglot Expression when parsed or opaque
-    reason: str = ""
-    offset: int | None = None  # file offset of the parse error
-
-
-_log_silenced = False
-
-
-def _parse(stmt: Statement, dialect: str) -> ParseOutcome:
-    global _log_silenced
-    if stmt.kind == "meta":
-        return ParseOutcome("skipped", reason="psql meta-command")
-    if stmt.depth > MAX_PARSE_DEPTH:
-        return ParseOutcome("skipped", reason=f"nested {stmt.depth} parentheses deep "
-                                              f"(the parser's limit is {MAX_PARSE_DEPTH})")
-    if len(stmt.text) > MAX_PARSE_CHARS:
-        return ParseOutcome("skipped", reason=f"{len(stmt.text) / 1e6:.1f} MB long (the parser's limit is "
-                                              f"{MAX_PARSE_CHARS / 1e6:.0f} MB)")
-    from sqlglot import exp
-    from sqlglot.dialects.dialect import Dialect
-    from sqlglot.errors import ErrorLevel, ParseError, TokenError
-
-    if not _log_silenced:
-        # sqlglot logs "falling back to Command" itself; that is reported as SG00 instead.
-        logging.getLogger("sqlglot").setLevel(logging.CRITICAL)
-        _log_silenced = True
-    d = Dialect.get_or_raise(dialect)
-    try:
-        tokens = d.tokenize(stmt.text)
-        trees = d.parser(error_level=ErrorLevel.RAISE, max_errors=1).parse(tokens, stmt.text)
-    except ParseError as err:
-        info = err.errors[0] if err.errors else {}
-        desc = str(info.get("description") or err).splitlines()[0]
-        # sqlglot's internal class and token reprs teach nothing; keep the words the user wrote.
-        desc = re.sub(r" for <class '[^']+'>", "", desc)
-        desc = re.sub(r"<Token token_type: [^,]+, text: ([^,]*), [^>]*>", r"`\1`", desc)
-        offset = None
-        if info.get("line"):
-            offset = _offset_in(stmt, int(info["line"]), int(info.get("col") or 1))
-        near = info.get("highlight")
-        if near and f"`{near}`" not in desc:
-            desc += f" near `{str(near)[:40]}`"
-        return ParseOutcome("failed", reason=desc, offset=offset)
-    except TokenError as err:
-        return ParseOutcome("failed", reason=str(err).splitlines()[0][:200])
-    except RecursionError:
-        return ParseOutcome("skipped", reason="too deeply nested for the parser")
-    except Exception as err:
-        return ParseOutcome("failed", reason=f"the parser failed ({type(err).__name__})")
-    trees = [t for t in trees if t is not None]
-    if not trees:
-        return ParseOutcome("failed", reason="nothing to parse")
-    tree = trees[0]
-    if isinstance(tree, exp.Command):
-        return ParseOutcome("opaque", tree=tree)
-    return ParseOutcome("parsed", tree=tree)
-
-
-def _offset_in(stmt: Statement, line: int, col: int) -> int:
-    """File offset of a 1-based line/column inside a statement's text (sqlglot's col is a token's end)."""
-    lines = stmt.text.split("\n")
-    line = max(1, min(line, len(lines)))
-    pos = sum(len(x) + 1 for x in lines[: line - 1]) + max(col - 1, 0)
-    return stmt.offset(min(pos, len(stmt.text)))
-
-
 @dataclass
 class FileContext:
     path: str
@@ -139,6 +65,13 @@ class FileContext:
     statements: list[Statement]  # top-level and nested, in file order
     comments: tuple[Comment, ...]
     migration: MigrationFile | None
+    # What exists at the current statement (catalog, history, this file so far); None when there is
+    # neither a catalog nor a history, which turns SG11 and SG12 off.
+    known: Known | None = None
+    leftovers: tuple[Leftover, ...] = ()  # SG32: what this migration's rollback leaves changed
+    integrity: str | None = None  # SG36: why this migration no longer matches sqlguard.sum
+    duplicates: tuple[str, ...] = ()  # SG33: other migrations with this file's version
+    newer_existing: str | None = None  # SG34: the newest existing migration this added one sorts before
 
     @property
     def dialect(self) -> str:
@@ -166,7 +99,7 @@ class StatementContext:
     @property
     def outcome(self) -> ParseOutcome:
         if self._outcome is None:
-            self._outcome = _parse(self.stmt, self.dialect)
+            self._outcome = parse_statement(self.stmt, self.dialect)
         return self._outcome
 
     @property

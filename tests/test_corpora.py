@@ -33,14 +33,17 @@ def test_every_corpus_file_lints_in_process() -> None:
     from conftest import tribevibe
 
     from sqlguard.config import Settings
-    from sqlguard.engine import _index, _rules, lint_source
+    from sqlguard.engine import Run, lint_source
 
     files = [f for d in CORPUS_DIRS for f in sorted(d.rglob("*")) if f.is_file() and f.suffix == ".sql"]
     assert len(files) > 1900
     counts: Counter[str] = Counter()
+    runs: dict[str, Run] = {}
     for f in files:
-        settings = replace(Settings(), dialect=dialect_of(f))
-        diags, _ = lint_source(str(f), f, f.read_bytes(), settings, tribevibe(), _index(settings), _rules(settings))
+        dialect = dialect_of(f)
+        if dialect not in runs:
+            runs[dialect] = Run.create(replace(Settings(), dialect=dialect), tribevibe())
+        diags, _ = lint_source(str(f), f, f.read_bytes(), runs[dialect])
         counts.update(d.code for d in diags)
     # The corpora hold real unconditional drops and data-destroying statements; they must be seen.
     assert counts["SG20"] > 100 and counts["SG21"] > 50

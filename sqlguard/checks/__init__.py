@@ -12,10 +12,13 @@ from sqlguard.checks import (
     sg06_crlf_line_endings,
     sg07_empty_file,
     sg10_forbidden_table,
+    sg11_unknown_table,
+    sg12_unknown_reference,
     sg20_unconditional_drop,
     sg21_destructive_statement,
     sg30_migration_name,
     sg31_missing_rollback,
+    sg32_incomplete_rollback,
     sg35_unclosed_transaction,
 )
 from sqlguard.rule import Rule
@@ -30,10 +33,13 @@ ALL_RULES: tuple[Rule, ...] = (
     sg06_crlf_line_endings.RULE,
     sg07_empty_file.RULE,
     sg10_forbidden_table.RULE,
+    sg11_unknown_table.RULE,
+    sg12_unknown_reference.RULE,
     sg20_unconditional_drop.RULE,
     sg21_destructive_statement.RULE,
     sg30_migration_name.RULE,
     sg31_missing_rollback.RULE,
+    sg32_incomplete_rollback.RULE,
     sg35_unclosed_transaction.RULE,
 )
 RULES_BY_CODE: dict[str, Rule] = {r.code: r for r in ALL_RULES}

@@ -283,7 +283,7 @@ class MigrationIndex:
         """Does this rollback do nothing (only comments, white space and no-op statements)?"""
         cached = self._empty.get(path)
         if cached is None:
-            cached = not any(_does_work(s) for s in split(_read(path), self._dialect).statements)
+            cached = not any(does_work(s) for s in split(_read(path), self._dialect).statements)
             self._empty[path] = cached
         return cached
 
@@ -393,7 +393,7 @@ class MigrationIndex:
                 has_down = True
         if convention is None:
             return None
-        down_empty = not any(_does_work(s) for s in parsed.statements if s.section == "down")
+        down_empty = not any(does_work(s) for s in parsed.statements if s.section == "down")
         return _single_file_result(path, convention, has_down, down_empty)
 
     def _sqlguard(self, path: Path) -> MigrationFile:
@@ -574,7 +574,8 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _does_work(stmt: Statement) -> bool:
+def does_work(stmt: Statement) -> bool:
+    """Whether a statement changes anything (`BEGIN;`, `COMMIT;`, `SELECT 1;` do not)."""
     return stmt.kind == "sql" and not _NO_OP.match(stmt.text.strip())
 
 
