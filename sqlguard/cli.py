@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--exclude", action="append", metavar="GLOB", help="skip paths matching GLOB (repeatable)")
     lint.add_argument("--migrations", action="append", metavar="DIR", help="migration folder (repeatable)")
     lint.add_argument("--convention", choices=("auto", "sqlguard", "golang-migrate", "diesel", "flyway", "sqitch",
-                                               "dbmate", "goose"))
+                                               "dbmate", "goose", "numbered"))
     lint.add_argument("--fail-on", choices=("error", "warning", "info", "never"))
     lint.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings (still 2 on "
                       "errors)")
@@ -62,6 +62,31 @@ def build_parser() -> argparse.ArgumentParser:
     color.add_argument("--color", dest="color", action="store_const", const=True, default=None)
     color.add_argument("--no-color", dest="color", action="store_const", const=False)
     lint.add_argument("-o", "--output", type=Path, help="write the report to a file instead of stdout")
+    lint.add_argument("--diff-base", metavar="REF", help="git ref: migrations added since REF are checked for "
+                      "out-of-order versions (SG34); without it, files new since HEAD count as added")
+
+    schema = sub.add_parser("schema", help="print the schema that a migration history produces")
+    schema.add_argument("path", nargs="?", help="a migration folder or a file in it (default: the configured "
+                        "migrations, else the current folder)")
+    schema.add_argument("--format", choices=("yaml", "json", "markdown", "mermaid"), default="yaml")
+    _common(schema)
+
+    rollback = sub.add_parser("rollback-gen", help="write the rollback that undoes a migration")
+    rollback.add_argument("migration", help="the migration file")
+    rollback.add_argument("--stdout", action="store_true", help="print the rollback instead of writing it")
+    rollback.add_argument("--force", action="store_true", help="replace a rollback that already has statements")
+    _common(rollback)
+
+    hash_ = sub.add_parser("hash", help="write sqlguard.sum, the integrity file of each migration history")
+    hash_.add_argument("paths", nargs="*", metavar="PATH", help="migration folders (default: the configured ones)")
+    _common(hash_)
+
+    new = sub.add_parser("new", help="create the next migration (and its empty rollback) in a folder")
+    new.add_argument("name", help="what the migration does, e.g. add_likes_table")
+    new.add_argument("--dir", type=Path, help="the migration folder (default: the configured one)")
+    new.add_argument("--convention", choices=("auto", "sqlguard", "golang-migrate", "diesel", "flyway", "sqitch",
+                                              "dbmate", "goose", "numbered"), default="auto")
+    _common(new)
 
     rules = sub.add_parser("rules", help="list every rule")
     rules.add_argument("--format", choices=("text", "json", "markdown"), default="text")
@@ -69,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser("explain", help="print a rule's documentation")
     explain.add_argument("code", help="rule code (SG20) or name (unconditional-drop)")
     return p
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="config file (pyproject.toml or sqlguard.yaml)")
+    p.add_argument("--dialect", choices=("postgres", "mysql", "sqlite"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,6 +119,14 @@ def main(argv: list[str] | None = None) -> int:
             return _rules(args.format)
         if args.command == "explain":
             return _explain(args.code)
+        if args.command == "schema":
+            return _schema(args)
+        if args.command == "rollback-gen":
+            return _rollback_gen(args)
+        if args.command == "hash":
+            return _hash(args)
+        if args.command == "new":
+            return _new(args)
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     except SqlguardError as err:
@@ -115,6 +153,13 @@ def _lint(args: argparse.Namespace) -> int:
                  "convention": args.convention}
     settings = load_settings(args.config, starts, overrides)
     catalog = _catalog(settings)
+    added = None
+    if settings.enabled("SG34") and paths != ["-"]:
+        from sqlguard.sources.gitinfo import added_paths
+
+        added = added_paths(Path.cwd(), args.diff_base)
+    elif args.diff_base:
+        raise SqlguardError("--diff-base needs paths to lint (not '-') and SG34 enabled")
     if paths == ["-"]:
         result = lint_stdin(sys.stdin.buffer.read(), args.stdin_filename, settings, catalog, fix=args.fix)
         if args.fix and result.fixed_text is not None:
@@ -123,7 +168,7 @@ def _lint(args: argparse.Namespace) -> int:
             return EXIT_CLEAN if args.exit_zero else _exit_code(result.diagnostics, settings)
     else:
         progress = _progress if sys.stderr.isatty() and args.format == "text" else None
-        result = lint_paths(paths, settings, catalog, fix=args.fix, progress=progress)
+        result = lint_paths(paths, settings, catalog, fix=args.fix, progress=progress, added=added)
     from sqlguard.checks import RULES_BY_CODE
     from sqlguard.report import render
 
@@ -139,6 +184,121 @@ def _lint(args: argparse.Namespace) -> int:
         print(f"sqlguard: applied {result.fixes_applied} fix{'es' if result.fixes_applied != 1 else ''}",
               file=sys.stderr)
     return EXIT_CLEAN if args.exit_zero else _exit_code(result.diagnostics, settings)
+
+
+def _settings_for(args: argparse.Namespace, starts: list[Path]) -> Settings:
+    from sqlguard.config import load_settings
+
+    return load_settings(args.config, starts, {"dialect": getattr(args, "dialect", None)})
+
+
+def _histories(settings: Settings, paths: list[Path]) -> list:  # type: ignore[type-arg]
+    """The migration histories under `paths` (default: the configured folders)."""
+    from sqlguard.diagnostic import SqlguardError
+    from sqlguard.engine import Run
+
+    run = Run.create(settings, None)
+    targets = paths or [f.path for f in settings.migrations] or [Path.cwd()]
+    found = []
+    for target in targets:
+        if not target.exists():
+            raise SqlguardError(f"no such file or directory: {target}")
+        if target.is_file():
+            h = run.history_index().history_for(target.resolve())
+            found.extend([h] if h is not None else [])
+        else:
+            found.extend(run.history_index().histories(target.resolve()))
+    if not found:
+        raise SqlguardError(f"no migration history found in {', '.join(str(t) for t in targets)}")
+    return found
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from sqlguard.diagnostic import SqlguardError
+    from sqlguard.engine import Run
+    from sqlguard.report.schema_formats import render_schema
+
+    paths = [Path(args.path)] if args.path else []
+    settings = _settings_for(args, paths)
+    histories = _histories(settings, paths)
+    if len(histories) > 1:
+        listed = ", ".join(str(h.folder) for h in histories)
+        raise SqlguardError(f"{len(histories)} migration histories found ({listed}): name one folder")
+    history = histories[0]
+    timeline = Run.create(settings, None).timeline(history)
+    sys.stdout.write(render_schema(timeline.final, args.format, name=history.folder.name))
+    return EXIT_CLEAN
+
+
+def _rollback_gen(args: argparse.Namespace) -> int:
+    from sqlguard.diagnostic import SqlguardError
+    from sqlguard.engine import Run
+    from sqlguard.rollback import generate, write_rollback
+
+    path = Path(args.migration)
+    if not path.is_file():
+        raise SqlguardError(f"no such file: {args.migration}")
+    settings = _settings_for(args, [path])
+    run = Run.create(settings, None)
+    history = run.history_index().history_for(path.resolve())
+    migration = history.migration(path.resolve()) if history is not None else None
+    if history is None or migration is None:
+        raise SqlguardError(f"{args.migration} is not a migration of a history sqlguard recognises "
+                            "(name its folder under `migrations` in the config)")
+    timeline = run.timeline(history)
+    i = history.index_of(migration.path)
+    text = generate(timeline.effects(i), path.name)
+    if args.stdout:
+        sys.stdout.write(text)
+        return EXIT_CLEAN
+    target = write_rollback(migration, history.convention, text, force=args.force,
+                            expected=run.index.classify(path.resolve()))
+    print(f"sqlguard: wrote the rollback of {path.name} to {target}", file=sys.stderr)
+    return EXIT_CLEAN
+
+
+def _hash(args: argparse.Namespace) -> int:
+    from sqlguard.sources.integrity import write_sum
+
+    paths = [Path(p) for p in args.paths]
+    settings = _settings_for(args, paths)
+    for history in _histories(settings, paths):
+        target = write_sum(history)
+        print(f"sqlguard: wrote {target} ({len(history.migrations)} migrations)", file=sys.stderr)
+    return EXIT_CLEAN
+
+
+def _new(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from sqlguard.diagnostic import SqlguardError
+    from sqlguard.engine import Run
+    from sqlguard.sources.scaffold import new_migration
+
+    settings = _settings_for(args, [args.dir] if args.dir else [])
+    folder = args.dir
+    convention = args.convention
+    if folder is None:
+        if len(settings.migrations) != 1:
+            raise SqlguardError("name the migration folder with --dir (the config names "
+                                f"{len(settings.migrations)} folders)")
+        folder = settings.migrations[0].path
+        if convention == "auto":
+            convention = settings.migrations[0].convention
+    folder = folder.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    target: object = folder
+    if convention == "auto":
+        found = Run.create(settings, None).history_index().histories(folder)
+        found = [h for h in found if h.folder == folder] or found
+        if found:
+            target, convention = found[0], found[0].convention
+        else:
+            convention = settings.convention if settings.convention != "auto" else "sqlguard"
+    created = new_migration(target, convention, args.name, dt.datetime.now())  # type: ignore[arg-type]
+    for f in created:
+        print(f)
+    return EXIT_CLEAN
 
 
 def _exit_code(diagnostics: list, settings: Settings) -> int:  # type: ignore[type-arg]

@@ -17,7 +17,7 @@ from typing import Any
 from sqlguard.diagnostic import SEVERITY_RANK, SqlguardError
 from sqlguard.sources.sql import DIALECTS
 
-CONVENTIONS = ("auto", "sqlguard", "golang-migrate", "diesel", "flyway", "sqitch", "dbmate", "goose")
+CONVENTIONS = ("auto", "sqlguard", "golang-migrate", "diesel", "flyway", "sqitch", "dbmate", "goose", "numbered")
 FAIL_ON = ("error", "warning", "info", "never")
 KEYS = ("catalog", "dialect", "migrations", "convention", "select", "ignore", "exclude", "fail-on")
 CONFIG_NAMES = ("sqlguard.yaml", ".sqlguard.yaml", "pyproject.toml")

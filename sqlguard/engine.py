@@ -51,6 +51,8 @@ class Run:
     timelines: dict[tuple[str, str], Any] = field(default_factory=dict)
     catalog_schema: Schema | None = None
     added: frozenset[Path] | None = None  # migrations new since --diff-base (SG34)
+    integrity: Any = None  # IntegrityIndex: each history's sqlguard.sum is checked once per run
+    per_history: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings, catalog: Catalog | None, added: frozenset[Path] | None = None) -> Run:
@@ -65,26 +67,48 @@ class Run:
         """Where a migration stands in its history: the schema it starts from, and its findings."""
         if path is None or migration is None:
             return HistoryFacts()
-        from sqlguard.sources.history import HistoryIndex
-
-        if self.histories is None:
-            self.histories = HistoryIndex(self.index, self.settings.dialect)
-        history = self.histories.history_for(path.resolve())
+        history = self.history_index().history_for(path.resolve())
         if history is None:
             return HistoryFacts()
         i = history.index_of(path.resolve())
         if i is None:
             return HistoryFacts()
-        timeline = self._timeline(history)
+        timeline = self.timeline(history)
         m = history.migrations[i]
         is_up = m.path.resolve() == path.resolve()
         facts = HistoryFacts(start=timeline.before(i) if is_up else timeline.after(i), history=history)
         if is_up:
             facts.leftovers = tuple(timeline.leftovers(i))
-            facts.extra = _history_extras(history, m, self.added)
+            facts.extra = self._history_extras(history, m)
         return facts
 
-    def _timeline(self, history: Any, depth: int = 0) -> Timeline:
+    def _history_extras(self, history: Any, m: Any) -> dict[str, Any]:
+        """SG33, SG34 and SG36 facts for one migration (plain data for the checks)."""
+        from sqlguard.sources import history as hist
+        from sqlguard.sources.integrity import IntegrityIndex
+        from sqlguard.sources.migrations import short_name
+
+        if self.integrity is None:
+            self.integrity = IntegrityIndex()
+        cached = self.per_history.setdefault(str(history.folder), {})
+        if "duplicates" not in cached:
+            cached["duplicates"] = hist.duplicate_versions(history)
+            cached["out_of_order"] = hist.out_of_order(history, self.added) if self.added is not None else {}
+        newer = cached["out_of_order"].get(m.path)
+        return {
+            "duplicates": tuple(short_name(p, history.convention) for p in cached["duplicates"].get(m.path, [])),
+            "integrity": self.integrity.problem(history, m.path),
+            "newer_existing": short_name(newer.path, history.convention) if newer is not None else None,
+        }
+
+    def history_index(self) -> Any:
+        from sqlguard.sources.history import HistoryIndex
+
+        if self.histories is None:
+            self.histories = HistoryIndex(self.index, self.settings.dialect)
+        return self.histories
+
+    def timeline(self, history: Any, depth: int = 0) -> Timeline:
         k = (str(history.folder), history.convention)
         if k not in self.timelines:
             base = self._required_base(history, depth) if history.convention == "sqitch" else None
@@ -116,7 +140,7 @@ class Run:
                 wanted.discard(m.group(1))
                 found = [h for h in self.histories.histories(other.parent) if h.folder == other.parent]
                 if found:
-                    final = self._timeline(found[0], depth + 1).final
+                    final = self.timeline(found[0], depth + 1).final
                     builder.tables.update(final.tables)
                     builder.views.update(final.views)
                     builder.indexes.update(final.indexes)
@@ -136,21 +160,6 @@ class HistoryFacts:
 
 def _read_text(path: Path) -> str:
     return path.read_bytes().decode("utf-8", errors="surrogateescape")
-
-
-def _history_extras(history: Any, m: Any, added: frozenset[Path] | None) -> dict[str, Any]:
-    """SG33, SG34 and SG36 facts for one migration (plain data for the checks)."""
-    from sqlguard.sources import history as hist
-    from sqlguard.sources import integrity
-
-    out: dict[str, Any] = {}
-    dups = hist.duplicate_versions(history).get(m.path, [])
-    out["duplicates"] = tuple(p.name for p in dups)
-    out["integrity"] = integrity.integrity_problem(history, m.path)
-    if added is not None:
-        newer = hist.out_of_order(history, added).get(m.path.resolve()) or hist.out_of_order(history, added).get(m.path)
-        out["newer_existing"] = newer.path.name if newer is not None else None
-    return out
 
 
 def _rules(settings: Settings) -> list[Rule]:

@@ -432,12 +432,18 @@ class SchemaBuilder:
         col = t.column(name)
         if col is None:
             return
+        # PostgreSQL drops the constraints and indexes that use the column along with it; they are
+        # logged first so that an undo re-creates the column before them.
         lost = tuple(c for c in t.constraints if col.name in c.columns)
+        for iname, idx in list(self.indexes.items()):
+            if idx.table == table and col.name in idx.columns:
+                del self.indexes[iname]
+                self._log("drop index", iname, before=idx, span=span)
+        for c in lost:
+            self._log("drop constraint", table, c.name, before=c, span=span)
         self._set(replace(t, columns=tuple(c for c in t.columns if c is not col),
                           constraints=tuple(c for c in t.constraints if c not in lost)))
         self._log("drop column", table, col.name, before=col, span=span)
-        for c in lost:
-            self._log("drop constraint", table, c.name, before=c, span=span)
 
     def _alter_column(self, t: Table, action: exp.AlterColumn, span: Span) -> None:
         col = t.column(action.name)
@@ -599,11 +605,20 @@ class SchemaBuilder:
                     self._log("create index", iname, after=idx, span=span)
                 return True
             return False
-        if w[:2] == ["RENAME", "TABLE"] and len(toks) > 4:  # MySQL
-            t = self.table(toks[2].name)
-            to = next((n for n in range(3, len(toks)) if toks[n].upper == "TO"), None)
-            if t is not None and to is not None and to + 1 < len(toks):
-                self._rename_table(t, toks[to + 1].name, span)
+        if w[:2] == ["RENAME", "TABLE"] and len(toks) > 4:  # MySQL: RENAME TABLE a TO b, c TO d
+            pairs: list[list[Lexeme]] = [[]]
+            for tok in toks[2:]:
+                if tok.value == ",":
+                    pairs.append([])
+                else:
+                    pairs[-1].append(tok)
+            for pair in pairs:
+                to = next((n for n, x in enumerate(pair) if x.upper == "TO"), None)
+                if to is None or to == 0 or to + 1 >= len(pair):
+                    continue
+                t = self.table(pair[to - 1].name)
+                if t is not None:
+                    self._rename_table(t, pair[-1].name, span)
             return True
         if w[:2] in (["ALTER", "SEQUENCE"], ["ALTER", "INDEX"], ["ALTER", "VIEW"]) and "RENAME" in w:
             to = next((n for n in range(2, len(toks)) if toks[n].upper == "TO"), None)

@@ -11,6 +11,8 @@ until someone handles it.
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Any
 
 from sqlguard.replay import Effect
 from sqlguard.schema import Column, Constraint, Index, Table
@@ -170,3 +172,35 @@ def _create_table(table: Table) -> str:
     items += [f"CONSTRAINT {_q(c.name)} {_constraint_sql(c)}" for c in table.constraints]
     inner = ",\n    ".join(items)
     return f"CREATE TABLE IF NOT EXISTS {_qk(table.name)} (\n    {inner}\n);"
+
+
+_DOWN_MARKERS = {"dbmate": "-- migrate:down", "goose": "-- +goose Down"}
+
+
+def write_rollback(migration: Any, convention: str, text: str, *, force: bool, expected: Any) -> Path:
+    """Write a generated rollback where the convention keeps it; never over real statements unless forced."""
+    from sqlguard.diagnostic import SqlguardError
+    from sqlguard.sources.migrations import does_work
+    from sqlguard.sources.sql import split
+
+    def has_work(sql: str, section: str | None = None) -> bool:
+        return any(does_work(s) for s in split(sql).statements if section is None or s.section == section)
+
+    if migration.single_file:
+        path: Path = migration.path
+        source = path.read_text(encoding="utf-8")
+        marker = _DOWN_MARKERS.get(convention, "-- migrate:down")
+        found = re.search(r"^[ \t]*--\s*(?:migrate:down|\+goose\s+Down)\b.*$", source, re.M | re.I)
+        if found is not None and has_work(source, "down") and not force:
+            raise SqlguardError(f"{path.name}'s down section already has statements: use --force to replace them, "
+                                "or --stdout to compare")
+        head = source[:found.end()] if found is not None else source.rstrip("\n") + "\n\n" + marker
+        path.write_text(head + "\n" + text, encoding="utf-8")
+        return path
+    target = migration.rollback or (expected.rollback if expected is not None else None)
+    if target is None:
+        raise SqlguardError(f"the {convention} convention has no rollback file for {migration.path.name}")
+    if target.exists() and has_work(target.read_text(encoding="utf-8", errors="replace")) and not force:
+        raise SqlguardError(f"{target.name} already has statements: use --force to replace it, or --stdout to compare")
+    target.write_text(text, encoding="utf-8")
+    return Path(target)

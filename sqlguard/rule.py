@@ -118,7 +118,7 @@ class StatementContext:
         return self._lexemes
 
     def words(self, count: int = 4) -> list[str]:
-        """The first `count` words of the statement, upper-cased."""
+        """The first `count` words of the statement, upper-cased (up to the first non-word)."""
         out = []
         for t in self.lexemes:
             if t.kind != "word":

@@ -107,7 +107,8 @@ class Timeline:
             down_text = self.read(down_path)
         except OSError:
             return []
-        out = [Leftover(f"`{_name(down_path)}` leaves a step to do by hand: {text.strip()}",
+        label = f"the down section of `{m.path.name}`" if m.single_file else f"`{_name(down_path)}`"
+        out = [Leftover(f"{label} leaves a step to do by hand: {text.strip()}",
                         "Do the step, then replace the `-- MANUAL:` line with the SQL that does it.", None)
                for text in MANUAL.findall(_section_text(down_text, section))]
         down = [s for s in statements_of(down_text, self.dialect, section) if s.kind == "sql"]
@@ -124,8 +125,24 @@ class Timeline:
         # (an object that neither existed before nor after the migration but exists after the rollback
         # is one the history never knew, like a table dropped by the migration but created outside
         # the history: SG11 reports the unknown table; the rollback cannot be judged on it)
-        out.extend(_describe(changes, self.effects(i), _name(down_path), m))
+        out.extend(_describe(_without_dependents(changes, self.before(i), after_down), self.effects(i), label, m))
         return out
+
+
+def _without_dependents(changes: list[Change], before: Schema, after: Schema) -> list[Change]:
+    """Leave out constraints and indexes that stand or fall with a column already reported."""
+    columns = {(c.kind, c.name) for c in changes if c.object == "column" and c.kind != "changed"}
+    out = []
+    for c in changes:
+        if c.object in ("constraint", "index") and c.kind != "changed":
+            schema = after if c.kind == "added" else before
+            obj = _lookup(schema, c)
+            table = (c.name.rpartition(".")[0] if c.object == "constraint" else getattr(obj, "table", ""))
+            cols = getattr(obj, "columns", ())
+            if any((c.kind, f"{table}.{col}") in columns for col in cols):
+                continue
+        out.append(c)
+    return out
 
 
 def _lookup(schema: Schema, c: Change) -> object:
@@ -205,24 +222,25 @@ def _describe(changes: list[Change], effects: list[Effect], down: str, m: Migrat
         if len(hits) == 2:
             used.update(hits)
             undo = _rename_back(obj, e)
-            out.append(Leftover(f"{obj} `{old}` renamed to `{new}` here is not renamed back by `{down}`.",
-                                f"Add `{undo}` to `{down}`.", e.span))
+            out.append(Leftover(f"{obj} `{old}` renamed to `{new}` here is not renamed back by {down}.",
+                                f"Add `{undo}` to {down}.", e.span))
     for k, c in enumerate(changes):
         if k in used:
             continue
-        e = _origin(c, effects)
+        origin = _origin(c, effects)
         what = f"{c.object} `{c.name}`"
         if c.kind == "added":
-            message = f"{what} created here is still there after `{down}` runs."
-            help = f"Add `{_undo_add(c)}` to `{down}`."
+            verb = "added" if c.object in ("column", "constraint", "enum value") else "created"
+            message = f"{what} {verb} here is still there after {down} runs."
+            help = f"Add `{_undo_add(c)}` to {down}."
         elif c.kind == "removed":
-            message = f"{what} dropped here is not re-created by `{down}`."
-            help = (f"Re-create it in `{down}` (`sqlguard rollback-gen {m.path.name}` writes it from the "
+            message = f"{what} dropped here is not re-created by {down}."
+            help = (f"Re-create it in {down} (`sqlguard rollback-gen {m.path.name}` writes it from the "
                     "history); its data needs a backup.")
         else:
-            message = f"{what} changed here ({c.detail}) is not changed back by `{down}`."
-            help = f"Reverse the change in `{down}`."
-        out.append(Leftover(message, help, e.span if e is not None else None))
+            message = f"{what} changed here ({c.detail}) is not changed back by {down}."
+            help = f"Reverse the change in {down}."
+        out.append(Leftover(message, help, origin.span if origin is not None else None))
     return out
 
 

@@ -24,6 +24,9 @@ EXPECTED = {
     ("2024011409_AddImagesTable.sql", "SG10", 2),
     ("2024011409_AddImagesTable_rollback.sql", "SG30", 1),
     ("20240115090000_remove_avatars_rollback.sql", "SG31", 1),
+    ("20240112090000_drop_legacy_sessions.sql", "SG11", 2),
+    ("20240116090000_add_match_last_message.sql", "SG12", 3),
+    ("20240116090000_add_match_last_message.sql", "SG32", 3),
 }
 
 

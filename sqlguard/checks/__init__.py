@@ -19,7 +19,10 @@ from sqlguard.checks import (
     sg30_migration_name,
     sg31_missing_rollback,
     sg32_incomplete_rollback,
+    sg33_duplicate_version,
+    sg34_out_of_order,
     sg35_unclosed_transaction,
+    sg36_modified_migration,
 )
 from sqlguard.rule import Rule
 
@@ -40,6 +43,9 @@ ALL_RULES: tuple[Rule, ...] = (
     sg30_migration_name.RULE,
     sg31_missing_rollback.RULE,
     sg32_incomplete_rollback.RULE,
+    sg33_duplicate_version.RULE,
+    sg34_out_of_order.RULE,
     sg35_unclosed_transaction.RULE,
+    sg36_modified_migration.RULE,
 )
 RULES_BY_CODE: dict[str, Rule] = {r.code: r for r in ALL_RULES}

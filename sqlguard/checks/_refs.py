@@ -27,6 +27,15 @@ class TableRef:
     columns: tuple[str, ...] = ()  # for "fk": the referenced columns
 
 
+def in_routine(ctx: StatementContext) -> bool:
+    """A function, procedure, trigger or event body: its tables are looked up when it runs."""
+    if ctx.stmt.context == "function":
+        return True
+    words = ctx.words(6)
+    return bool(words) and words[0] == "CREATE" and bool(
+        {"FUNCTION", "PROCEDURE", "TRIGGER", "EVENT"} & set(words[1:6]))
+
+
 def table_refs(ctx: StatementContext) -> Iterator[TableRef]:
     tree = ctx.tree
     if tree is not None:
@@ -48,8 +57,12 @@ def _tree_refs(ctx: StatementContext, tree: Any) -> Iterator[TableRef]:
         kind = str(parent.args.get("kind") or "").upper() if parent is not None else ""
         if isinstance(parent, (exp.Create, exp.Drop)) and kind not in _TABLE_KINDS:
             continue  # an index, sequence, type, schema or constraint that happens to share the name
-        if isinstance(parent, exp.UserDefinedFunction):
-            continue
+        if isinstance(parent, (exp.Grant, exp.Revoke, exp.Comment)) and kind and kind not in _TABLE_KINDS:
+            continue  # GRANT … ON SCHEMA public, COMMENT ON INDEX …: not a table
+        if isinstance(parent, (exp.Grant, exp.Revoke)) and not any(t.upper == "ON" for t in ctx.lexemes):
+            continue  # GRANT role TO role: no table involved
+        if isinstance(parent, (exp.UserDefinedFunction, exp.Opclass)):
+            continue  # a function's name, or an index's operator class (`name text_pattern_ops`)
         if in_body and isinstance(parent, exp.Into):
             continue  # PL/pgSQL `SELECT … INTO variable`
         name = ident.name if ident.args.get("quoted") else ident.name.lower()
@@ -80,16 +93,18 @@ def _tree_refs(ctx: StatementContext, tree: Any) -> Iterator[TableRef]:
 # Words after which a table name follows, in a statement the parser could not read.
 _AFTER = {"FROM", "JOIN", "INTO", "UPDATE", "TABLE", "TRUNCATE", "REFERENCES", "VIEW"}
 _ON_STATEMENTS = {"INDEX", "TRIGGER", "POLICY", "GRANT", "REVOKE", "RULE", "COMMENT"}
-_SKIP = {"ONLY", "IF", "NOT", "EXISTS", "LATERAL", "CONCURRENTLY", "UNLOGGED", "TEMP", "TEMPORARY", "TABLE"}
+_SKIP = {"ONLY", "IF", "NOT", "EXISTS", "LATERAL", "CONCURRENTLY", "UNLOGGED", "TEMP", "TEMPORARY", "TABLE",
+         "IGNORE", "LOW_PRIORITY", "DELAYED", "HIGH_PRIORITY"}
 _NOT_NAMES = {"SELECT", "WITH", "VALUES", "SET", "ALL", "COLUMN", "CONSTRAINT", "TO", "AS", "IN", "ON", "WHERE",
               "TRIGGER", "POLICY", "RULE", "INDEX", "FUNCTION", "TYPE", "SCHEMA", "SEQUENCE", "DELETE", "UPDATE",
-              "INSERT", "EACH", "ROW", "STATEMENT", "DOMAIN", "EXTENSION", "DATABASE", "PROCEDURE", "ROLE"}
+              "INSERT", "EACH", "ROW", "STATEMENT", "DOMAIN", "EXTENSION", "DATABASE", "PROCEDURE", "ROLE",
+              "USING", "FOR", "TABLES", "SEQUENCES", "FUNCTIONS"}
 
 
 def _token_refs(ctx: StatementContext) -> Iterator[TableRef]:
     toks = ctx.lexemes
     words = {t.upper for t in toks[:6]}
-    on_is_table = bool(words & _ON_STATEMENTS)
+    on_is_table = bool(words & _ON_STATEMENTS) and "EVENT" not in words  # EVENT TRIGGER … ON ddl_command_end
     ctes = _cte_names(toks)
     first_after_paren: dict[int, str] = {}
     n = len(toks)
@@ -102,8 +117,12 @@ def _token_refs(ctx: StatementContext) -> Iterator[TableRef]:
             continue
         if w == "FROM" and t.depth > 0 and first_after_paren.get(t.depth) not in ("SELECT", "DELETE", None):
             continue  # EXTRACT(year FROM x), substring(a FROM b): not a table
+        if w == "FROM" and first in ("REVOKE", "GRANT"):
+            continue  # REVOKE … FROM role
         if w == "TABLE" and i > 0 and toks[i - 1].upper in ("RETURNS", "LIKE"):
             continue
+        if w == "UPDATE" and i > 0 and toks[i - 1].upper in ("FOR", "BEFORE", "AFTER", "OR", "OF", "ON", "DO"):
+            continue  # FOR UPDATE (policies, locking), triggers' BEFORE UPDATE, ON CONFLICT DO UPDATE
         j = i + 1
         conditional = False
         while j < n and toks[j].upper in _SKIP:

@@ -25,12 +25,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlguard.checks._refs import table_refs
+from sqlguard.checks._refs import in_routine, table_refs
 from sqlguard.diagnostic import Finding
 from sqlguard.replay import Known
 from sqlguard.rule import Rule, StatementContext
 from sqlguard.schema import SYSTEM_SCHEMAS, suggest
-
 
 # Tables that migration runners create for their own bookkeeping, outside the history.
 RUNNER_TABLES = frozenset({"migrations", "schema_migrations", "schema_version", "flyway_schema_history",
@@ -56,7 +55,7 @@ def where_known(known: Known) -> str:
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
     known = ctx.file.known
-    if known is None or ctx.stmt.context == "function":
+    if known is None or in_routine(ctx):
         return
     catalog = ctx.catalog
     for ref in table_refs(ctx):

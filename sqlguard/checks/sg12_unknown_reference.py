@@ -2,6 +2,7 @@
 
 The target must be in the catalog, created by an earlier migration, or created earlier in this
 file (a table may reference itself). Column checks apply where the target's columns are known.
+Not checked for SQLite, which resolves foreign keys only when rows are written.
 
 ## Why is this bad?
 The migration fails with `relation "…" does not exist` or `column "…" referenced in foreign key
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlguard.checks._refs import table_refs
+from sqlguard.checks._refs import in_routine, table_refs
 from sqlguard.checks.sg11_unknown_table import is_foreign, where_known
 from sqlguard.diagnostic import Finding
 from sqlguard.rule import Rule, StatementContext
@@ -30,7 +31,7 @@ from sqlguard.schema import suggest
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
     known = ctx.file.known
-    if known is None or ctx.stmt.context == "function":
+    if known is None or in_routine(ctx) or ctx.dialect == "sqlite":
         return
     catalog = ctx.catalog
     own = _created_here(ctx)

@@ -35,7 +35,9 @@ from pathlib import Path
 from sqlguard.diagnostic import SqlguardError
 from sqlguard.sources.sql import Statement, split
 
-CONVENTIONS = ("sqlguard", "golang-migrate", "diesel", "flyway", "sqitch", "dbmate", "goose")
+# `numbered` is forward-only numbered SQL (`0001-init.sql`, as node's postgres-migrations runs it):
+# never guessed from a listing, because a folder of numbered files is as often a set of scripts.
+CONVENTIONS = ("sqlguard", "golang-migrate", "diesel", "flyway", "sqitch", "dbmate", "goose", "numbered")
 
 # How a convention is named in messages.
 # The pattern a file name should follow, for help texts when no better name can be derived.
@@ -47,6 +49,7 @@ PATTERNS = {
     "sqitch": "deploy/<change>.sql",
     "dbmate": "<version>_<name>.sql",
     "goose": "<version>_<name>.sql",
+    "numbered": "<number>-<name>.sql",
 }
 
 LABELS = {
@@ -57,6 +60,7 @@ LABELS = {
     "sqitch": "sqitch",
     "dbmate": "dbmate",
     "goose": "goose",
+    "numbered": "numbered (forward-only)",
 }
 
 
@@ -98,6 +102,7 @@ _FLYWAY_CALLBACK = re.compile(r"^(?:before|after)[A-Z]\w*(?:__.*)?\.sql$|^create
 # dbmate's own file pattern is `^(\d+).*\.sql$`: `00000000000000-initial-schema.sql` (supabase) runs.
 _DBMATE = re.compile(r"^(\d+)[_\-. ]?(.*)\.sql$")
 # goose takes the version up to the first `_` and refuses a file without one.
+_NUMBERED = re.compile(r"^(\d+)[-_](.+)\.sql$", re.IGNORECASE)
 _GOOSE = re.compile(r"^(\d+)_(.*)\.sql$")
 
 _DIESEL_DIR = re.compile(r"^(\d[\d-]*)_(.+)$")
@@ -347,6 +352,7 @@ class MigrationIndex:
             "golang-migrate": self._golang,
             "diesel": self._diesel,
             "flyway": self._flyway,
+            "numbered": self._numbered,
         }.get(convention)
         return handler(path) if handler else None
 
@@ -395,6 +401,15 @@ class MigrationIndex:
             return None
         down_empty = not any(does_work(s) for s in parsed.statements if s.section == "down")
         return _single_file_result(path, convention, has_down, down_empty)
+
+    def _numbered(self, path: Path) -> MigrationFile:
+        """Forward-only numbered files: no rollback is expected, so SG31 stays silent."""
+        m = _NUMBERED.match(path.name)
+        if m is None:
+            problem = ("numbered migrations are named `<number>-<name>.sql` (or `<number>_<name>.sql`), so this "
+                       "file has no place in the order")
+            return MigrationFile(path, "numbered", "up", None, path.stem, problem, None, "n/a", orphan=False)
+        return MigrationFile(path, "numbered", "up", m.group(1), m.group(2), None, None, "n/a", orphan=False)
 
     def _sqlguard(self, path: Path) -> MigrationFile:
         name = path.name

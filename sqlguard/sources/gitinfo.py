@@ -1,0 +1,62 @@
+"""What git knows about the files being linted: which ones are new (SG34 out-of-order).
+
+The only module that runs git. Checks get the answer as plain data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from sqlguard.diagnostic import SqlguardError
+
+_TIMEOUT = 60  # seconds; a repository that takes longer is not one to block a lint run on
+
+
+def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    # No optional locks: a lint running from a pre-commit hook must not contend with the commit itself.
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, timeout=_TIMEOUT, check=False)
+
+
+def _names(output: bytes) -> list[str]:
+    # `-z` output: NUL-separated, never quoted (names with spaces or non-ASCII come through as written).
+    return [n for n in output.decode("utf-8", errors="surrogateescape").split("\0") if n]
+
+
+def added_paths(repo_dir: Path, base: str | None) -> frozenset[Path] | None:
+    """Files that are new since `base` (a commit, branch or tag), as absolute resolved paths.
+
+    Without `base`, new relative to HEAD: staged new files and untracked ones (not ignored), which
+    is what a pre-commit hook sees. With `base` (CI: the branch a pull request targets), files added
+    since that commit, committed or not, plus untracked ones. None when `repo_dir` is not in a git
+    work tree or git is not installed: then nothing can be called new. A `base` git does not know is
+    the user's mistake and raises `SqlguardError`.
+
+    Renames are detected (`--find-renames`): a migration renamed to fix its name is not new, and a
+    database that ran it still has it under its version.
+    """
+    if shutil.which("git") is None:
+        return None
+    try:
+        top = _git(Path(repo_dir), "rev-parse", "--show-toplevel")
+        if top.returncode != 0:
+            return None  # not a work tree (or a bare repository)
+        root = Path(top.stdout.decode("utf-8", errors="surrogateescape").strip())
+        if base is not None:
+            if _git(root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").returncode != 0:
+                raise SqlguardError(f"unknown git ref `{base}`: check its spelling, or fetch it first "
+                                    f"(CI checkouts are often shallow: `git fetch origin <branch>`)")
+            diff = _git(root, "diff", "--name-only", "--diff-filter=A", "-z", "--find-renames", base, "--")
+        elif _git(root, "rev-parse", "--verify", "--quiet", "HEAD").returncode == 0:
+            diff = _git(root, "diff", "--name-only", "--diff-filter=A", "-z", "--find-renames", "HEAD", "--")
+        else:
+            diff = _git(root, "ls-files", "--cached", "-z")  # no commit yet: everything staged is new
+        untracked = _git(root, "ls-files", "--others", "--exclude-standard", "-z")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if diff.returncode != 0 or untracked.returncode != 0:
+        return None
+    return frozenset((root / name).resolve() for name in [*_names(diff.stdout), *_names(untracked.stdout)])
