@@ -337,6 +337,8 @@ class SchemaBuilder:
             cols = tuple(_ident(c) for c in target.expressions)
             target = target.this
         table = self._resolve(target) if isinstance(target, exp.Table) else "?"
+        if not cols and table in self.tables:
+            cols = self.tables[table].primary_key  # `REFERENCES t` means t's primary key
         on_delete = None
         for opt in ref.args.get("options") or []:
             text = str(opt).upper()
@@ -464,7 +466,16 @@ class SchemaBuilder:
 
     def _rename_table(self, t: Table, new_key: str, span: Span) -> None:
         del self.tables[t.name]
-        self.tables[new_key] = replace(t, name=new_key)
+        renamed = replace(t, name=new_key)
+        if self.dialect != "postgres":
+            # SQLite and MySQL have no names for unnamed constraints; the names sqlguard gives them
+            # follow the table, so the create-copy-rename idiom ends where it started.
+            old_bare, new_bare = t.name.rsplit(".", 1)[-1], new_key.rsplit(".", 1)[-1]
+            renamed = replace(renamed, constraints=tuple(
+                replace(c, name=new_bare + c.name[len(old_bare):])
+                if c.name.startswith(old_bare + "_") and c.name.endswith(("_pkey", "_fkey", "_key", "_check")) else c
+                for c in t.constraints))
+        self.tables[new_key] = renamed
         for iname, idx in self.indexes.items():
             if idx.table == t.name:
                 self.indexes[iname] = replace(idx, table=new_key)

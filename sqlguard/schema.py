@@ -248,7 +248,8 @@ def _diff_table(a: Table, b: Table) -> list[Change]:
 
 
 def _constraint_shape(c: Constraint) -> tuple[object, ...]:
-    return (c.kind, c.columns, c.ref_table, c.ref_columns, (c.on_delete or "").upper())
+    # no ON DELETE means NO ACTION
+    return (c.kind, c.columns, c.ref_table, c.ref_columns, (c.on_delete or "NO ACTION").upper())
 
 
 def _index_text(i: Index) -> str:

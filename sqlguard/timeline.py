@@ -238,8 +238,8 @@ def _describe(changes: list[Change], effects: list[Effect], down: str, m: Migrat
             help = (f"Re-create it in {down} (`sqlguard rollback-gen {m.path.name}` writes it from the "
                     "history); its data needs a backup.")
         else:
-            message = f"{what} changed here ({c.detail}) is not changed back by {down}."
-            help = f"Reverse the change in {down}."
+            message = f"{what} is not restored as it was by {down}: {c.detail} compared with before the migration."
+            help = f"Make {down} restore it exactly (type, NOT NULL, default, constraint definition)."
         out.append(Leftover(message, help, origin.span if origin is not None else None))
     return out
 
