@@ -87,3 +87,33 @@ def test_commands_without_a_history_are_usage_errors(run_cli, tmp_path: Path) ->
     assert res.code == 2 and "not a migration" in res.err
     assert run_cli("new", "x").code == 2  # no --dir and no configured folder
 
+
+
+def test_diff_base_reports_a_migration_added_out_of_order(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True,
+                       env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                            "GIT_COMMITTER_EMAIL": "t@t", "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+
+    folder = tmp_path / "db"
+    folder.mkdir()
+    (folder / "20240110000000_newer.sql").write_text("CREATE TABLE IF NOT EXISTS a (id int);\n")
+    (folder / "20240110000000_newer_rollback.sql").write_text("DROP TABLE IF EXISTS a;\n")
+    git("init", "-q", "-b", "main")
+    git("add", ".")
+    git("commit", "-q", "-m", "first")
+    git("tag", "base")
+    (folder / "20240105000000_older.sql").write_text("CREATE TABLE IF NOT EXISTS b (id int);\n")
+    (folder / "20240105000000_older_rollback.sql").write_text("DROP TABLE IF EXISTS b;\n")
+    # untracked: new relative to HEAD, as pre-commit sees it
+    items = json.loads(run_cli("lint", "--format", "json", "db", cwd=tmp_path).out)
+    assert [(i["code"], Path(i["filename"]).name) for i in items] == [("SG34", "20240105000000_older.sql")]
+    git("add", ".")
+    git("commit", "-q", "-m", "second")
+    assert json.loads(run_cli("lint", "--format", "json", "db", cwd=tmp_path).out) == []  # committed: not new
+    items = json.loads(run_cli("lint", "--format", "json", "--diff-base", "base", "db", cwd=tmp_path).out)
+    assert [i["code"] for i in items] == ["SG34"]
+    res = run_cli("lint", "--diff-base", "no-such-ref", "db", cwd=tmp_path)
+    assert res.code == 2 and "unknown git ref" in res.err
