@@ -44,6 +44,7 @@ class Finding:
     message: str
     help: str | None = None
     fix: Fix | None = None
+    severity: Severity | None = None  # when one finding is graver than the rule's default
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,10 @@ from sqlguard.suppress import Ignore, parse_ignores
 from sqlguard.timeline import Leftover, Timeline
 
 SQL_SUFFIXES = (".sql",)
+PYTHON_SUFFIXES = (".py",)
+# The rules that read SQL found in application code (Alembic migrations get every statement rule).
+PYTHON_SQL_RULES = ("SG10", "SG11")
+PYTHON_FILE_RULES = ("SG02", "SG40")
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".tox", ".nox", ".venv", "venv",
                        ".mypy_cache", ".ruff_cache", ".pytest_cache", ".sqlguard_cache", "site-packages"})
 
@@ -215,7 +219,7 @@ def _walk(root: Path, settings: Settings) -> Iterator[Path]:
                              and not (here / d / "pyvenv.cfg").exists()
                              and not _excluded(here / d, settings))
         for name in sorted(filenames):
-            if name.lower().endswith(SQL_SUFFIXES):
+            if name.lower().endswith(SQL_SUFFIXES + PYTHON_SUFFIXES):
                 yield here / name
 
 
@@ -233,7 +237,12 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
             result.diagnostics.append(_unreadable(shown, err))
             result.sources[shown] = SourceText(shown, "")
             continue
-        diags, source, fixed_text, applied = _lint_with_fixes(shown, path, data, run, fix)
+        try:
+            diags, source, fixed_text, applied = _lint_with_fixes(shown, path, data, run, fix)
+        except Exception as err:
+            result.diagnostics.append(_internal_error(shown, err))
+            result.sources[shown] = SourceText(shown, "")
+            continue
         if fixed_text is not None and applied:
             path.write_bytes(fixed_text.encode("utf-8", errors="surrogateescape"))
             result.fixes_applied += applied
@@ -253,6 +262,15 @@ def lint_stdin(data: bytes, filename: str | None, settings: Settings, catalog: C
     diags, source, fixed_text, applied = _lint_with_fixes(shown, real, data, Run.create(settings, catalog), fix)
     return LintResult(sorted(diags, key=lambda d: d.sort_key), {shown: source}, 1, applied,
                       fixed_text if fix else None)
+
+
+def _internal_error(shown: str, err: Exception) -> Diagnostic:
+    from sqlguard.checks import RULES_BY_CODE
+
+    rule = RULES_BY_CODE["SG00"]
+    return Diagnostic(rule.code, rule.name, "error", shown, Span(0, 0),
+                      f"sqlguard hit an internal error on this file ({type(err).__name__}: {err}); nothing in it "
+                      "was checked. Please report it.", "Run with the file alone to reproduce; the rest was linted.")
 
 
 def _unreadable(shown: str, err: OSError) -> Diagnostic:
@@ -281,6 +299,8 @@ def _lint_with_fixes(shown: str, real: Path | None, data: bytes, run: Run, fix: 
 
 
 def lint_source(shown: str, real: Path | None, data: bytes, run: Run) -> tuple[list[Diagnostic], SourceText]:
+    if shown.lower().endswith(PYTHON_SUFFIXES):
+        return _lint_python(shown, data, run)
     settings, catalog, rules = run.settings, run.catalog, run.rules
     decoded = decode(data)
     source = SourceText(shown, decoded.text)
@@ -318,6 +338,46 @@ def lint_source(shown: str, real: Path | None, data: bytes, run: Run) -> tuple[l
     return _suppress(raw, ctx, source, rules), source
 
 
+def _lint_python(shown: str, data: bytes, run: Run) -> tuple[list[Diagnostic], SourceText]:
+    """A Python file: SQL sinks and how their SQL was built (SG40), and the SQL itself (SG10, SG11)."""
+    from sqlguard.sources.python import analyze
+
+    settings = run.settings
+    decoded = decode(data)
+    source = SourceText(shown, decoded.text)
+    analysis = analyze(decoded.text)
+    known = Known(SchemaBuilder(dialect=settings.dialect), run.catalog_schema) if run.catalog_schema else None
+    problems = tuple(p for p in decoded.problems if p.kind in ("invalid-utf8", "nul-byte"))
+    ctx = FileContext(shown, decoded.text, decoded.text, settings, run.catalog, problems, analysis.statements,
+                      tuple(analysis.comments), None, known, python=analysis)
+    raw: list[tuple[Rule, Finding, Statement | None]] = []
+    for stmt in analysis.statements:
+        sctx = StatementContext(stmt, ctx)
+        alembic = stmt.context == "python-alembic"
+        for rule in run.rules:
+            if rule.scope != "statement" or rule.code == "SG00" or not (alembic or rule.code in PYTHON_SQL_RULES):
+                continue
+            for finding in rule.check(sctx):
+                # positions inside a Python string are not where SQL edits go: no autofix here
+                raw.append((rule, replace(finding, fix=None), stmt))
+        if known is not None:
+            known.state.apply(stmt, sctx.outcome, sctx.lexemes)
+    for rule in run.rules:
+        if rule.scope == "file" and rule.code in PYTHON_FILE_RULES:
+            for finding in rule.check(ctx):
+                raw.append((rule, finding, None))
+    out = _suppress(raw, ctx, source, run.rules)
+    if analysis.error is not None and settings.enabled("SG00"):
+        from sqlguard.checks import RULES_BY_CODE
+
+        rule = RULES_BY_CODE["SG00"]
+        message, offset = analysis.error
+        out.append(Diagnostic(rule.code, rule.name, rule.severity, shown, Span(offset, offset),
+                              f"could not parse this Python file ({message}): no SQL in it was checked.",
+                              "Fix the syntax error; sqlguard parses Python files but never imports or runs them."))
+    return out, source
+
+
 def _suppress(raw: list[tuple[Rule, Finding, Statement | None]], ctx: FileContext, source: SourceText,
               rules: list[Rule]) -> list[Diagnostic]:
     ignores = parse_ignores(ctx.comments, ctx.text, lambda off: source.location(off)[0])
@@ -332,7 +392,8 @@ def _suppress(raw: list[tuple[Rule, Finding, Statement | None]], ctx: FileContex
         if hit is not None:
             hit.used.add(rule.code)
             continue
-        out.append(Diagnostic(rule.code, rule.name, rule.severity, ctx.path, f.span, f.message, f.help, f.fix))
+        out.append(Diagnostic(rule.code, rule.name, f.severity or rule.severity, ctx.path, f.span, f.message, f.help,
+                              f.fix))
     unused_rule = next((r for r in rules if r.scope == "suppression"), None)
     if unused_rule is not None:
         for finding in unused_rule.check(ignores):
@@ -358,6 +419,8 @@ def _matching_ignore(code: str, f: Finding, stmt: Statement | None, file_wide: l
         above.add(first - 1)
     for ln in sorted(lines | above):
         for ig in by_line.get(ln, ()):
+            if ig.noqa and ln != line:
+                continue  # flake8's noqa covers its own line only
             if ig.covers(code) and (ln in lines or ig.own_line):
                 return ig
     return None

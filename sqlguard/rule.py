@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sqlguard.config import Settings
     from sqlguard.replay import Known
     from sqlguard.sources.migrations import MigrationFile
+    from sqlguard.sources.python import PythonAnalysis
     from sqlguard.sources.text import SourceProblem
     from sqlguard.timeline import Leftover
 
@@ -72,13 +73,15 @@ class FileContext:
     integrity: str | None = None  # SG36: why this migration no longer matches sqlguard.sum
     duplicates: tuple[str, ...] = ()  # SG33: other migrations with this file's version
     newer_existing: str | None = None  # SG34: the newest existing migration this added one sorts before
+    python: PythonAnalysis | None = None  # for a Python file: its SQL sites (SG40)
 
     @property
     def dialect(self) -> str:
         return self.settings.dialect
 
-    def report(self, span: Span, message: str, help: str | None = None, fix: Fix | None = None) -> Finding:
-        return Finding(span, message, help, fix)
+    def report(self, span: Span, message: str, help: str | None = None, fix: Fix | None = None,
+               severity: Severity | None = None) -> Finding:
+        return Finding(span, message, help, fix, severity)
 
 
 @dataclass
@@ -135,7 +138,9 @@ class StatementContext:
         if isinstance(where, Span):
             return where
         if isinstance(where, Lexeme):
-            return Span(self.stmt.offset(where.start), self.stmt.offset(where.end))
+            # the end is one past the last character, which may sit in another piece of mapped text
+            a, b = self.stmt.offset(where.start), self.stmt.offset(max(where.end - 1, where.start)) + 1
+            return Span(min(a, b), max(a, b))
         starts, ends = [], []
         for node in where.walk():
             meta = node.meta if hasattr(node, "meta") else None
@@ -144,7 +149,13 @@ class StatementContext:
                 ends.append(meta["end"] + 1)
         if not starts:
             return self.stmt.span
-        return Span(self.stmt.offset(min(starts)), self.stmt.offset(max(ends)))
+        a, b = self.stmt.offset(min(starts)), self.stmt.offset(max(ends) - 1) + 1
+        return Span(min(a, b), max(a, b))
+
+    def cover(self, first: Span | Lexeme | exp.Expression, last: Span | Lexeme | exp.Expression) -> Span:
+        """The span from `first` to `last` (in either order: SQL found in code maps back unevenly)."""
+        a, b = self.span(first), self.span(last)
+        return Span(min(a.start, b.start), max(a.end, b.end))
 
     def source(self, span: Span) -> str:
         return self.file.text[span.start:span.end]

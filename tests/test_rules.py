@@ -62,6 +62,7 @@ def test_rule_has_docs_fixture_and_snapshot(rule: Rule) -> None:
 _NOT_TEXT = ("SG30", "SG33", "SG34", "SG36")
 # Rules whose examples are one dbmate migration: linted as a file in a folder of its own.
 _AS_MIGRATION = ("SG31", "SG32")
+_PYTHON = ("SG40",)
 
 
 @pytest.mark.parametrize("rule", [r for r in ALL_RULES if r.code not in _NOT_TEXT],
@@ -72,6 +73,8 @@ def test_docs_example_is_flagged_and_use_instead_is_clean(rule: Rule, tmp_path: 
     fixed = (rule.section("Use instead") + "\n").encode()
 
     def codes(data: bytes, folder: str) -> set[str]:
+        if rule.code in _PYTHON:
+            return {d.code for d in lint_sql(data, filename="example.py")}
         if rule.code not in _AS_MIGRATION:
             return {d.code for d in lint_sql(data)}
         from sqlguard.config import Settings
@@ -124,7 +127,7 @@ def test_fixture_case(code: str, verdict: str, why: str, start: int, end: int) -
 
 def _verdict(path: Path) -> str | None:
     head = path.read_bytes()[:200].decode("utf-8", errors="replace").lstrip("\ufeff")
-    m = re.match(r"--\s*(fail|pass)\b", head)
+    m = re.match(r"(?:--|#)\s*(fail|pass)\b", head)
     if m:
         return m.group(1)
     m = re.match(r"(fail|pass)[_-]", path.name)
@@ -140,7 +143,7 @@ def _dir_cases() -> list[tuple[str, Path]]:
     for rule in ALL_RULES:
         folder = RULE_FIXTURES / rule.code
         if folder.is_dir() and rule.code != "SG34":
-            for f in sorted(folder.rglob("*.sql")):
+            for f in sorted([*folder.rglob("*.sql"), *folder.rglob("*.py")]):
                 if _verdict(f) is not None:
                     out.append((rule.code, f))
     return out

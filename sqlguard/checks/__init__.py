@@ -23,6 +23,7 @@ from sqlguard.checks import (
     sg34_out_of_order,
     sg35_unclosed_transaction,
     sg36_modified_migration,
+    sg40_interpolated_sql,
 )
 from sqlguard.rule import Rule
 
@@ -47,5 +48,6 @@ ALL_RULES: tuple[Rule, ...] = (
     sg34_out_of_order.RULE,
     sg35_unclosed_transaction.RULE,
     sg36_modified_migration.RULE,
+    sg40_interpolated_sql.RULE,
 )
 RULES_BY_CODE: dict[str, Rule] = {r.code: r for r in ALL_RULES}

@@ -49,7 +49,7 @@ def check(ctx: StatementContext) -> Iterator[Finding]:
         else:
             more = f" (and {len(site.names) - 1} more)" if len(site.names) > 1 else ""
             message = f"`DROP {site.kind} {name}`{more} fails if it does not exist."
-        yield ctx.report(Span(ctx.span(site.keyword).start, ctx.span(site.names[0] if site.names else site.after).end),
+        yield ctx.report(ctx.cover(site.keyword, site.names[0] if site.names else site.after),
                          message, help="Add `IF EXISTS`.", fix=fix)
 
 

@@ -22,14 +22,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sqlguard.checks._drops import drop_sites
-from sqlguard.diagnostic import Finding, Span
+from sqlguard.diagnostic import Finding
 from sqlguard.rule import Rule, StatementContext
 from sqlguard.sources.sql import Lexeme
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
     stmt = ctx.stmt
-    if stmt.context not in ("top", "do") or stmt.section == "down":
+    if stmt.context not in ("top", "do", "python-alembic") or stmt.section == "down":
         return
     migration = ctx.file.migration
     if migration is not None and migration.role != "up":
@@ -86,8 +86,8 @@ def _target(toks: list[Lexeme], idx: int, verb: str) -> Lexeme | None:
 
 
 def _report(ctx: StatementContext, first: Lexeme, last: Lexeme, what: str, table: str) -> Finding:
-    span = Span(ctx.span(first).start, ctx.span(last).end)
-    return ctx.report(span, f"{what}: data is lost once this commits, so take a verified backup first.",
+    return ctx.report(ctx.cover(first, last),
+                      f"{what}: data is lost once this commits, so take a verified backup first.",
                       help=f"Back up first: {_backup_command(ctx.dialect, table)}.")
 
 

@@ -9,6 +9,7 @@ files, which a per-token Python loop is not. It jumps between the few characters
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -43,10 +44,22 @@ class Statement:
     section: str | None = None
     context: str = "top"
     prefix: str = ""
+    # For SQL found in another language's string literals: (position in text, file offset) pairs,
+    # ascending; between two anchors text and file advance together (escapes and concatenation
+    # make the jumps).
+    anchors: tuple[tuple[int, int], ...] = ()
 
     def offset(self, pos: int) -> int:
         """File offset of a position in `text` (prefix included)."""
-        return self.span.start + max(0, pos - len(self.prefix))
+        if self.anchors:
+            i = bisect.bisect_right(self.anchors, (pos, 1 << 62)) - 1
+            if i < 0:
+                return self.anchors[0][1]
+            tpos, fpos = self.anchors[i]
+            return fpos + (pos - tpos)
+        # (clamped: SQL synthesized from code, such as Alembic's op.drop_table, is longer or shorter
+        # than the call it stands for)
+        return min(self.span.start + max(0, pos - len(self.prefix)), max(self.span.end, self.span.start))
 
     @property
     def keyword(self) -> str:
