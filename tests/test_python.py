@@ -1,0 +1,244 @@
+"""SQL in Python: what SG40 flags and what it leaves alone, SQL rules inside Python strings, Alembic."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import lint_sql
+
+
+def sg40(code: str) -> list[tuple[int, str]]:
+    """(line, severity) of each SG40 finding on a Python module."""
+    source = textwrap.dedent(code).encode()
+    from sqlguard.sources.text import SourceText
+
+    diags = [d for d in lint_sql(source, filename="app.py", select=("SG40",))]
+    text = SourceText("app.py", source.decode())
+    return [(text.location(d.span.start)[0], d.severity) for d in diags]
+
+
+FLAGGED = {
+    "f-string of a parameter": ("""
+        def f(cur, name):
+            cur.execute(f"SELECT * FROM users WHERE name = '{name}'")
+        """, [(3, "error")]),
+    "% formatting": ("""
+        def f(cur, name):
+            cur.execute("SELECT * FROM users WHERE name = '%s'" % name)
+        """, [(3, "error")]),
+    ".format": ("""
+        def f(cur, name):
+            cur.execute("SELECT * FROM users WHERE name = '{}'".format(name))
+        """, [(3, "error")]),
+    "+ concatenation": ("""
+        def f(cur, name):
+            cur.execute("SELECT * FROM users WHERE name = '" + name + "'")
+        """, [(3, "error")]),
+    "+= in a variable": ("""
+        def f(cur, user_id):
+            q = "SELECT * FROM likes"
+            q += f" WHERE user_id = {user_id}"
+            cur.execute(q)
+        """, [(5, "error")]),
+    "join of values": ("""
+        def f(cur, names):
+            cur.execute("SELECT * FROM users WHERE name IN (" + ",".join(names) + ")")
+        """, [(3, "error")]),
+    "template held in a variable, formatted later": ("""
+        TEMPLATE = "SELECT * FROM users WHERE id = {}"
+        def f(cur, uid):
+            sql = TEMPLATE.format(uid)
+            cur.execute(sql)
+        """, [(5, "error")]),
+    "multi-line query, literals split across lines": ("""
+        def f(cur, city):
+            cur.execute(
+                "SELECT id FROM users "
+                f"WHERE city = '{city}' "
+                "ORDER BY id"
+            )
+        """, [(4, "error")]),
+    "fragment without keywords to text()": ("""
+        from sqlalchemy import text
+        def f(session, name):
+            return session.execute(text("name = '%s'" % name))
+        """, [(4, "error")]),
+    "executescript": ("""
+        def f(conn, table):
+            conn.executescript(f"DROP TABLE {table};")
+        """, [(3, "error")]),
+    "aliased sink": ("""
+        def f(cur, name):
+            run = cur.execute
+            run(f"DELETE FROM likes WHERE name = '{name}'")
+        """, [(4, "error")]),
+    "wrapped sink": ("""
+        def run_sql(sql):
+            cursor.execute(sql)
+        def f(name):
+            run_sql(f"SELECT * FROM users WHERE name = '{name}'")
+        """, [(5, "error")]),
+    "helper function": ("""
+        def build(name):
+            return f"SELECT * FROM users WHERE name = '{name}'"
+        def f(cur, name):
+            cur.execute(build(name))
+        """, [(5, "error")]),
+    "request data in a Flask view": ("""
+        from flask import request
+        def view(cur):
+            cur.execute("SELECT * FROM users WHERE id = " + request.args["id"])
+        """, [(4, "error")]),
+    "a value from the database is a warning": ("""
+        def f(cur):
+            table = cur.execute("SELECT name FROM t").fetchone()[0]
+            cur.execute(f"SELECT count(*) FROM {table}")
+        """, [(4, "warning")]),
+    "Django raw and extra": ("""
+        def f(name):
+            User.objects.raw(f"SELECT * FROM users WHERE name = '{name}'")
+            User.objects.extra(where=[f"name = '{name}'"])
+        """, [(3, "error"), (4, "error")]),
+    "asyncpg fetch": ("""
+        import asyncpg
+        async def f(conn, name):
+            return await conn.fetch(f"SELECT * FROM users WHERE name = '{name}'")
+        """, [(4, "error")]),
+    "pandas read_sql": ("""
+        import pandas as pd
+        def f(engine, day):
+            return pd.read_sql(f"SELECT * FROM likes WHERE day = '{day}'", engine)
+        """, [(4, "error")]),
+}
+
+NOT_FLAGGED = {
+    "constants only": """
+        BASE = "SELECT id FROM users"
+        def f(cur):
+            cur.execute(BASE + " WHERE active")
+            cur.execute("SELECT 1 " "FROM users")
+        """,
+    "parameters passed separately": """
+        def f(cur, name, conn, session):
+            cur.execute("SELECT * FROM users WHERE name = %s", (name,))
+            cur.execute("SELECT * FROM users WHERE name = ?", [name])
+            conn.fetch("SELECT * FROM users WHERE name = $1", name)
+            session.execute(text("SELECT * FROM users WHERE name = :name"), {"name": name})
+        """,
+    "placeholder lists": """
+        def f(cur, ids):
+            marks = ",".join(["%s"] * len(ids))
+            cur.execute(f"SELECT * FROM users WHERE id IN ({marks})", ids)
+            cur.execute("SELECT * FROM users WHERE id IN (%s)" % ", ".join("?" * len(ids)), ids)
+        """,
+    "identifier composition with quoting": """
+        from psycopg import sql
+        def f(cur, table, conn):
+            cur.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table)))
+            cur.execute(f"SELECT * FROM {quote_ident(table, conn)}")
+            cur.execute(f"SELECT * FROM {quoted_name(table, True)}")
+        """,
+    "allow-list lookup and guard": """
+        COLUMNS = {"new": "created_at", "name": "display_name"}
+        ALLOWED = ("created_at", "display_name")
+        def f(cur, key, col):
+            cur.execute(f"SELECT * FROM users ORDER BY {COLUMNS[key]}")
+            if col not in ALLOWED:
+                raise ValueError(col)
+            cur.execute(f"SELECT * FROM users ORDER BY {col}")
+        """,
+    "provably numeric": """
+        def f(cur, limit, ids):
+            cur.execute(f"SELECT * FROM users LIMIT {int(limit)}")
+            cur.execute("SELECT * FROM users LIMIT %d" % limit)
+            cur.execute(f"SELECT * FROM users LIMIT {len(ids)}")
+        """,
+    "log, exception and print text": """
+        def f(table, user):
+            logger.info(f"DELETE FROM {table} for {user}")
+            print("SELECT * FROM %s" % table)
+            raise ValueError(f"UPDATE {table} failed")
+        """,
+}
+
+
+@pytest.mark.parametrize("name", list(FLAGGED))
+def test_flagged(name: str) -> None:
+    code, expected = FLAGGED[name]
+    assert sg40(code) == expected
+
+
+@pytest.mark.parametrize("name", list(NOT_FLAGGED))
+def test_not_flagged(name: str) -> None:
+    assert sg40(NOT_FLAGGED[name]) == []
+
+
+def test_message_names_the_value_and_the_placeholder_style() -> None:
+    code = b"import sqlite3\ndef f(conn, name):\n    conn.execute(f\"SELECT 1 FROM users WHERE name = '{name}'\")\n"
+    (d,) = lint_sql(code, filename="a.py", select=("SG40",))
+    assert "`name`" in d.message and "`conn.execute`" in d.message
+    assert d.help and "`?` placeholders" in d.help
+    code = b"from sqlalchemy import text\ndef f(s, n):\n    s.execute(text(f\"SELECT 1 WHERE a = {n}\"))\n"
+    (d,) = lint_sql(code, filename="a.py", select=("SG40",))
+    assert d.help and ":n" in d.help
+
+
+def test_sql_rules_apply_to_sql_in_python_at_the_right_position() -> None:
+    code = 'def f(cur):\n    cur.execute(\n        "SELECT id "\n        "FROM profiles WHERE id = %s", (1,))\n'
+    (d,) = [d for d in lint_sql(code, filename="a.py") if d.code == "SG10"]
+    line_start = code.index('        "FROM')
+    assert d.span.start == code.index("profiles") and code.count("\n", 0, line_start) + 1 == 4
+    escaped = 'def f(cur):\n    cur.execute("SELECT \\"id\\" FROM user_account")\n'
+    (d,) = [d for d in lint_sql(escaped, filename="a.py") if d.code == "SG11"]
+    assert escaped[d.span.start:d.span.end] == "user_account"
+
+
+def test_alembic_migrations_are_linted_like_sql_migrations() -> None:
+    code = textwrap.dedent('''
+        from alembic import op
+        def upgrade():
+            op.create_foreign_key("fk_likes_user", "likes", "profiles", ["user_id"], ["id"])
+            op.execute("DELETE FROM likes")
+            op.drop_table("legacy_sessions")
+        def downgrade():
+            op.drop_table("likes", if_exists=True)
+        ''')
+    diags = lint_sql(code, filename="versions/abc_add_likes.py")
+    found = {(d.code, code[d.span.start:d.span.end][:30]) for d in diags}
+    assert ("SG10", "profiles") in found
+    assert ("SG21", "DELETE FROM likes") in found
+    assert ("SG20", 'op.drop_table("legacy_sessions') in found
+    assert not [d for d in diags if d.code == "SG20" and "if_exists" in code[d.span.start:d.span.end + 30]]
+    assert all(d.fix is None for d in diags)  # no SQL edits inside Python code
+
+
+def test_suppression_comments_in_python() -> None:
+    code = ("def f(cur, n):\n"
+            "    cur.execute(f\"SELECT {n}\")  # sqlguard: ignore SG40 -- n is validated by the caller\n"
+            "    cur.execute(f\"SELECT {n}\")  # noqa: SG40\n"
+            "    cur.execute(f\"SELECT {n}\")  # noqa: E501\n")
+    assert [(d.code, d.span.start > code.index("E501") - 40) for d in lint_sql(code, filename="a.py")] == [
+        ("SG40", True)]
+
+
+def test_python_is_parsed_never_run(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    marker = tmp_path / "ran"
+    f = tmp_path / "evil.py"
+    f.write_text(f"open({str(marker)!r}, 'w').write('x')\nraise SystemExit(3)\n")
+    res = run_cli("lint", str(f))
+    assert res.code == 0 and not marker.exists()
+
+
+def test_a_python_syntax_error_is_reported_with_a_position() -> None:
+    (d,) = lint_sql(b"def f(:\n    pass\n", filename="broken.py")
+    assert d.code == "SG00" and "SyntaxError" in d.message and d.span.start == 6
+
+
+def test_folders_with_python_files_are_walked(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "repo.py").write_text("def f(c, x):\n    c.execute(f'SELECT {x}')\n")
+    items = json.loads(run_cli("lint", "--format", "json", str(tmp_path)).out)
+    assert [(i["code"], i["severity"], i["location"]) for i in items] == [("SG40", "error", {"row": 2, "column": 15})]
