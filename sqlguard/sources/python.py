@@ -36,8 +36,7 @@ SQL_KEYWORDS = ("sql", "query", "statement", "operation", "sql_query", "stmt")
 PARAM_KEYWORDS = ("params", "parameters", "args", "vars", "param", "values")
 _NUMERIC_CALLS = frozenset({"int", "float", "len", "round", "abs", "bool", "Decimal", "decimal.Decimal", "ord",
                             "hash", "sum", "min", "max", "math.floor", "math.ceil"})
-_QUOTE_CALLS = re.compile(r"(^|\.)(Identifier|quote_ident|quoted_name|quote_identifier|escape_identifier|"
-                          r"quote|Literal|escape_literal|quote_literal)$")
+_QUOTE_CALLS = re.compile(r"(^|\.)(Identifier|quoted_name|escape_identifier|quote(_\w+)?|Literal|escape_literal)$")
 _REQUEST = re.compile(r"^(request|flask\.request)\.(args|form|values|json|data|cookies|headers|GET|POST|"
                       r"query_params|path_params|get_json|files)|^sys\.argv|^input$|^raw_input$")
 _TRANSFORMS = frozenset({"strip", "lstrip", "rstrip", "lower", "upper", "title", "capitalize", "casefold", "replace",
@@ -309,6 +308,9 @@ class _Analyzer:
             if isinstance(value, ast.Attribute) and value.attr in SINK_METHODS:
                 env.sinks[name] = _source(self.text, self.lines, value)  # run = cur.execute
                 return
+            if _is_composition(value):
+                env.safe.add(name)  # psycopg's sql.SQL(…).format(sql.Identifier(…)) quotes what it inserts
+                return
             v = self.eval(value, env)
             if v is not None:
                 env.values[name] = v
@@ -327,6 +329,8 @@ class _Analyzer:
 
     def _sink_name(self, call: ast.Call, env: _Env) -> str | None:
         func = call.func
+        if isinstance(func, ast.Attribute) and self._qualified(func) in SINK_FUNCTIONS:
+            return _source(self.text, self.lines, func)  # sa.text(…), sqlalchemy.sql.text(…)
         if isinstance(func, ast.Attribute) and func.attr in SINK_METHODS:
             if func.attr in ("raw", "extra") and not _looks_like_django(func):
                 return None
@@ -345,6 +349,13 @@ class _Analyzer:
             if func.id in self.wrappers:
                 return func.id
         return None
+
+    def _qualified(self, node: ast.expr) -> str:
+        """`sa.text` -> `sqlalchemy.text` through the module's imports."""
+        dotted = _dotted(node)
+        head, _, rest = dotted.partition(".")
+        base = self.aliases.get(head, head)
+        return f"{base}.{rest}" if rest else base
 
     def _db_like(self, func: ast.Attribute) -> bool:
         """`x.fetch(…)` is asyncpg's only where the module uses asyncpg (not `requests`' or a cache's)."""
@@ -531,6 +542,12 @@ class _Analyzer:
                 return None
             if _placeholder_list(node.args[0]):
                 return (Part("%s, %s", None, safe=True, why_safe="placeholder list"),)
+            items = node.args[0]
+            if isinstance(items, ast.Name) and items.id in self.constants:
+                items = self.constants[items.id]
+            if isinstance(items, (ast.List, ast.Tuple, ast.Set)) and _constant_strings(items):
+                sep_text = "".join(p.text or "" for p in sep)
+                return (Part(sep_text.join(str(e.value) for e in items.elts if isinstance(e, ast.Constant)), None),)
             return tuple(self._hole(node.args[0], env, "join", depth))
         if isinstance(func, ast.Attribute) and func.attr in ("strip", "lstrip", "rstrip", "upper", "lower",
                                                              "replace", "removeprefix", "removesuffix"):
@@ -545,7 +562,7 @@ class _Analyzer:
         return tuple(self._hole(node, env, "", depth))
 
     def _is_sink_function(self, node: ast.Call) -> bool:
-        return isinstance(node.func, ast.Name) and self.aliases.get(node.func.id, node.func.id) in SINK_FUNCTIONS
+        return self._qualified(node.func) in SINK_FUNCTIONS
 
     def _inline(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call, env: _Env,
                 depth: int) -> Value | None:
@@ -649,6 +666,9 @@ class _Analyzer:
         if isinstance(node, ast.Name):
             if node.id in env.safe:
                 return "checked against an allow-list" if node.id not in env.values else "safe"
+            known = env.values.get(node.id)
+            if known is not None and all(p.text is not None and _NUMBER.fullmatch(p.text) for p in known):
+                return "a number"
             return ""
         if isinstance(node, ast.Call):
             name = _dotted(node.func)
@@ -660,13 +680,24 @@ class _Analyzer:
                 return self._hole_safety(node.args[0], env)
             if isinstance(node.func, ast.Attribute) and node.func.attr == "get" and \
                     _dotted(node.func.value) in self.constants:
-                return "looked up in a constant allow-list"
+                default = node.args[1] if len(node.args) > 1 else None
+                if default is None or self._hole_safety(default, env):
+                    return "looked up in a constant allow-list"  # (a user-supplied default is not)
+                return ""
             if isinstance(node.func, ast.Attribute) and node.func.attr == "join" and node.args and \
                     _placeholder_list(node.args[0]):
                 return "a placeholder list"
             return ""
         if isinstance(node, ast.Subscript) and _dotted(node.value) in self.constants:
             return "looked up in a constant allow-list"
+        if isinstance(node, ast.BinOp) and not isinstance(node.op, (ast.Add, ast.Mod)):
+            left, right = self._hole_safety(node.left, env), self._hole_safety(node.right, env)
+            return "a number" if left and right else ""
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and \
+                _is_number(node.left, env, self) and _is_number(node.right, env, self):
+            return "a number"
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return self._hole_safety(node.operand, env)
         if isinstance(node, ast.IfExp):
             a, b = self._hole_safety(node.body, env), self._hole_safety(node.orelse, env)
             return a if a and b else ""
@@ -786,10 +817,46 @@ def _placeholder_list(node: ast.expr) -> bool:
         elt = node.elt
         if isinstance(elt, ast.Constant) and isinstance(elt.value, str):
             return _is_placeholder(elt.value)
+        if isinstance(elt, ast.JoinedStr) and _numbered_placeholders(elt, node):
+            return True
         if isinstance(elt, ast.JoinedStr):  # f"${i}" / f":p{i}"
             return all((isinstance(v, ast.Constant) and re.fullmatch(r"[$:@?]\w*", str(v.value)))
                        or isinstance(v, ast.FormattedValue) for v in elt.values)
     return False
+
+
+def _numbered_placeholders(elt: ast.JoinedStr, comp: ast.ListComp | ast.GeneratorExp) -> bool:
+    """`f"($1, ${i + 2})" for i in range(n)`: numbered placeholders built from loop counters."""
+    counters = {n.id for g in comp.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+    for v in elt.values:
+        if isinstance(v, ast.Constant):
+            rest = str(v.value).replace("%s", "")
+            if any(ch not in "()$?:@, \t\n0123456789" for ch in rest):
+                return False
+        elif isinstance(v, ast.FormattedValue):
+            for n in ast.walk(v.value):
+                if isinstance(n, ast.Name) and n.id not in counters:
+                    return False
+                if isinstance(n, (ast.Call, ast.Attribute, ast.Subscript)):
+                    return False
+        else:
+            return False
+    return True
+
+
+def _is_composition(node: ast.expr) -> bool:
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("format", "join"):
+        return _is_composable(node.func.value)
+    return isinstance(node, ast.Call) and _is_composable(node)
+
+
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def _is_number(node: ast.expr, env: _Env, analyzer: _Analyzer) -> bool:
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+    return bool(analyzer._hole_safety(node, env) == "a number")
 
 
 def _is_placeholder(text: str, whole: bool = True) -> bool:
