@@ -19,9 +19,14 @@ from sqlguard.sources.sql import DIALECTS
 
 CONVENTIONS = ("auto", "sqlguard", "golang-migrate", "diesel", "flyway", "sqitch", "dbmate", "goose", "numbered")
 FAIL_ON = ("error", "warning", "info", "never")
-KEYS = ("catalog", "dialect", "migrations", "convention", "select", "ignore", "exclude", "fail-on")
+KEYS = ("catalog", "dialect", "migrations", "convention", "select", "ignore", "exclude", "fail-on", "pg-version",
+        "assume-in-transaction")
+# How each migration runner runs a file: True when it wraps the file in one transaction.
+TRANSACTION_PRESETS = {"sqlguard": True, "golang-migrate": True, "flyway": True, "alembic": True, "django": True,
+                       "dbmate": True, "goose": True, "psql": False, "sqitch": False}
+GROUPS = ("hygiene",)
 CONFIG_NAMES = ("sqlguard.yaml", ".sqlguard.yaml", "pyproject.toml")
-_CODE = re.compile(r"^SG\d{0,2}$")
+_CODE = re.compile(r"^SG\d{0,2}$|^hygiene$", re.I)
 
 
 @dataclass(frozen=True)
@@ -36,17 +41,27 @@ class Settings:
     catalog: Path | None = None
     migrations: tuple[MigrationFolder, ...] = ()
     convention: str = "auto"
-    select: tuple[str, ...] = ()  # codes or prefixes; empty means every rule
+    select: tuple[str, ...] = ()  # codes, prefixes or groups; empty means every default rule
     ignore: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     fail_on: str = "warning"
+    pg_version: int = 15
+    # None: decided per file from its migration convention; True/False: the runner wraps (or not)
+    assume_in_transaction: bool | None = None
     config_path: Path | None = None
     root: Path = field(default_factory=Path.cwd)
 
-    def enabled(self, code: str) -> bool:
+    def enabled(self, code: str, group: str | None = None, default: bool = True) -> bool:
+        """Whether a rule runs: the most specific of select/ignore wins; opt-in groups need a select."""
         def hit(patterns: tuple[str, ...]) -> int:
-            return max((len(p) for p in patterns if code.startswith(p)), default=-1)
-        selected = hit(self.select) if self.select else 0
+            best = max((len(p) for p in patterns if code.startswith(p)), default=-1)
+            if group is not None and group.upper() in patterns:
+                best = max(best, 4)
+            return best
+        explicit = hit(self.select)
+        if not default and explicit < 3:
+            return False  # an opt-in rule runs only when its code or group is selected
+        selected = explicit if self.select else 0
         return selected >= 0 and selected >= hit(self.ignore)
 
     def fails(self, severity: str) -> bool:
@@ -180,8 +195,22 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
         out = tuple(c.strip().upper() for c in strings(key))
         for c in out:
             if not _CODE.match(c):
-                raise fail(key, f"`{c}` is not a rule code or prefix (e.g. `SG20`, `SG2`)")
+                raise fail(key, f"`{c}` is not a rule code, prefix or group (e.g. `SG20`, `SG2`, `hygiene`)")
         return out
+
+    pg_version = raw.get("pg-version", 15)
+    if isinstance(pg_version, str) and pg_version.isdigit():
+        pg_version = int(pg_version)
+    if not isinstance(pg_version, int) or isinstance(pg_version, bool) or not 9 <= pg_version <= 30:
+        raise fail("pg-version", "must be a PostgreSQL major version such as 15")
+    assume = raw.get("assume-in-transaction")
+    if isinstance(assume, str):
+        if assume not in TRANSACTION_PRESETS:
+            raise fail("assume-in-transaction", f"unknown runner `{assume}` (choose from: true, false, "
+                                                f"{', '.join(TRANSACTION_PRESETS)})")
+        assume = TRANSACTION_PRESETS[assume]
+    elif assume is not None and not isinstance(assume, bool):
+        raise fail("assume-in-transaction", "must be true, false or a runner name")
 
     s = Settings(root=root)
     dialect = string("dialect", DIALECTS)
@@ -217,6 +246,8 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
         select=codes("select"),
         ignore=codes("ignore"),
         exclude=strings("exclude"),
+        pg_version=pg_version,
+        assume_in_transaction=assume,
     )
 
 
@@ -232,12 +263,17 @@ def _apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
             out = tuple(c.strip().upper() for c in value if c.strip())
             for c in out:
                 if not _CODE.match(c):
-                    raise SqlguardError(f"--{key}: `{c}` is not a rule code or prefix (e.g. `SG20`, `SG2`)")
+                    raise SqlguardError(f"--{key}: `{c}` is not a rule code, prefix or group (e.g. `SG20`, `SG2`, "
+                                        "`hygiene`)")
             changes[key] = out
         elif key == "exclude":
             changes["exclude"] = tuple(value)
         elif key == "fail-on":
             changes["fail_on"] = value
+        elif key == "pg-version":
+            changes["pg_version"] = value
+        elif key == "assume-in-transaction":
+            changes["assume_in_transaction"] = TRANSACTION_PRESETS.get(value, value)
         elif key == "migrations":
             conv = overrides.get("convention") or settings.convention
             changes["migrations"] = tuple(MigrationFolder((cwd / v).resolve(), conv) for v in value)

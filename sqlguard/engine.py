@@ -22,6 +22,7 @@ from sqlguard.sources.migrations import MigrationFile, MigrationIndex
 from sqlguard.sources.plpgsql import nested_statements
 from sqlguard.sources.sql import Statement, split
 from sqlguard.sources.text import SourceProblem, SourceText, decode
+from sqlguard.sources.transactions import explicit_transaction, runner_wraps
 from sqlguard.suppress import Ignore, parse_ignores
 from sqlguard.timeline import Leftover, Timeline
 
@@ -169,7 +170,7 @@ def _read_text(path: Path) -> str:
 def _rules(settings: Settings) -> list[Rule]:
     from sqlguard.checks import ALL_RULES
 
-    return [r for r in ALL_RULES if settings.enabled(r.code)]
+    return [r for r in ALL_RULES if settings.enabled(r.code, r.group, r.default)]
 
 
 def display_path(path: Path) -> str:
@@ -307,9 +308,10 @@ def lint_source(shown: str, real: Path | None, data: bytes, run: Run) -> tuple[l
     parts = split(decoded.scan_text, settings.dialect)
     migration = run.index.classify(real, decoded.text) if real is not None else None
     facts = run.history_facts(real, migration)
+    state = SchemaBuilder.from_schema(facts.start, settings.dialect)
     known: Known | None = None
     if facts.history is not None or run.catalog_schema is not None:
-        known = Known(SchemaBuilder.from_schema(facts.start, settings.dialect), run.catalog_schema)
+        known = Known(state, run.catalog_schema)
     statements: list[Statement] = []
     for stmt in parts.statements:
         statements.append(stmt)
@@ -319,18 +321,27 @@ def lint_source(shown: str, real: Path | None, data: bytes, run: Run) -> tuple[l
     ctx = FileContext(shown, decoded.text, decoded.scan_text, settings, catalog, problems, statements,
                       parts.comments, migration, known, facts.leftovers,
                       facts.extra.get("integrity"), facts.extra.get("duplicates", ()),
-                      facts.extra.get("newer_existing"))
+                      facts.extra.get("newer_existing"), state=state,
+                      wrapped=runner_wraps(decoded.text, settings.assume_in_transaction, migration))
     raw: list[tuple[Rule, Finding, Statement | None]] = []
     stmt_rules = [r for r in rules if r.scope == "statement"]
+    explicit = False
+    section: str | None = None
     for stmt in statements:
         if stmt.kind not in ("sql", "meta"):
             continue
-        sctx = StatementContext(stmt, ctx)
+        if stmt.section != section:  # a dbmate/goose section starts with no transaction open
+            section, explicit = stmt.section, False
+        sctx = StatementContext(stmt, ctx, in_transaction=ctx.wrapped or explicit or stmt.context != "top")
         for rule in stmt_rules:
             for finding in rule.check(sctx):
                 raw.append((rule, finding, stmt))
-        if known is not None:
-            known.state.apply(stmt, sctx.outcome, sctx.lexemes)  # after the checks: they see the state before
+        if stmt.context == "top" and stmt.kind == "sql":
+            words = stmt.text.split(None, 2)
+            explicit = explicit_transaction(words[0].upper().rstrip(";") if words else "",
+                                            words[1].upper() if len(words) > 1 else "", explicit)
+        # after the checks, which see the schema as it was before the statement
+        state.apply(stmt, sctx.outcome, sctx.lexemes)
     for rule in rules:
         if rule.scope == "file":
             for finding in rule.check(ctx):

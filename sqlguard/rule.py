@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from sqlguard.catalog import Catalog
     from sqlguard.config import Settings
-    from sqlguard.replay import Known
+    from sqlguard.replay import Known, SchemaBuilder
     from sqlguard.sources.migrations import MigrationFile
     from sqlguard.sources.python import PythonAnalysis
     from sqlguard.sources.text import SourceProblem
@@ -40,6 +40,8 @@ class Rule:
     check: Callable[[Any], Iterator[Finding]]
     scope: Literal["statement", "file", "suppression"] = "statement"
     fixable: bool = False
+    group: str | None = None  # an opt-in group (`hygiene`) runs only when selected
+    default: bool = True
 
     @property
     def summary(self) -> str:
@@ -74,6 +76,18 @@ class FileContext:
     duplicates: tuple[str, ...] = ()  # SG33: other migrations with this file's version
     newer_existing: str | None = None  # SG34: the newest existing migration this added one sorts before
     python: PythonAnalysis | None = None  # for a Python file: its SQL sites (SG40)
+    # The schema as this file builds it, always kept (also without catalog or history): which
+    # tables this migration created itself, for rules that exempt new tables.
+    state: SchemaBuilder | None = None
+    wrapped: bool = False  # the runner runs this file inside one transaction
+
+    def created_here(self, table: str) -> bool:
+        """Whether `table` was created earlier in this file (locking it blocks nobody)."""
+        if self.state is None:
+            return False
+        low = table.lower()
+        return any(e.kind == "create table" and e.target.rsplit(".", 1)[-1].lower() == low
+                   for e in self.state.effects)
 
     @property
     def dialect(self) -> str:
@@ -88,6 +102,7 @@ class FileContext:
 class StatementContext:
     stmt: Statement
     file: FileContext
+    in_transaction: bool = False  # the runner's wrapping transaction, or an explicit BEGIN … COMMIT
     _outcome: ParseOutcome | None = field(default=None, repr=False)
     _lexemes: list[Lexeme] | None = field(default=None, repr=False)
 

@@ -1,0 +1,45 @@
+"""Whether a migration's statements run inside a transaction.
+
+Runners differ: golang-migrate, Flyway, dbmate, goose, Alembic, Django and sqlguard's own runner
+wrap each migration in one transaction; plain psql and sqitch run statement by statement unless the
+file says BEGIN. `assume-in-transaction` in the config names the runner (or says true/false), and a
+file can override it with a directive: `-- sqlguard: transaction=off`, dbmate's
+`-- migrate:up transaction:false`, goose's `-- +goose NO TRANSACTION`, postgres-migrations'
+`-- postgres-migrations disable-transaction`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlguard.sources.migrations import MigrationFile
+
+_ON = re.compile(r"--\s*sqlguard:\s*transaction\s*=\s*(on|off|true|false)\b", re.I)
+_OFF = re.compile(r"--\s*(?:migrate:up\b[^\n]*\btransaction:\s*false|\+goose\s+NO\s+TRANSACTION|"
+                  r"postgres-migrations\s+disable-transaction)", re.I)
+# Conventions whose runners wrap every migration in a transaction.
+_WRAPPING = {"sqlguard", "golang-migrate", "flyway", "dbmate", "goose", "diesel", "numbered"}
+
+
+def runner_wraps(text: str, assume: bool | None, migration: MigrationFile | None) -> bool:
+    """Whether the file runs inside one transaction that the runner opens."""
+    head = text[:20000]
+    m = _ON.search(head)
+    if m is not None:
+        return m.group(1).lower() in ("on", "true")
+    if _OFF.search(head):
+        return False
+    if assume is not None:
+        return assume
+    return migration is not None and migration.convention in _WRAPPING
+
+
+def explicit_transaction(keyword: str, second: str, open_now: bool) -> bool:
+    """The explicit transaction state after a top-level statement starting with `keyword second`."""
+    if keyword == "BEGIN" and second in ("", "TRANSACTION", "WORK", "ISOLATION", "READ", "DEFERRABLE", "NOT"):
+        return True
+    if keyword == "START" and second == "TRANSACTION":
+        return True
+    if keyword in ("COMMIT", "END", "ABORT") or (keyword == "ROLLBACK" and second != "TO"):
+        return False
+    return open_now
