@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings (still 2 on "
                       "errors)")
     lint.add_argument("--fix", action="store_true", help="apply autofixes in place (stdin: print fixed SQL)")
+    lint.add_argument("--diff", action="store_true", help="print the autofixes as a unified diff, write nothing "
+                      "(exit 1 when there is something to fix)")
     lint.add_argument("--stdin-filename", help="the path to report for '-' (and to find config from)")
     color = lint.add_mutually_exclusive_group()
     color.add_argument("--color", dest="color", action="store_const", const=True, default=None)
@@ -168,7 +170,15 @@ def _lint(args: argparse.Namespace) -> int:
             return EXIT_CLEAN if args.exit_zero else _exit_code(result.diagnostics, settings)
     else:
         progress = _progress if sys.stderr.isatty() and args.format == "text" else None
-        result = lint_paths(paths, settings, catalog, fix=args.fix, progress=progress, added=added)
+        if args.diff and args.fix:
+            raise SqlguardError("--diff shows what --fix would do: use one of them")
+        result = lint_paths(paths, settings, catalog, fix=args.fix, progress=progress, added=added, diff=args.diff)
+        if args.diff:
+            sys.stdout.write("".join(result.diffs))
+            if result.fixes_applied:
+                print(f"sqlguard: {result.fixes_applied} fix{'es' if result.fixes_applied != 1 else ''} "
+                      "would be applied", file=sys.stderr)
+            return EXIT_FINDINGS if result.diffs else EXIT_CLEAN
     from sqlguard.checks import RULES_BY_CODE
     from sqlguard.report import render
 

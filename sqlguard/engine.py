@@ -42,6 +42,7 @@ class LintResult:
     files: int = 0
     fixes_applied: int = 0
     fixed_text: str | None = None  # for stdin with --fix
+    diffs: list[str] = field(default_factory=list)  # with --diff: what --fix would change, per file
 
 
 @dataclass
@@ -226,7 +227,7 @@ def _walk(root: Path, settings: Settings) -> Iterator[Path]:
 
 def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *, fix: bool = False,
                progress: Callable[[int, int], None] | None = None,
-               added: frozenset[Path] | None = None) -> LintResult:
+               added: frozenset[Path] | None = None, diff: bool = False) -> LintResult:
     files = discover(paths, settings)
     run = Run.create(settings, catalog, added)
     result = LintResult()
@@ -239,12 +240,19 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
             result.sources[shown] = SourceText(shown, "")
             continue
         try:
-            diags, source, fixed_text, applied = _lint_with_fixes(shown, path, data, run, fix)
+            diags, source, fixed_text, applied = _lint_with_fixes(shown, path, data, run, fix or diff)
         except Exception as err:
             result.diagnostics.append(_internal_error(shown, err))
             result.sources[shown] = SourceText(shown, "")
             continue
-        if fixed_text is not None and applied:
+        if fixed_text is not None and applied and diff:
+            import difflib
+
+            before = data.decode("utf-8", errors="surrogateescape").splitlines(keepends=True)
+            after = fixed_text.splitlines(keepends=True)
+            result.diffs.append("".join(difflib.unified_diff(before, after, f"a/{shown}", f"b/{shown}")))
+            result.fixes_applied += applied
+        elif fixed_text is not None and applied:
             path.write_bytes(fixed_text.encode("utf-8", errors="surrogateescape"))
             result.fixes_applied += applied
         result.diagnostics.extend(diags)

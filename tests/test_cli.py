@@ -144,3 +144,15 @@ def test_catalog_flag_replaces_config(run_cli, tmp_path: Path) -> None:  # type:
 
 def test_no_command_is_a_usage_error(run_cli) -> None:  # type: ignore[no-untyped-def]
     assert run_cli().code == 2
+
+
+def test_diff_shows_fixes_without_writing(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "m.sql"
+    f.write_text("DROP TABLE likes;\n")
+    res = run_cli("lint", "--diff", "--select", "SG20", str(f))
+    assert res.code == 1
+    assert "-DROP TABLE likes;\n+DROP TABLE IF EXISTS likes;\n" in res.out
+    assert f.read_text() == "DROP TABLE likes;\n"
+    f.write_text("DROP TABLE IF EXISTS likes;\n")
+    res = run_cli("lint", "--diff", "--select", "SG20", str(f))
+    assert res.code == 0 and res.out == ""
