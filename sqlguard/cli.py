@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     lint = sub.add_parser("lint", help="lint SQL files and folders", description="Lint SQL migration files and "
                           "folders. Exit 0: clean; 1: findings at or above --fail-on; 2: usage or config error.")
     lint.add_argument("paths", nargs="*", metavar="PATH", help="files or folders ('-' reads standard input)")
-    lint.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text")
+    lint.add_argument("--format", choices=("text", "json", "sarif", "github", "gitlab"), default="text")
     lint.add_argument("--config", type=Path, help="config file (pyproject.toml or sqlguard.yaml)")
     lint.add_argument("--catalog", help="rule catalog (YAML); replaces `catalog` from config")
     lint.add_argument("--dialect", choices=("postgres", "mysql", "sqlite"))

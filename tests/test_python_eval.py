@@ -17,6 +17,9 @@ from conftest import ROOT
 from sqlguard.cli import main
 
 EVAL_DIR = ROOT / "fixtures" / "python" / "eval"
+# Written by someone who had not seen the analyzer, and first scored untouched (0.733 precision,
+# 0.846 recall); the general gaps it revealed were fixed afterwards, so it is no longer held out.
+HELDOUT_DIR = ROOT / "fixtures" / "python" / "heldout"
 THRESHOLD = 0.9
 
 
@@ -33,20 +36,22 @@ def _load_benchmark() -> ModuleType:
 bench = _load_benchmark()
 
 
-def test_labels_follow_the_convention() -> None:
-    assert bench.check_labels(EVAL_DIR) == []
-    labels = bench.collect_labels(EVAL_DIR)
+@pytest.mark.parametrize("folder", [EVAL_DIR, HELDOUT_DIR], ids=["eval", "heldout"])
+def test_labels_follow_the_convention(folder: Path) -> None:
+    assert bench.check_labels(folder) == []
+    labels = bench.collect_labels(folder)
     vuln, safe = labels.keys("vuln"), labels.keys("safe")
     assert len(vuln) >= 25 and len(safe) >= 25, f"{len(vuln)} vuln, {len(safe)} safe"
     assert all(h.callers for h in labels.helpers)
 
 
-def test_sg40_precision_and_recall(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["lint", "--select", "SG40", "--format", "json", "--no-color", "--exit-zero", str(EVAL_DIR)])
+@pytest.mark.parametrize("folder", [EVAL_DIR, HELDOUT_DIR], ids=["eval", "heldout"])
+def test_sg40_precision_and_recall(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["lint", "--select", "SG40", "--format", "json", "--no-color", "--exit-zero", str(folder)])
     out = capsys.readouterr().out
     assert code == 0
-    labels = bench.collect_labels(EVAL_DIR)
-    findings = bench.parse_findings("sqlguard", out, EVAL_DIR, Path.cwd())
+    labels = bench.collect_labels(folder)
+    findings = bench.parse_findings("sqlguard", out, folder, Path.cwd())
     score = bench.score(labels, bench.attribute(labels, findings), "sqlguard")
     assert score.precision >= THRESHOLD and score.recall >= THRESHOLD, score.confusion()
 

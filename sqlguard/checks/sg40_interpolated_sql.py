@@ -47,7 +47,10 @@ def check(ctx: FileContext) -> Iterator[Finding]:
         names = ", ".join(f"`{h.expr}`" for h in holes[:3]) + (f" and {len(holes) - 3} more" if len(holes) > 3 else "")
         origin = " (from a function parameter or request data)" if any(h.tainted for h in holes) else ""
         how = _HOW.get(first.how, "string building")
-        message = f"{how} puts {names}{origin} into the SQL that `{site.sink}` runs: a SQL injection risk."
+        if len(site.value) == 1 and not first.how:
+            message = f"`{site.sink}` runs {names}{origin} as SQL text: a SQL injection risk."
+        else:
+            message = f"{how} puts {names}{origin} into the SQL that `{site.sink}` runs: a SQL injection risk."
         yield ctx.report(ctx_span(ctx, site), message, help=_help(site),
                          severity="error" if any(h.tainted for h in holes) else "warning")
 

@@ -1,4 +1,4 @@
-"""Rendering diagnostics for people (text) and for machines (json, sarif, github).
+"""Rendering diagnostics for people (text) and for machines (json, sarif, github, gitlab).
 
 Every format is a pure function of the diagnostics, the texts they point into and the rules that
 produced them; nothing here reads files or prints. Line and column are computed here, from the
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from sqlguard.diagnostic import Diagnostic
     from sqlguard.rule import Rule
 
-FORMATS = ("text", "json", "sarif", "github")
+FORMATS = ("text", "json", "sarif", "github", "gitlab")
 
 
 def render(fmt: str, diagnostics: list[Diagnostic], sources: dict[str, SourceText],
@@ -38,6 +38,9 @@ def render(fmt: str, diagnostics: list[Diagnostic], sources: dict[str, SourceTex
     if fmt == "github":
         from sqlguard.report import github
         return github.render(diagnostics, sources)
+    if fmt == "gitlab":
+        from sqlguard.report import gitlab
+        return gitlab.render(diagnostics, sources)
     raise SqlguardError(f"unknown output format `{fmt}`; choose one of: {', '.join(FORMATS)}")
 
 

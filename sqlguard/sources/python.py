@@ -36,7 +36,14 @@ SQL_KEYWORDS = ("sql", "query", "statement", "operation", "sql_query", "stmt")
 PARAM_KEYWORDS = ("params", "parameters", "args", "vars", "param", "values")
 _NUMERIC_CALLS = frozenset({"int", "float", "len", "round", "abs", "bool", "Decimal", "decimal.Decimal", "ord",
                             "hash", "sum", "min", "max", "math.floor", "math.ceil"})
-_QUOTE_CALLS = re.compile(r"(^|\.)(Identifier|quoted_name|escape_identifier|quote(_\w+)?|Literal|escape_literal)$")
+# (Django's `connection.ops.quote_name` is not among them: it wraps a name in quotes without doubling
+# the quotes inside it.)
+_QUOTE_CALLS = re.compile(r"(^|\.)(Identifier|quoted_name|escape_identifier|escape_literal|Literal|quote|quote_ident|"
+                          r"quote_identifier|quote_schema|quote_literal|quote_plus)$")
+_VALUE_CALLS = re.compile(r"(^|\.)(fromisoformat|strptime|fromtimestamp|uuid[1345]|UUID|date|datetime|"
+                          r"mogrify|today|now|utcnow)$")
+# Methods that turn a safe value (a date, a uuid, a number) into text that stays safe.
+_SAFE_RENDER = frozenset({"isoformat", "strftime", "hex", "date", "time"})
 _REQUEST = re.compile(r"^(request|flask\.request)\.(args|form|values|json|data|cookies|headers|GET|POST|"
                       r"query_params|path_params|get_json|files)|^sys\.argv|^input$|^raw_input$")
 _TRANSFORMS = frozenset({"strip", "lstrip", "rstrip", "lower", "upper", "title", "capitalize", "casefold", "replace",
@@ -175,6 +182,8 @@ class _Analyzer:
         self.functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
         self.wrappers: dict[str, tuple[int, str]] = {}  # function name -> (parameter index, sink it reaches)
         self.function = ""
+        self.called: set[str] = set()  # names of the functions this module calls
+        self.regexes: dict[str, str] = {}  # module-level compiled patterns: SLUG_RE = re.compile(r"…")
 
     # -- module facts --
 
@@ -202,6 +211,11 @@ class _Analyzer:
                 value = stmt.value
                 if value is None:
                     continue
+                if isinstance(value, ast.Call) and _dotted(value.func) == "re.compile" and value.args and \
+                        isinstance(value.args[0], ast.Constant) and isinstance(value.args[0].value, str):
+                    for t in targets:
+                        if isinstance(t, ast.Name):
+                            self.regexes[t.id] = value.args[0].value
                 for t in targets:
                     if isinstance(t, ast.Name):
                         if isinstance(value, (ast.Dict, ast.List, ast.Tuple, ast.Set, ast.Call)) and \
@@ -210,6 +224,7 @@ class _Analyzer:
                         v = self.eval(value, self.module_env, depth=1)
                         if v is not None and not any(p.text is None for p in v):
                             self.module_env.values[t.id] = v
+        self.called = {_dotted(n.func).rsplit(".", 1)[-1] for n in ast.walk(self.tree) if isinstance(n, ast.Call)}
         self._find_wrappers()
         self._scan_block(self.tree.body, self.module_env.copy(), "")
         for stmt in self.tree.body:
@@ -227,7 +242,7 @@ class _Analyzer:
             for name, fn in self.functions.items():
                 if name in self.wrappers:
                     continue
-                params = [a.arg for a in fn.args.args]
+                params = [a.arg for a in fn.args.args if a.arg not in ("self", "cls")]
                 for call in ast.walk(fn):
                     if not isinstance(call, ast.Call):
                         continue
@@ -289,13 +304,17 @@ class _Analyzer:
             if self._is_tainted(stmt.value, env):
                 env.tainted.add(name)
         elif isinstance(stmt, ast.If):
-            guarded = _allow_list_guard(stmt, self.constants)
+            guarded = _allow_list_guard(stmt, self.constants, self.regexes)
             if guarded:
                 env.safe.add(guarded)
         elif isinstance(stmt, (ast.For, ast.AsyncFor)) and isinstance(stmt.target, ast.Name):
             name = stmt.target.id
             env.values.pop(name, None)
-            if self._is_tainted(stmt.iter, env):
+            env.safe.discard(name)
+            iterated = self.constants.get(_dotted(stmt.iter)) if isinstance(stmt.iter, ast.Name) else stmt.iter
+            if iterated is not None and _constant_strings(iterated):
+                env.safe.add(name)  # `for table in ("likes", "matches")`: one of the constants
+            elif self._is_tainted(stmt.iter, env):
                 env.tainted.add(name)
 
     def _bind(self, target: ast.expr, value: ast.expr, env: _Env) -> None:
@@ -331,8 +350,16 @@ class _Analyzer:
         func = call.func
         if isinstance(func, ast.Attribute) and self._qualified(func) in SINK_FUNCTIONS:
             return _source(self.text, self.lines, func)  # sa.text(…), sqlalchemy.sql.text(…)
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and \
+                func.value.id in ("self", "cls") and func.attr in self.wrappers:
+            return _source(self.text, self.lines, func)  # a wrapper method: self._run_text(q)
+        if _dotted(func).endswith("sql.SQL") or self._qualified(func) in ("psycopg.sql.SQL", "psycopg2.sql.SQL"):
+            return _source(self.text, self.lines, func)  # sql.SQL(x) trusts x as SQL: it must be constant
         if isinstance(func, ast.Attribute) and func.attr in SINK_METHODS:
-            if func.attr in ("raw", "extra") and not _looks_like_django(func):
+            if func.attr == "raw" and not _looks_like_django(func):
+                return None
+            if func.attr == "extra" and not (_looks_like_django(func) or any(
+                    k.arg in ("where", "select", "tables") for k in call.keywords)):
                 return None
             if func.attr == "fetch" and not self._db_like(func):
                 return None  # requests' or a cache's fetch
@@ -369,8 +396,11 @@ class _Analyzer:
             return
         args: list[ast.expr] = []
         func = call.func
-        if isinstance(func, ast.Name) and func.id in self.wrappers:
-            index, _ = self.wrappers[func.id]
+        wrapper = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        if wrapper in self.wrappers and (isinstance(func, ast.Name) or (
+                isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+                and func.value.id in ("self", "cls"))):
+            index, _ = self.wrappers[wrapper]
             if index < len(call.args):
                 args = [call.args[index]]
         elif isinstance(func, ast.Attribute) and func.attr == "extra":
@@ -388,8 +418,9 @@ class _Analyzer:
             value = self.eval(arg, env)
             if value is None:
                 continue
-            if (isinstance(arg, ast.Name) and arg.id in env.params and function in self.wrappers):
-                continue  # a wrapper passing its own parameter on: its callers are the sites
+            if isinstance(arg, ast.Name) and arg.id in env.params and function in self.wrappers and \
+                    function in self.called:
+                continue  # a wrapper passing its own parameter on: its callers in this module are the sites
             if len(value) == 1 and value[0].text is None and not value[0].tainted:
                 continue  # an opaque value (imported constant, ORM object): nothing built here
             site = SqlSite(sink, call, arg, value, self._style(sink), params_given, function,
@@ -542,6 +573,9 @@ class _Analyzer:
                 return None
             if _placeholder_list(node.args[0]):
                 return (Part("%s, %s", None, safe=True, why_safe="placeholder list"),)
+            gen = node.args[0]
+            if isinstance(gen, (ast.GeneratorExp, ast.ListComp)) and self._hole_safety(gen.elt, env):
+                return (Part("?", None, safe=True, why_safe="joined values that are each safe"),)
             items = node.args[0]
             if isinstance(items, ast.Name) and items.id in self.constants:
                 items = self.constants[items.id]
@@ -676,6 +710,14 @@ class _Analyzer:
                 return "a number"
             if name and _QUOTE_CALLS.search(name):
                 return "a quoted identifier"
+            if name and _VALUE_CALLS.search(name):
+                return "a date, uuid or driver-escaped value"
+            if isinstance(node.func, ast.Attribute) and node.func.attr in _SAFE_RENDER and \
+                    self._hole_safety(node.func.value, env):
+                return "a date, uuid or number"
+            if isinstance(node.func, ast.Attribute) and node.func.attr == "decode" and \
+                    isinstance(node.func.value, ast.Call) and _dotted(node.func.value.func).endswith("mogrify"):
+                return "escaped by the driver (mogrify)"
             if name == "str" and node.args:
                 return self._hole_safety(node.args[0], env)
             if isinstance(node.func, ast.Attribute) and node.func.attr == "get" and \
@@ -690,6 +732,9 @@ class _Analyzer:
             return ""
         if isinstance(node, ast.Subscript) and _dotted(node.value) in self.constants:
             return "looked up in a constant allow-list"
+        if isinstance(node, ast.Attribute) and node.attr in ("hex", "int", "year", "month", "day") and \
+                self._hole_safety(node.value, env):
+            return "a date, uuid or number"
         if isinstance(node, ast.BinOp) and not isinstance(node.op, (ast.Add, ast.Mod)):
             left, right = self._hole_safety(node.left, env), self._hole_safety(node.right, env)
             return "a number" if left and right else ""
@@ -876,9 +921,25 @@ def _constant_strings(node: ast.expr) -> bool:
     return False
 
 
-def _allow_list_guard(stmt: ast.If, constants: dict[str, ast.expr]) -> str | None:
+def _allow_list_guard(stmt: ast.If, constants: dict[str, ast.expr], regexes: dict[str, str]) -> str | None:
     """`if col not in ALLOWED: raise …` (or return): afterwards `col` is one of ALLOWED's strings."""
     test = stmt.test
+    raises = bool(stmt.body) and isinstance(stmt.body[-1], (ast.Raise, ast.Return, ast.Continue))
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and isinstance(test.operand, ast.Call) and raises:
+        # `if not re.fullmatch(r"[a-z_]+", name): raise …` / `if not name.isidentifier(): raise …`
+        call = test.operand
+        func = _dotted(call.func)
+        if func.endswith(("re.fullmatch", "re.match")) and len(call.args) > 1 and isinstance(call.args[1], ast.Name) \
+                and isinstance(call.args[0], ast.Constant) and _restrictive(str(call.args[0].value)):
+            return call.args[1].id
+        if isinstance(call.func, ast.Attribute) and call.func.attr in ("fullmatch", "match") and call.args and \
+                isinstance(call.args[0], ast.Name) and _restrictive(regexes.get(_dotted(call.func.value), ".")):
+            return call.args[0].id  # SLUG_RE.fullmatch(slug), SLUG_RE a module-level re.compile(…)
+        if isinstance(call.func, ast.Attribute) and call.func.attr in ("isidentifier", "isalnum", "isdigit",
+                                                                        "isdecimal", "isalpha") \
+                and isinstance(call.func.value, ast.Name):
+            return call.func.value.id
+        return None
     if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.NotIn)
             and isinstance(test.left, ast.Name)):
         return None
@@ -900,6 +961,14 @@ def _pinned(anchors: list[tuple[int, int]], sql: str) -> tuple[tuple[int, int], 
         else:
             out.append((tpos, fpos))
     return tuple(out)
+
+
+def _restrictive(pattern: str) -> bool:
+    """A regex that lets through only letters, digits and underscores (no quote, space, dash or `;`)."""
+    body = pattern
+    for token in ("\\w", "\\d", "\\A", "\\Z", "a-z", "A-Z", "0-9"):
+        body = body.replace(token, "")
+    return set(body) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_[]*+?{},^$")
 
 
 def _truthy(node: ast.expr | None) -> bool:

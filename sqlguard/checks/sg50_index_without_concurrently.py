@@ -1,0 +1,137 @@
+"""`CREATE INDEX` or `DROP INDEX` without `CONCURRENTLY` locks a table the application is using.
+
+Covers `CREATE [UNIQUE] INDEX` and `DROP INDEX` on tables this migration did not create itself
+(PostgreSQL only; function bodies, which run later, are not checked). An index of a table created
+earlier in the same file, and `CREATE INDEX … ON ONLY` (the parent index of a partitioned table,
+built by attaching each partition's index), are not reported. Autofix: `sqlguard lint --fix` inserts
+`CONCURRENTLY` when the statement runs outside a transaction, where CONCURRENTLY can run.
+
+## Why is this bad?
+`CREATE INDEX` holds a SHARE lock on the table for the whole build: every INSERT, UPDATE and
+DELETE waits, for minutes on a large table. `DROP INDEX` takes an ACCESS EXCLUSIVE lock: even
+reads wait, and so does every query queued behind it while it waits for running queries.
+`CONCURRENTLY` builds or drops the index while reads and writes go on.
+
+The recipe:
+
+1. Put the statement in a migration of its own that runs outside a transaction: CONCURRENTLY
+   fails inside one ("cannot run inside a transaction block"). Mark the file
+   `-- sqlguard: transaction=off`, plus your runner's switch: dbmate's
+   `-- migrate:up transaction:false`, goose's `-- +goose NO TRANSACTION`; Flyway and
+   golang-migrate run a migration of one statement outside a transaction by themselves.
+2. `CREATE INDEX CONCURRENTLY idx ON t (…);` (or `DROP INDEX CONCURRENTLY idx;`, one index per
+   statement, without CASCADE).
+3. If it fails (a deadlock, a duplicate for a UNIQUE index), it leaves an INVALID index behind:
+   `DROP INDEX CONCURRENTLY IF EXISTS idx;` and run step 2 again. `IF NOT EXISTS` would skip the
+   invalid index silently, so check `pg_index.indisvalid` before trusting it.
+4. For a partitioned table: `CREATE INDEX idx ON ONLY parent (…);`, then
+   `CREATE INDEX CONCURRENTLY … ON partition (…);` and `ALTER INDEX idx ATTACH PARTITION …;` for
+   each partition.
+
+## Example
+    CREATE INDEX idx_users_email ON users (email);
+
+## Use instead
+    -- sqlguard: transaction=off
+    CREATE INDEX CONCURRENTLY idx_users_email ON users (email);
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlguard.checks._pg import ACCESS_EXCLUSIVE, SHARE, locks_message
+from sqlguard.checks._sg50_ddl import (
+    IndexStatement,
+    concurrently_allowed,
+    index_statement,
+    new_relation,
+    no_transaction_howto,
+    sql_name,
+)
+from sqlguard.diagnostic import Edit, Finding, Fix, Span
+from sqlguard.rule import Rule, StatementContext
+from sqlguard.schema import key
+
+
+def check(ctx: StatementContext) -> Iterator[Finding]:
+    if ctx.dialect != "postgres" or ctx.stmt.context == "function":
+        return  # a function body runs when called, not when the migration runs
+    if ctx.stmt.keyword not in ("CREATE", "DROP"):
+        return
+    idx = index_statement(ctx.lexemes)
+    if idx is None or idx.concurrently is not None:
+        return
+    if idx.verb == "CREATE":
+        yield from _create(ctx, idx)
+    else:
+        yield from _drop(ctx, idx)
+
+
+def _fix(ctx: StatementContext, idx: IndexStatement) -> Fix:
+    at = ctx.span(idx.index_kw).end
+    return Fix("Insert `CONCURRENTLY`", (Edit(Span(at, at), " CONCURRENTLY"),))
+
+
+def _elsewhere(ctx: StatementContext, statement: str) -> str:
+    """Help for a statement that cannot take CONCURRENTLY where it stands."""
+    where = "Take it out of the DO block into" if ctx.stmt.context == "do" else "Move it to"
+    return (f"{where} a migration of its own as `{statement}`, marked {no_transaction_howto(ctx)}: "
+            "CONCURRENTLY cannot run inside a transaction.")
+
+
+def _create(ctx: StatementContext, idx: IndexStatement) -> Iterator[Finding]:
+    if idx.only:
+        return  # ON ONLY: the parent index of a partitioned table, built by attaching partitions
+    table = sql_name(idx.table)
+    if new_relation(ctx, idx.table[-1].value):
+        return  # a table created in this file is not in use yet
+    unique = "UNIQUE " if idx.unique else ""
+    name = sql_name(idx.names[0]) if idx.names else ""
+    shown = f"`CREATE {unique}INDEX {name}`" if name else f"`CREATE {unique}INDEX ON {table}`"
+    message = locks_message(SHARE, table, f"{shown} without CONCURRENTLY")
+    safe = f"CREATE {unique}INDEX CONCURRENTLY {name + ' ' if name else ''}ON {table} …"
+    where = ctx.cover(ctx.lexemes[0], idx.table[-1])
+    if concurrently_allowed(ctx):
+        yield ctx.report(where, message, help=f"Use `{safe}`: writes go on while it builds.", fix=_fix(ctx, idx))
+    else:
+        yield ctx.report(where, message, help=_elsewhere(ctx, safe))
+
+
+def _drop(ctx: StatementContext, idx: IndexStatement) -> Iterator[Finding]:
+    state = ctx.file.state
+    hit: tuple[str, str | None] | None = None  # (index as written, its table when known)
+    for parts in idx.names:
+        schema = parts[-2].name if len(parts) > 1 else None
+        known = None
+        if state is not None:
+            k = key(parts[-1].name, schema)
+            known = state.indexes.get(k) or state.indexes.get(parts[-1].value)
+        if known is not None and new_relation(ctx, known.table):
+            continue  # the index of a table created in this file
+        hit = (sql_name(parts), known.table if known is not None else None)
+        break
+    if hit is None:
+        return
+    name, table = hit
+    doing = f"`DROP INDEX {name}`"
+    if table is not None:
+        message = locks_message(ACCESS_EXCLUSIVE, table, doing)
+    else:
+        message = f"{doing} takes an {ACCESS_EXCLUSIVE.mode} lock on the index's table: {ACCESS_EXCLUSIVE.blocks}"
+    where = ctx.cover(ctx.lexemes[0], idx.names[-1][-1])
+    if len(idx.names) > 1:
+        yield ctx.report(where, message, help="Drop each index in a statement of its own with "
+                                              f"`DROP INDEX CONCURRENTLY {name}`: it takes one name only.")
+    elif idx.cascade:
+        yield ctx.report(where, message, help=f"Drop what depends on `{name}` first, then use "
+                                              f"`DROP INDEX CONCURRENTLY {name}` (it has no CASCADE).")
+    elif concurrently_allowed(ctx):
+        yield ctx.report(where, message, help=f"Use `DROP INDEX CONCURRENTLY {name}`: it waits for queries "
+                                              "using the index instead of blocking the table.", fix=_fix(ctx, idx))
+    else:
+        yield ctx.report(where, message, help=_elsewhere(ctx, f"DROP INDEX CONCURRENTLY {name}"))
+
+
+RULE = Rule(code="SG50", name="index-without-concurrently", severity="warning", doc=__doc__, check=check,
+            fixable=True)
