@@ -8,7 +8,8 @@ those of its code, anchored at the raw segment that covers the diagnostic's star
 - Selection is sqlfluff's: `rules = SG10,SG20`, `exclude_rules = SG21`, the group `sqlguard`, the
   names (`sqlguard.unconditional_drop`). An opt-in sqlguard rule (a `hygiene` one) reports only when
   its code, name or group is named in `rules`, as `select` works in sqlguard's own config.
-- `-- noqa: SG20` is sqlfluff's (by code); sqlguard's own `-- sqlguard: ignore` applies as well.
+- `-- noqa: SG20` is sqlfluff's (by code, see `_without_noqa`); `-- sqlguard: ignore SG20` is
+  sqlguard's and applies as well.
 - The catalog is `catalog` under `[sqlfluff:rules:sqlguard]`, else that of sqlguard's own config
   (pyproject.toml / sqlguard.yaml), found from the file's path like the CLI finds it. The rest of
   sqlguard's config (migrations, convention, pg-version, exclude) applies too; `select`/`ignore` do
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import re
 import sys
 import threading
 import time
@@ -46,6 +48,7 @@ GROUP = "sqlguard"
 # engine's Run, with its replayed migration histories) lives this long: enough for the files of one
 # `sqlfluff lint`, short enough that a long-lived process sees edits to the other migrations.
 REUSE_SECONDS = 10.0
+_NOQA = re.compile(r"(--|#)[ \t]*noqa\b[^\r\n]*", re.I)
 
 
 @hookimpl
@@ -145,7 +148,7 @@ def _eval(self: Any, context: RuleContext) -> list[LintResult] | None:
         anchors = entry.anchors(root)
         for d in diagnostics:
             message = d.message if not d.help else f"{d.message} ({d.help})"
-            results.append(LintResult(anchor=anchors.covering(d.span.start), description=message))
+            results.append(LintResult(anchor=anchors.covering(d.span.start, d.span.end), description=message))
     return results or None
 
 
@@ -200,12 +203,36 @@ class _Anchors:
             self.starts.append(source.start)
             self.segments.append(seg)
 
-    def covering(self, offset: int) -> BaseSegment:
-        """The raw segment holding `offset`, else the nearest one before it (the root when empty)."""
+    def covering(self, offset: int, end: int) -> BaseSegment:
+        """Where to report a finding at `offset`..`end`: the raw segment holding `offset` (else the
+        nearest one before it; the root when there is none), narrowed to the finding's own text.
+
+        One raw segment can span many lines (a `DO $$ … $$` body is one literal, a block comment is
+        one comment): reporting at its start would point lines away from a statement inside it."""
         if not self.segments:
             return self.root
         i = bisect.bisect_right(self.starts, offset) - 1
-        return self.segments[max(i, 0)]
+        seg = self.segments[max(i, 0)]
+        return _narrowed(seg, offset, end) or seg
+
+
+def _narrowed(seg: BaseSegment, offset: int, end: int) -> BaseSegment | None:
+    """A segment for `offset`..`end` (clipped to `seg`) with its exact position, when `seg` is text
+    copied from the source unchanged (not a template's output); None otherwise."""
+    from sqlfluff.core.parser import PositionMarker, RawSegment
+
+    marker = seg.pos_marker
+    if marker is None:
+        return None
+    source, templated, file = marker.source_slice, marker.templated_slice, marker.templated_file
+    if not source.start < offset < source.stop:
+        return None  # already exact, or outside the segment
+    if file.source_str[source] != file.templated_str[templated]:
+        return None  # rendered by a template: source offsets do not carry over
+    stop = min(max(end, offset + 1), source.stop)
+    shift = templated.start - source.start
+    position = PositionMarker(slice(offset, stop), slice(offset + shift, stop + shift), file)
+    return RawSegment(file.source_str[offset:stop], position)
 
 
 @dataclass
@@ -268,7 +295,8 @@ class _Cache:
                 return _FileResult({})  # sqlguard's `exclude` skips it
             run = self._run(settings)
             shown = str(path) if path is not None else "stdin"
-            diagnostics, _ = lint_source(shown, path, text.encode("utf-8", errors="surrogateescape"), run)
+            data = _without_noqa(text).encode("utf-8", errors="surrogateescape")
+            diagnostics, _ = lint_source(shown, path, data, run)
         except SqlguardError as err:
             return _FileResult({}, f"sqlguard could not lint this file: {err}")
         except Exception as err:  # a crash must not take sqlfluff's other rules down with it
@@ -302,6 +330,17 @@ class _Cache:
             while len(self._runs) > 4:
                 self._runs.popitem(last=False)
         return run
+
+
+def _without_noqa(text: str) -> str:
+    """The text with each `-- noqa…` comment blanked (same length, so offsets hold).
+
+    Under sqlfluff, `noqa` is sqlfluff's: it suppresses by code (and knows `disable=`/`enable=`
+    ranges and `--disable-noqa`), and counts a noqa as used only when it suppressed something, which
+    it cannot when sqlguard already dropped the finding. `-- sqlguard: ignore` stays sqlguard's."""
+    if "noqa" not in text.lower():
+        return text
+    return _NOQA.sub(lambda m: m.group(1) + " " * (len(m.group(0)) - len(m.group(1))), text)
 
 
 def _settings(path: Path | None, dialect: str | None, catalog: str | None) -> Any:

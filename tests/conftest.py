@@ -30,9 +30,10 @@ def tribevibe() -> Catalog:
 
 
 def lint_sql(sql: str | bytes, *, select: tuple[str, ...] = (), dialect: str = "postgres",
-             catalog: Catalog | bool | None = True, filename: str = "migration.sql") -> list[Diagnostic]:
+             catalog: Catalog | bool | None = True, filename: str = "migration.sql",
+             pg_version: int = 15) -> list[Diagnostic]:
     """Lint SQL text in-process, as `sqlguard lint -` would, with the TribeVibe catalog by default."""
-    settings = replace(Settings(), dialect=dialect, select=select)
+    settings = replace(Settings(), dialect=dialect, select=select, pg_version=pg_version)
     cat = tribevibe() if catalog is True else (catalog or None)
     data = sql.encode("utf-8") if isinstance(sql, str) else sql
     return lint_stdin(data, filename, settings, cat).diagnostics  # type: ignore[arg-type]
