@@ -82,7 +82,8 @@ class Run:
         timeline = self.timeline(history)
         m = history.migrations[i]
         is_up = m.path.resolve() == path.resolve()
-        facts = HistoryFacts(start=timeline.before(i) if is_up else timeline.after(i), history=history)
+        facts = HistoryFacts(start=timeline.before(i) if is_up else timeline.after(i), final=timeline.final,
+                             history=history)
         if is_up:
             facts.leftovers = tuple(timeline.leftovers(i))
             facts.extra = self._history_extras(history, m)
@@ -159,6 +160,7 @@ class Run:
 @dataclass
 class HistoryFacts:
     start: Schema | None = None  # the schema before this file's statements
+    final: Schema | None = None  # the schema once the whole history has run
     history: Any = None
     leftovers: tuple[Leftover, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
@@ -329,7 +331,7 @@ def lint_source(shown: str, real: Path | None, data: bytes, run: Run) -> tuple[l
     ctx = FileContext(shown, decoded.text, decoded.scan_text, settings, catalog, problems, statements,
                       parts.comments, migration, known, facts.leftovers,
                       facts.extra.get("integrity"), facts.extra.get("duplicates", ()),
-                      facts.extra.get("newer_existing"), state=state,
+                      facts.extra.get("newer_existing"), state=state, final=facts.final,
                       wrapped=runner_wraps(decoded.text, settings.assume_in_transaction, migration))
     raw: list[tuple[Rule, Finding, Statement | None]] = []
     stmt_rules = [r for r in rules if r.scope == "statement"]

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sqlguard.catalog import Catalog
     from sqlguard.config import Settings
     from sqlguard.replay import Known, SchemaBuilder
+    from sqlguard.schema import Schema
     from sqlguard.sources.migrations import MigrationFile
     from sqlguard.sources.python import PythonAnalysis
     from sqlguard.sources.text import SourceProblem
@@ -80,6 +81,7 @@ class FileContext:
     # tables this migration created itself, for rules that exempt new tables.
     state: SchemaBuilder | None = None
     wrapped: bool = False  # the runner runs this file inside one transaction
+    final: Schema | None = None  # the schema at the end of this migration's history (later migrations too)
 
     def created_here(self, table: str) -> bool:
         """Whether `table` was created earlier in this file (locking it blocks nobody)."""

@@ -34,8 +34,8 @@ def test_subprocess_smoke_on_the_example() -> None:
 def test_exit_codes(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     clean = tmp_path / "clean.sql"
     clean.write_text("DROP TABLE IF EXISTS likes_old_view_cache;\n")
-    assert run_cli("lint", "--ignore", "SG21", str(clean)).code == 0
-    assert run_cli("lint", str(clean)).code == 1  # SG21 warning
+    assert run_cli("lint", "--ignore", "SG21,SG58", str(clean)).code == 0
+    assert run_cli("lint", str(clean)).code == 1  # SG21 and SG58 warnings
     assert run_cli("lint", "--fail-on", "error", str(clean)).code == 0
     assert run_cli("lint", str(tmp_path / "missing.sql")).code == 2
     res = run_cli("lint", "--format", "yaml", str(clean))
@@ -85,7 +85,7 @@ def test_ignore_comments(run_cli, tmp_path: Path) -> None:  # type: ignore[no-un
     f = tmp_path / "m.sql"
     f.write_text("-- sqlguard: ignore SG20 -- dropped in a maintenance window\nDROP TABLE a;\n"
                  "DROP TABLE b; -- sqlguard: ignore SG20\nDROP TABLE c;\n-- sqlguard: ignore-file SG21\n")
-    items = json.loads(run_cli("lint", "--format", "json", str(f)).out)
+    items = json.loads(run_cli("lint", "--format", "json", "--select", "SG01,SG2", str(f)).out)
     assert [(i["code"], i["location"]["row"]) for i in items] == [("SG20", 4)]
 
 

@@ -27,6 +27,15 @@ EXPECTED = {
     ("20240112090000_drop_legacy_sessions.sql", "SG11", 2),
     ("20240116090000_add_match_last_message.sql", "SG12", 3),
     ("20240116090000_add_match_last_message.sql", "SG32", 3),
+    # PostgreSQL locking: each statement locks a table the application is using
+    ("20240110090000_add_profile_bio.sql", "SG58", 2),
+    ("20240112090000_drop_legacy_sessions.sql", "SG58", 2),
+    ("2024011409_AddImagesTable.sql", "SG50", 2),
+    ("2024011409_AddImagesTable.sql", "SG58", 2),
+    ("2024011409_AddImagesTable_rollback.sql", "SG50", 1),
+    ("20240116090000_add_match_last_message.sql", "SG58", 3),
+    ("20240116090000_add_match_last_message.sql", "SG50", 4),
+    ("20240116090000_add_match_last_message_rollback.sql", "SG50", 2),
 }
 
 
@@ -45,6 +54,7 @@ def test_good_migrations_are_clean(run_cli) -> None:  # type: ignore[no-untyped-
 
 
 def test_the_message_names_the_table_to_use_instead(run_cli) -> None:  # type: ignore[no-untyped-def]
-    res = run_cli("lint", "--format", "json", MIGRATIONS + "20240110090000_add_profile_bio.sql", cwd=ROOT)
+    res = run_cli("lint", "--format", "json", "--select", "SG10", MIGRATIONS + "20240110090000_add_profile_bio.sql",
+                  cwd=ROOT)
     (item,) = json.loads(res.out)
     assert item["message"].startswith("table `profiles` does not exist in this schema: use `users`")

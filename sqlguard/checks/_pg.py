@@ -30,7 +30,8 @@ SHARE_UPDATE_EXCLUSIVE = Lock("ShareUpdateExclusiveLock", "SHARE UPDATE EXCLUSIV
 
 def locks_message(lock: Lock, table: str, doing: str) -> str:
     """`<doing> takes an ACCESS EXCLUSIVE lock on `users`: every read and write … finishes`."""
-    return f"{doing} takes an {lock.mode} lock on `{table}`: {lock.blocks}"
+    article = "an" if lock.mode[0] in "AEIOU" else "a"
+    return f"{doing} takes {article} {lock.mode} lock on `{table}`: {lock.blocks}"
 
 
 def existing_table(ctx: StatementContext, name: str) -> bool:

@@ -10,9 +10,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 
-from sqlguard.checks._pg import alter_table_target
+from sqlguard.checks._drops import drop_sites
+from sqlguard.checks._pg import (
+    ACCESS_EXCLUSIVE,
+    SHARE,
+    SHARE_ROW_EXCLUSIVE,
+    SHARE_UPDATE_EXCLUSIVE,
+    Lock,
+    alter_table_target,
+)
 from sqlguard.rule import FileContext, StatementContext
+from sqlguard.sources.migrations import LABELS
 from sqlguard.sources.sql import Lexeme, Statement, lex
 from sqlguard.sources.transactions import explicit_transaction
 
@@ -42,15 +52,25 @@ def sql_name(parts: list[Lexeme] | tuple[Lexeme, ...]) -> str:
     return ".".join(ident(p) for p in parts)
 
 
+def written(ctx: StatementContext, first: Lexeme, last: Lexeme | None = None) -> str:
+    """A name (or any stretch of lexemes) exactly as the file has it, template placeholders included.
+
+    (The lexemes come from the scan text, where `{{ … }}` placeholders are masked.)
+    """
+    return " ".join(ctx.source(ctx.cover(first, last or first)).split())
+
+
+def written_name(ctx: StatementContext, parts: list[Lexeme] | tuple[Lexeme, ...]) -> str:
+    return written(ctx, parts[0], parts[-1])
+
+
 def new_relation(ctx: StatementContext, name: str) -> bool:
-    """A table or materialized view created earlier in this file: locking it blocks nobody."""
-    if ctx.file.created_here(name):
-        return True
-    state = ctx.file.state
-    if state is None:
-        return False
-    low = name.lower()
-    return any(e.kind == "create view" and e.target.rsplit(".", 1)[-1].lower() == low for e in state.effects)
+    """A table or materialized view created earlier in this file: locking it blocks nobody.
+
+    (What `FileContext.created_here` answers, plus materialized views, read incrementally: a dump
+    of thousands of tables would otherwise rescan every effect for every statement.)
+    """
+    return name.rsplit(".", 1)[-1].lower() in facts(ctx.file).created(ctx.file)
 
 
 # --- ALTER TABLE --------------------------------------------------------------------------------
@@ -78,7 +98,7 @@ class Action:
 
     def has_pair(self, a: str, b: str) -> bool:
         top = self.top()
-        return any(x.upper == a and y.upper == b for x, y in zip(top, top[1:]))
+        return any(x.upper == a and y.upper == b for x, y in pairwise(top))
 
 
 @dataclass(frozen=True)
@@ -89,10 +109,6 @@ class AlterTable:
     @property
     def table(self) -> Lexeme:
         return self.name[-1]
-
-    @property
-    def sql(self) -> str:
-        return sql_name(self.name)
 
 
 def alter_table(toks: list[Lexeme]) -> AlterTable | None:
@@ -205,10 +221,6 @@ class AddColumn:
             return self.type[0].value
         return None
 
-    @property
-    def type_sql(self) -> str:
-        return " ".join(t.value for t in self.type)
-
 
 SERIAL_TYPES = {"serial", "bigserial", "smallserial", "serial2", "serial4", "serial8"}
 
@@ -234,8 +246,8 @@ def add_column(action: Action) -> AddColumn | None:
     type_toks = tuple(toks[type_start:i])
     rest = toks[i:]
     top = [t for t in rest if t.depth == 0]
-    not_null = any(a.upper == "NOT" and b.upper == "NULL" for a, b in zip(top, top[1:]))
-    primary_key = any(a.upper == "PRIMARY" and b.upper == "KEY" for a, b in zip(top, top[1:]))
+    not_null = any(a.upper == "NOT" and b.upper == "NULL" for a, b in pairwise(top))
+    primary_key = any(a.upper == "PRIMARY" and b.upper == "KEY" for a, b in pairwise(top))
     default: tuple[Lexeme, ...] | None = None
     default_kw = None
     for k, t in enumerate(rest):
@@ -288,6 +300,41 @@ def is_not_null_check(body: tuple[Lexeme, ...] | list[Lexeme], column: str) -> b
     toks = [t for t in body if t.value not in ("(", ")")]
     return (len(toks) == 4 and toks[0].kind in _NAME_KINDS and toks[0].name == column
             and [t.upper for t in toks[1:]] == ["IS", "NOT", "NULL"])
+
+
+# --- the lock an ALTER TABLE takes ------------------------------------------------------------------
+
+_RANK = {SHARE_UPDATE_EXCLUSIVE.mode: 1, SHARE.mode: 2, SHARE_ROW_EXCLUSIVE.mode: 3, ACCESS_EXCLUSIVE.mode: 4}
+
+
+def strongest(a: Lock, b: Lock) -> Lock:
+    return a if _RANK[a.mode] >= _RANK[b.mode] else b
+
+
+def action_lock(action: Action) -> Lock:
+    """The table lock one ALTER TABLE action takes (AlterTableGetLockLevel in tablecmds.c)."""
+    con = add_constraint(action)
+    if con is not None and con.kind == "FOREIGN":
+        return SHARE_ROW_EXCLUSIVE
+    if validate_constraint(action) is not None:
+        return SHARE_UPDATE_EXCLUSIVE
+    top = [t.upper for t in action.top()]
+    if top[:1] in (["ENABLE"], ["DISABLE"]) and "TRIGGER" in top[:3]:
+        return SHARE_ROW_EXCLUSIVE
+    if (top[:1] in (["SET"], ["RESET"]) and len(action.toks) > 1 and action.toks[1].value == "(") or \
+            top[:2] in (["CLUSTER", "ON"], ["SET", "WITHOUT"], ["ATTACH", "PARTITION"]) or \
+            (top[:2] == ["DETACH", "PARTITION"] and top[-1:] == ["CONCURRENTLY"]) or \
+            (top[:1] == ["ALTER"] and "STATISTICS" in top):
+        return SHARE_UPDATE_EXCLUSIVE
+    return ACCESS_EXCLUSIVE
+
+
+def statement_lock(parsed: AlterTable) -> Lock:
+    """The strongest lock of the statement's actions (an ALTER TABLE holds it until commit)."""
+    lock = SHARE_UPDATE_EXCLUSIVE
+    for action in parsed.actions:
+        lock = strongest(lock, action_lock(action))
+    return lock
 
 
 # --- CREATE INDEX / DROP INDEX --------------------------------------------------------------------
@@ -357,16 +404,14 @@ def index_statement(toks: list[Lexeme]) -> IndexStatement | None:
 
 # --- the statements of this file -----------------------------------------------------------------
 
-def alter_statements(ctx: StatementContext, before: Statement | None = None) -> Iterator[tuple[Statement, AlterTable]]:
-    """The ALTER TABLE statements of this file (top level and in DO blocks) before `before`."""
-    for stmt in ctx.file.statements:
-        if stmt is before:
+def alter_statements(ctx: StatementContext, before: Statement, table: str) -> Iterator[tuple[Statement, AlterTable]]:
+    """The ALTER TABLE statements of this file (top level and in DO blocks) on `table` before `before`."""
+    f = facts(ctx.file)
+    end = f.position.get(id(before), len(f.statements))
+    for pos, stmt, parsed in f.alters().get(table.lower(), ()):
+        if pos >= end:
             return
-        if stmt.kind != "sql" or stmt.context not in ("top", "do") or stmt.keyword != "ALTER":
-            continue
-        parsed = alter_table(lex(stmt.text))
-        if parsed is not None:
-            yield stmt, parsed
+        yield stmt, parsed
 
 
 @dataclass(frozen=True)
@@ -423,11 +468,12 @@ def transactions(file: FileContext) -> dict[int, Tx]:
 
 
 _DIRECTIVE = re.compile(r"--\s*sqlguard:\s*transaction\s*=", re.I)
-# Runners that send a migration of one statement to the server on its own, outside a transaction:
-# Flyway detects CONCURRENTLY and runs such a migration non-transactionally; golang-migrate sends
-# the whole file as one query string, which PostgreSQL runs as one implicit transaction only when
-# it holds several statements.
-_LONE_STATEMENT_RUNNERS = ("flyway", "golang-migrate")
+# Runners that run a migration of one CONCURRENTLY statement outside a transaction by themselves:
+# Flyway detects CONCURRENTLY and runs such a migration non-transactionally. (golang-migrate sends
+# a file as one query string, which PostgreSQL runs as one implicit transaction only when it holds
+# several statements; but pop and maragudk/migrate, which read the same `.up.sql` files, wrap every
+# migration in a transaction, so a lone statement there is not taken on trust.)
+_LONE_STATEMENT_RUNNERS = ("flyway",)
 
 
 def concurrently_allowed(ctx: StatementContext) -> bool:
@@ -446,19 +492,173 @@ def runner_runs_alone(ctx: StatementContext) -> bool:
         return False
     if _DIRECTIVE.search(f.text[:20000]):
         return False  # the file says how it runs
-    others = [s for s in f.statements if s.kind == "sql" and s.context == "top" and s.section == ctx.stmt.section]
-    return others == [ctx.stmt]
+    return facts(f).alone(ctx.stmt)
 
 
 def no_transaction_howto(ctx: StatementContext) -> str:
     """How to make this file's migration run outside a transaction, for its runner."""
     convention = ctx.file.migration.convention if ctx.file.migration is not None else None
     if convention == "dbmate":
-        return "`-- migrate:up transaction:false`"
+        return f"`-- migrate:{'down' if ctx.stmt.section == 'down' else 'up'} transaction:false`"
     if convention == "goose":
         return "`-- +goose NO TRANSACTION`"
     return "`-- sqlguard: transaction=off` (and your runner's setting for it)"
 
 
+def outside_transaction(ctx: StatementContext, statement: str) -> str:
+    """Help: how to run `statement` (a CONCURRENTLY form) outside the transaction it stands in."""
+    tx = facts(ctx.file).transactions(ctx.file).get(id(ctx.stmt))
+    kind = tx.kind if tx is not None else "runner"
+    if ctx.stmt.context != "top":
+        if kind == "do":  # the DO block itself commits on its own
+            return f"Take it out of the DO block and run `{statement}` as a statement of its own."
+        return (f"Take it out of the DO block into a migration of its own as `{statement}`, marked "
+                f"{no_transaction_howto(ctx)}.")
+    if kind == "explicit" and not ctx.file.wrapped:
+        return f"Run `{statement}` after the `COMMIT`, outside the transaction."
+    migration = ctx.file.migration
+    convention = migration.convention if migration is not None else ""
+    if (convention in _LONE_STATEMENT_RUNNERS and ctx.file.settings.assume_in_transaction is None
+            and not _DIRECTIVE.search(ctx.file.text[:20000])):
+        label = LABELS[convention]
+        return (f"Move `{statement}` to a migration of its own: {label} runs a migration of one statement "
+                "outside a transaction.")
+    if facts(ctx.file).alone(ctx.stmt):
+        return f"Mark this migration {no_transaction_howto(ctx)} so that `{statement}` runs outside a transaction."
+    return f"Move `{statement}` to a migration of its own, marked {no_transaction_howto(ctx)}."
+
+
 def line_of(file: FileContext, offset: int) -> int:
     return file.text.count("\n", 0, offset) + 1
+
+
+# --- facts about the whole file, computed once per file ----------------------------------------------
+
+class FileFacts:
+    """What the rules look up across the file (earlier ALTERs, transactions, drops), built once.
+
+    Checks run per statement; without this, a dump of thousands of statements would be read again
+    for every statement that needs a look around.
+    """
+
+    def __init__(self, file: FileContext) -> None:
+        self.statements = file.statements
+        self.position = {id(s): i for i, s in enumerate(file.statements)}
+        self._alters: dict[str, list[tuple[int, Statement, AlterTable]]] | None = None
+        self._tx: dict[int, Tx] | None = None
+        self._drops: dict[str, list[int]] | None = None
+        self._top: dict[str | None, list[Statement]] | None = None
+        self._functions: dict[str, list[tuple[int, str]]] | None = None
+        self._created: set[str] = set()
+        self._effects_seen = 0
+
+    def alters(self) -> dict[str, list[tuple[int, Statement, AlterTable]]]:
+        """ALTER TABLE statements (top level and in DO blocks) by table name (lower case), in file order."""
+        if self._alters is None:
+            self._alters = {}
+            for i, stmt in enumerate(self.statements):
+                if stmt.kind != "sql" or stmt.context not in ("top", "do") or stmt.keyword != "ALTER":
+                    continue
+                parsed = alter_table(lex(stmt.text))
+                if parsed is not None:
+                    self._alters.setdefault(parsed.table.value.lower(), []).append((i, stmt, parsed))
+        return self._alters
+
+    def transactions(self, file: FileContext) -> dict[int, Tx]:
+        if self._tx is None:
+            self._tx = transactions(file)
+        return self._tx
+
+    def dropped_after(self, stmt: Statement, table: str) -> bool:
+        """Whether a DROP TABLE of `table` follows `stmt` in the same section."""
+        if self._drops is None:
+            self._drops = {}
+            for i, s in enumerate(self.statements):
+                if s.kind == "sql" and s.keyword == "DROP" and s.context != "function":
+                    for site in drop_sites(lex(s.text)):
+                        if site.kind == "TABLE":
+                            for n in site.names:
+                                self._drops.setdefault(n.name.lower(), []).append(i)
+        here = self.position.get(id(stmt), -1)
+        return any(i > here and self.statements[i].section == stmt.section
+                   for i in self._drops.get(table.rsplit(".", 1)[-1].lower(), ()))
+
+    def volatility(self, fn: str, before: Statement) -> str | None:
+        """VOLATILE / STABLE / IMMUTABLE of a function this file creates before `before` (None: it does not)."""
+        if self._functions is None:
+            self._functions = {}
+            for i, s in enumerate(self.statements):
+                if s.context != "top" or s.keyword != "CREATE":
+                    continue
+                m = _CREATE_FUNCTION.match(s.text)
+                if m is None:
+                    continue
+                marks = {t.upper for t in lex(s.text) if t.depth == 0 and t.kind == "word"}
+                declared = "STABLE" if "STABLE" in marks else "IMMUTABLE" if "IMMUTABLE" in marks else "VOLATILE"
+                self._functions.setdefault(m.group(1).lower(), []).append((i, declared))
+        end = self.position.get(id(before), len(self.statements))
+        found = None
+        for i, declared in self._functions.get(fn.lower(), ()):
+            if i < end:
+                found = declared
+        return found
+
+    def locked_in_transaction(self, file: FileContext, stmt: Statement, table: str,
+                              before: bool = False) -> Lock | None:
+        """The strongest lock an ALTER TABLE or DROP TABLE of the same transaction as `stmt` takes on
+        `table` (with `before`, only those that run before `stmt`, whose lock it waits behind)."""
+        txs = self.transactions(file)
+        mine = txs.get(id(stmt))
+        if mine is None or mine.kind == "none":
+            return None
+        low = table.rsplit(".", 1)[-1].lower()
+        here = self.position.get(id(stmt), len(self.statements))
+        lock: Lock | None = None
+        for pos, other, parsed in self.alters().get(low, ()):
+            tx = txs.get(id(other))
+            if before and pos >= here:
+                break
+            if other is not stmt and tx is not None and tx.block == mine.block:
+                got = statement_lock(parsed)
+                lock = got if lock is None else strongest(lock, got)
+        if self._drops is None:
+            self.dropped_after(stmt, table)  # builds the index of DROP TABLEs
+        for i in (self._drops or {}).get(low, ()):
+            tx = txs.get(id(self.statements[i]))
+            if tx is not None and tx.block == mine.block and not (before and i >= here):
+                return ACCESS_EXCLUSIVE
+        return lock
+
+    def alone(self, stmt: Statement) -> bool:
+        """Whether `stmt` is the only top-level SQL statement of its file (or section)."""
+        if self._top is None:
+            self._top = {}
+            for s in self.statements:
+                if s.kind == "sql" and s.context == "top":
+                    self._top.setdefault(s.section, []).append(s)
+        same = self._top.get(stmt.section, [])
+        return len(same) == 1 and same[0] is stmt
+
+    def created(self, file: FileContext) -> set[str]:
+        """Tables and views created so far in this file (last name part, lower case)."""
+        state = file.state
+        if state is not None:
+            for e in state.effects[self._effects_seen:]:
+                if e.kind in ("create table", "create view"):
+                    self._created.add(e.target.rsplit(".", 1)[-1].lower())
+            self._effects_seen = len(state.effects)
+        return self._created
+
+
+_CREATE_FUNCTION = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+(?:[\w\"]+\s*\.\s*)?\"?(\w+)\"?\s*\(",
+                              re.I)
+
+# One slot: the facts of the file being linted. Files are linted one after another, and a new
+# file (or a --fix pass over new text) brings a new statements list, which resets the slot.
+_FACTS: list[FileFacts] = []
+
+
+def facts(file: FileContext) -> FileFacts:
+    if not _FACTS or _FACTS[0].statements is not file.statements:
+        _FACTS[:] = [FileFacts(file)]
+    return _FACTS[0]

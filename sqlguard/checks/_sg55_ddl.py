@@ -12,8 +12,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlguard.checks._pg import ACCESS_EXCLUSIVE, SHARE, SHARE_ROW_EXCLUSIVE, SHARE_UPDATE_EXCLUSIVE, Lock
-from sqlguard.sources.sql import Lexeme
+from sqlguard.checks._pg import (
+    ACCESS_EXCLUSIVE,
+    SHARE,
+    SHARE_ROW_EXCLUSIVE,
+    SHARE_UPDATE_EXCLUSIVE,
+    Lock,
+    locks_message,
+)
+from sqlguard.sources.sql import Lexeme, Statement
 
 EXCLUSIVE = Lock("ExclusiveLock", "EXCLUSIVE",
                  "every INSERT, UPDATE, DELETE and SELECT … FOR UPDATE on the table waits until it finishes")
@@ -104,7 +111,7 @@ def skip_words(toks: Sequence[Lexeme], i: int, *words: str) -> int:
 
 
 def starts(toks: Sequence[Lexeme], *words: str) -> bool:
-    return len(toks) >= len(words) and all(t.upper == w for t, w in zip(toks, words))
+    return len(toks) >= len(words) and all(t.upper == w for t, w in zip(toks, words, strict=False))
 
 
 # --- ALTER TABLE / VIEW / MATERIALIZED VIEW ----------------------------------------------------------
@@ -181,9 +188,14 @@ def blocks_writes(lock: Lock) -> bool:
     return RANK.get(lock.mode, 7) >= RANK["SHARE"]
 
 
-def action_words(action: Sequence[Lexeme]) -> str:
-    """The action as written, for messages (`ADD CONSTRAINT users_email_key UNIQUE (email)`)."""
-    return type_text(action)
+def article(lock: Lock) -> str:
+    return "an" if lock.mode[0] in "AEIOU" else "a"
+
+
+def lock_sentence(lock: Lock, table: str, doing: str) -> str:
+    """`_pg.locks_message` with the article the mode needs (`a SHARE lock`, `an ACCESS EXCLUSIVE lock`)."""
+    text = locks_message(lock, table, doing)
+    return text.replace(f" an {lock.mode} lock", f" {article(lock)} {lock.mode} lock", 1)
 
 
 # --- column definitions (CREATE TABLE, ADD COLUMN) -----------------------------------------------------
@@ -214,11 +226,12 @@ class ColumnDef:
 
 
 def type_text(toks: Sequence[Lexeme]) -> str:
-    """Lexemes as one string (`timestamp(3) with time zone`, `varchar(255)[]`, `numeric(10, 2)`)."""
+    """Lexemes as one string (`timestamp(3) with time zone`, `varchar(255)[]`, `numeric(10,2)`)."""
     out = ""
     for t in toks:
         v = '"' + t.value.replace('"', '""') + '"' if t.kind == "quoted" else t.value
-        if out and not (t.kind == "punct" and v in ")[],.::") and not out.endswith(("(", "[", ".", "::")):
+        if out and not (t.kind == "punct" and v in ("(", ")", "[", "]", ",", ".", "::")) \
+                and not out.endswith(("(", "[", ".", "::")):
             out += " "
         out += v
     return out
@@ -323,3 +336,137 @@ def column_list(toks: Sequence[Lexeme], i: int) -> tuple[list[Lexeme], int]:
             cols.append(toks[j])
         j += 1
     return cols, j + 1
+
+
+# --- maintenance commands ----------------------------------------------------------------------------
+
+def after_parens(toks: Sequence[Lexeme], i: int) -> int:
+    depth = toks[i].depth
+    j = i + 1
+    while j < len(toks) and not (toks[j].value == ")" and toks[j].depth == depth):
+        j += 1
+    return j + 1
+
+
+def lock_mode(toks: Sequence[Lexeme]) -> str:
+    """The mode of `LOCK TABLE … IN <mode> MODE` (ACCESS EXCLUSIVE when none is given)."""
+    i = next((k for k, t in enumerate(toks) if t.upper == "IN"), None)
+    if i is None:
+        return "ACCESS EXCLUSIVE"
+    words = []
+    for t in toks[i + 1:]:
+        if t.upper == "MODE":
+            break
+        words.append(t.upper)
+    return " ".join(words)
+
+
+def vacuum_full(toks: Sequence[Lexeme]) -> tuple[bool, list[Relation]]:
+    """Whether `VACUUM …` is FULL, and the tables it names (none: the whole database)."""
+    i = 1
+    full = False
+    if i < len(toks) and toks[i].value == "(":
+        end = after_parens(toks, i)
+        opts = toks[i + 1:end - 1]
+        for k, t in enumerate(opts):
+            if t.upper == "FULL" and t.depth == toks[i].depth + 1:
+                nxt = opts[k + 1] if k + 1 < len(opts) else None
+                full = nxt is None or nxt.value == "," or nxt.upper in ("TRUE", "ON") or nxt.value in ("1", "'1'")
+        i = end
+    else:
+        while i < len(toks) and toks[i].upper in ("FULL", "FREEZE", "VERBOSE", "ANALYZE", "ANALYSE"):
+            full = full or toks[i].upper == "FULL"
+            i += 1
+    return full, relation_list(toks, i)
+
+
+def reindex_target(toks: Sequence[Lexeme]) -> tuple[str, bool, Relation | None] | None:
+    """(INDEX/TABLE/SCHEMA/DATABASE/SYSTEM, CONCURRENTLY, the named relation for INDEX/TABLE)."""
+    i = 1
+    concurrently = False
+    if i < len(toks) and toks[i].value == "(":
+        end = after_parens(toks, i)
+        concurrently = any(t.upper == "CONCURRENTLY" for t in toks[i:end])
+        i = end
+    if i >= len(toks) or toks[i].upper not in ("INDEX", "TABLE", "SCHEMA", "DATABASE", "SYSTEM"):
+        return None
+    kind = toks[i].upper
+    i += 1
+    if i < len(toks) and toks[i].upper == "CONCURRENTLY":
+        concurrently = True
+        i += 1
+    if kind in ("INDEX", "TABLE"):
+        found = relation_at(toks, i)
+        return kind, concurrently, found[0] if found else None
+    return kind, concurrently, None
+
+
+# --- declared columns (the hygiene rules SG60–SG64) ---------------------------------------------------
+
+@dataclass(frozen=True)
+class Declared:
+    """A column as a statement declares it: in CREATE TABLE, ADD COLUMN, or ALTER COLUMN … TYPE."""
+
+    table: Relation
+    name: Lexeme
+    type: tuple[Lexeme, ...]
+    primary_key: bool  # inline PRIMARY KEY, or one of the table's PRIMARY KEY (…) columns
+    references: bool  # inline REFERENCES, or one of a FOREIGN KEY (…)'s columns
+    altered: bool  # ALTER COLUMN … TYPE (not a new column)
+
+    @property
+    def type_text(self) -> str:
+        return type_text(self.type)
+
+
+def declared_columns(toks: Sequence[Lexeme]) -> list[Declared]:
+    if not toks or toks[0].upper not in ("CREATE", "ALTER"):
+        return []
+    out: list[Declared] = []
+    if toks[0].upper == "CREATE":
+        table = create_table(toks)
+        if table is None:
+            return []
+        pk: set[str] = set()
+        fk: set[str] = set()
+        for cons in table.constraints:
+            i = 2 if cons and cons[0].upper == "CONSTRAINT" else 0
+            if starts(cons[i:], "PRIMARY", "KEY"):
+                pk.update(c.name for c in column_list(cons, i + 2)[0])
+            elif starts(cons[i:], "FOREIGN", "KEY"):
+                fk.update(c.name for c in column_list(cons, i + 2)[0])
+        for col in table.columns:
+            if col.type:
+                out.append(Declared(table.rel, col.name, col.type, col.primary_key or col.name.name in pk,
+                                    col.has("REFERENCES") or col.name.name in fk, False))
+        return out
+    alter = alter_relation(toks)
+    if alter is None or alter.kind != "TABLE":
+        return []
+    for action in alter.actions:
+        new = added_column(action)
+        if new is not None and new.type:
+            out.append(Declared(alter.rel, new.name, new.type, new.primary_key, new.has("REFERENCES"), False))
+            continue
+        changed = altered_type(action)
+        if changed is not None:
+            name, type_toks, _ = changed
+            out.append(Declared(alter.rel, name, tuple(type_toks), False, False, True))
+    return out
+
+
+def rollback(migration: object | None, section: str | None) -> bool:
+    """A down migration or a down section: run by hand to undo a release, not checked for locks
+    (as strong_migrations leaves `down` unchecked by default)."""
+    return section == "down" or getattr(migration, "role", None) == "down"
+
+
+def written(text: str, stmt: Statement, rel: Relation) -> str:
+    """`rel` for messages: as `Relation.shown`, or as the file has it where a template placeholder
+    (`{{ .Schema }}.users`, masked in the text the lexemes come from) stands in the name."""
+    if stmt.anchors or stmt.context.startswith("python"):
+        return rel.shown
+    scanned = stmt.text[rel.first.start:rel.last.end]
+    a, b = stmt.offset(rel.first.start), stmt.offset(rel.last.end - 1) + 1
+    raw = text[a:b]
+    return rel.shown if raw == scanned else " ".join(raw.split())

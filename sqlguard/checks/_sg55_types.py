@@ -30,6 +30,7 @@ _ALIASES = {
     "cidr": "cidr", "macaddr": "macaddr", "macaddr8": "macaddr8", "citext": "citext", "money": "money",
     "xml": "xml", "tsvector": "tsvector", "oid": "oid",
 }
+_SHOWN = {"int": "integer", "float8": "double precision", "float4": "real", "bool": "boolean"}
 # Types whose length or precision limit a support function drops as a no-op when it grows.
 _WIDENS = {"varchar", "varbit", "numeric", "timestamp", "timestamptz", "time", "timetz", "interval"}
 # Binary-coercible pairs (pg_cast castmethod 'b') between different base types.
@@ -50,7 +51,7 @@ class PgType:
         if not self.known:
             return self.text or self.base
         mods = f"({', '.join(str(m) for m in self.mods)})" if self.mods else ""
-        return self.base + mods + ("[]" if self.array else "")
+        return _SHOWN.get(self.base, self.base) + mods + ("[]" if self.array else "")
 
 
 def parse_type(text: str) -> PgType | None:

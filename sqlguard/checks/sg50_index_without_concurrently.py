@@ -2,9 +2,12 @@
 
 Covers `CREATE [UNIQUE] INDEX` and `DROP INDEX` on tables this migration did not create itself
 (PostgreSQL only; function bodies, which run later, are not checked). An index of a table created
-earlier in the same file, and `CREATE INDEX … ON ONLY` (the parent index of a partitioned table,
-built by attaching each partition's index), are not reported. Autofix: `sqlguard lint --fix` inserts
-`CONCURRENTLY` when the statement runs outside a transaction, where CONCURRENTLY can run.
+earlier in the same file, `DROP INDEX` of a table the same file drops afterwards (a rollback) or
+that its transaction locks anyway (an `ALTER TABLE … DROP COLUMN` next to it takes the same ACCESS
+EXCLUSIVE lock, and CONCURRENTLY could not run there), and `CREATE INDEX … ON ONLY` (the parent
+index of a partitioned table, built by attaching each partition's index) are not reported.
+Autofix: `sqlguard lint --fix` inserts `CONCURRENTLY` when the statement runs outside a
+transaction, where CONCURRENTLY can run.
 
 ## Why is this bad?
 `CREATE INDEX` holds a SHARE lock on the table for the whole build: every INSERT, UPDATE and
@@ -17,8 +20,8 @@ The recipe:
 1. Put the statement in a migration of its own that runs outside a transaction: CONCURRENTLY
    fails inside one ("cannot run inside a transaction block"). Mark the file
    `-- sqlguard: transaction=off`, plus your runner's switch: dbmate's
-   `-- migrate:up transaction:false`, goose's `-- +goose NO TRANSACTION`; Flyway and
-   golang-migrate run a migration of one statement outside a transaction by themselves.
+   `-- migrate:up transaction:false`, goose's `-- +goose NO TRANSACTION`; Flyway runs a migration
+   of one CONCURRENTLY statement outside a transaction by itself.
 2. `CREATE INDEX CONCURRENTLY idx ON t (…);` (or `DROP INDEX CONCURRENTLY idx;`, one index per
    statement, without CASCADE).
 3. If it fails (a deadlock, a duplicate for a UNIQUE index), it leaves an INVALID index behind:
@@ -44,10 +47,11 @@ from sqlguard.checks._pg import ACCESS_EXCLUSIVE, SHARE, locks_message
 from sqlguard.checks._sg50_ddl import (
     IndexStatement,
     concurrently_allowed,
+    facts,
     index_statement,
     new_relation,
-    no_transaction_howto,
-    sql_name,
+    outside_transaction,
+    written_name,
 )
 from sqlguard.diagnostic import Edit, Finding, Fix, Span
 from sqlguard.rule import Rule, StatementContext
@@ -73,29 +77,26 @@ def _fix(ctx: StatementContext, idx: IndexStatement) -> Fix:
     return Fix("Insert `CONCURRENTLY`", (Edit(Span(at, at), " CONCURRENTLY"),))
 
 
-def _elsewhere(ctx: StatementContext, statement: str) -> str:
-    """Help for a statement that cannot take CONCURRENTLY where it stands."""
-    where = "Take it out of the DO block into" if ctx.stmt.context == "do" else "Move it to"
-    return (f"{where} a migration of its own as `{statement}`, marked {no_transaction_howto(ctx)}: "
-            "CONCURRENTLY cannot run inside a transaction.")
-
-
 def _create(ctx: StatementContext, idx: IndexStatement) -> Iterator[Finding]:
     if idx.only:
         return  # ON ONLY: the parent index of a partitioned table, built by attaching partitions
-    table = sql_name(idx.table)
+    table = written_name(ctx, idx.table)
     if new_relation(ctx, idx.table[-1].value):
         return  # a table created in this file is not in use yet
     unique = "UNIQUE " if idx.unique else ""
-    name = sql_name(idx.names[0]) if idx.names else ""
+    name = written_name(ctx, idx.names[0]) if idx.names else ""
     shown = f"`CREATE {unique}INDEX {name}`" if name else f"`CREATE {unique}INDEX ON {table}`"
     message = locks_message(SHARE, table, f"{shown} without CONCURRENTLY")
+    held = facts(ctx.file).locked_in_transaction(ctx.file, ctx.stmt, idx.table[-1].value, before=True)
+    if held is ACCESS_EXCLUSIVE:
+        message += ("; an earlier statement of this transaction holds an ACCESS EXCLUSIVE lock on it, so reads "
+                    "wait for the whole build too")
     safe = f"CREATE {unique}INDEX CONCURRENTLY {name + ' ' if name else ''}ON {table} …"
     where = ctx.cover(ctx.lexemes[0], idx.table[-1])
     if concurrently_allowed(ctx):
         yield ctx.report(where, message, help=f"Use `{safe}`: writes go on while it builds.", fix=_fix(ctx, idx))
     else:
-        yield ctx.report(where, message, help=_elsewhere(ctx, safe))
+        yield ctx.report(where, message, help=outside_transaction(ctx, safe))
 
 
 def _drop(ctx: StatementContext, idx: IndexStatement) -> Iterator[Finding]:
@@ -107,9 +108,10 @@ def _drop(ctx: StatementContext, idx: IndexStatement) -> Iterator[Finding]:
         if state is not None:
             k = key(parts[-1].name, schema)
             known = state.indexes.get(k) or state.indexes.get(parts[-1].value)
-        if known is not None and new_relation(ctx, known.table):
-            continue  # the index of a table created in this file
-        hit = (sql_name(parts), known.table if known is not None else None)
+        if known is not None and (new_relation(ctx, known.table) or _dropped_later(ctx, known.table)
+                                  or _locked_anyway(ctx, known.table)):
+            continue  # a table created in this file, one it drops anyway, or one its transaction locks anyway
+        hit = (written_name(ctx, parts), known.table if known is not None else None)
         break
     if hit is None:
         return
@@ -130,7 +132,21 @@ def _drop(ctx: StatementContext, idx: IndexStatement) -> Iterator[Finding]:
         yield ctx.report(where, message, help=f"Use `DROP INDEX CONCURRENTLY {name}`: it waits for queries "
                                               "using the index instead of blocking the table.", fix=_fix(ctx, idx))
     else:
-        yield ctx.report(where, message, help=_elsewhere(ctx, f"DROP INDEX CONCURRENTLY {name}"))
+        yield ctx.report(where, message, help=outside_transaction(ctx, f"DROP INDEX CONCURRENTLY {name}"))
+
+
+def _dropped_later(ctx: StatementContext, table: str) -> bool:
+    """Whether a later statement of this file (and section) drops `table`: its lock is taken anyway."""
+    return facts(ctx.file).dropped_after(ctx.stmt, table)
+
+
+def _locked_anyway(ctx: StatementContext, table: str) -> bool:
+    """Whether the transaction of this DROP INDEX takes an ACCESS EXCLUSIVE lock on `table` anyway.
+
+    (`DROP INDEX` is quick; its only harm is that lock, and CONCURRENTLY could not run in the
+    transaction anyway.)
+    """
+    return facts(ctx.file).locked_in_transaction(ctx.file, ctx.stmt, table) is ACCESS_EXCLUSIVE
 
 
 RULE = Rule(code="SG50", name="index-without-concurrently", severity="warning", doc=__doc__, check=check,

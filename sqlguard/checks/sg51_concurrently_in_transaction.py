@@ -2,9 +2,10 @@
 
 Covers `CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`, `REINDEX … CONCURRENTLY` and
 `ALTER TABLE … DETACH PARTITION … CONCURRENTLY` (PostgreSQL only) inside `BEGIN` … `COMMIT`, inside
-a DO block, or in a migration its runner wraps in one transaction (sqlguard, dbmate, goose, Alembic,
-Django; golang-migrate and Flyway when the file holds other statements; the `assume-in-transaction`
-setting or a `-- sqlguard: transaction=on|off` line in the file says otherwise). `REFRESH
+a DO block, or in a migration its runner wraps in one transaction (sqlguard, dbmate, goose,
+`.up.sql` runners such as pop and maragudk/migrate, numbered postgres-migrations; Flyway when the
+file holds other statements). The `assume-in-transaction` setting, or a
+`-- sqlguard: transaction=on|off` line in the file, says how the runner runs it. `REFRESH
 MATERIALIZED VIEW CONCURRENTLY` may run in a transaction and is not reported; nor are function
 bodies, which run when called.
 
@@ -19,8 +20,9 @@ The recipe:
 2. Mark that file so that it runs outside a transaction: `-- sqlguard: transaction=off`, plus
    your runner's switch: dbmate's `-- migrate:up transaction:false`, goose's
    `-- +goose NO TRANSACTION`, postgres-migrations' `-- postgres-migrations disable-transaction`,
-   Alembic's `with op.get_context().autocommit_block():`. Flyway and golang-migrate run a
-   migration of one statement outside a transaction by themselves.
+   Alembic's `with op.get_context().autocommit_block():`. Flyway runs a migration of one
+   CONCURRENTLY statement outside a transaction by itself; golang-migrate does for a file of one
+   statement (mark it so that sqlguard knows), pop and maragudk/migrate never do.
 3. With psql or sqitch, put it after the `COMMIT`, not between `BEGIN` and `COMMIT`.
 
 ## Example
@@ -35,22 +37,23 @@ The recipe:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from sqlguard.checks._sg50_ddl import (
     alter_table,
+    facts,
     index_statement,
     line_of,
-    no_transaction_howto,
+    outside_transaction,
     runner_runs_alone,
-    transactions,
 )
 from sqlguard.diagnostic import Finding
 from sqlguard.rule import Rule, StatementContext
 from sqlguard.sources.migrations import LABELS
 from sqlguard.sources.sql import Lexeme
 
-_LONE = ("flyway", "golang-migrate")
+_MARKED_ON = re.compile(r"--\s*sqlguard:\s*transaction\s*=\s*(on|true)\b", re.I)
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
@@ -62,10 +65,10 @@ def check(ctx: StatementContext) -> Iterator[Finding]:
     if found is None or runner_runs_alone(ctx):
         return
     what, last = found
-    reason, help = _where(ctx, what)
+    reason, advice = _where(ctx, what)
     yield ctx.report(ctx.cover(ctx.lexemes[0], last),
                      f"`{what}` cannot run inside a transaction block, and {reason}: PostgreSQL rejects it "
-                     "and the migration fails.", help=help)
+                     "and the migration fails.", help=advice)
 
 
 def _concurrent_operation(toks: list[Lexeme]) -> tuple[str, Lexeme] | None:
@@ -79,8 +82,7 @@ def _concurrent_operation(toks: list[Lexeme]) -> tuple[str, Lexeme] | None:
         return None
     if first == "REINDEX":
         for i, t in enumerate(toks):
-            off = i + 1 < len(toks) and toks[i + 1].upper in ("FALSE", "OFF") or (
-                i + 1 < len(toks) and toks[i + 1].value == "0")
+            off = i + 1 < len(toks) and (toks[i + 1].upper in ("FALSE", "OFF") or toks[i + 1].value == "0")
             if t.upper == "CONCURRENTLY" and not off:
                 return "REINDEX … CONCURRENTLY", t
         return None
@@ -93,29 +95,38 @@ def _concurrent_operation(toks: list[Lexeme]) -> tuple[str, Lexeme] | None:
     return None
 
 
+def _head(ctx: StatementContext, limit: int = 90) -> str:
+    """The statement as written (white space folded), cut at a word when long."""
+    text = " ".join(ctx.source(ctx.span()).split()).rstrip(";")
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " …"
+
+
 def _where(ctx: StatementContext, what: str) -> tuple[str, str]:
     """Why the statement is inside a transaction, and how to get it out."""
-    howto = no_transaction_howto(ctx)
-    if ctx.stmt.context == "do":
-        return ("a DO block always runs inside one",
-                f"Take it out of the DO block into a migration of its own, marked {howto}.")
-    tx = transactions(ctx.file).get(id(ctx.stmt))
+    advice = outside_transaction(ctx, _head(ctx))
+    if ctx.stmt.context != "top":
+        return "a DO block always runs inside one", advice
+    tx = facts(ctx.file).transactions(ctx.file).get(id(ctx.stmt))
     if tx is not None and tx.kind == "explicit" and tx.begin is not None:
         line = line_of(ctx.file, tx.begin.span.start)
-        if not ctx.file.wrapped:
-            return (f"it runs inside the transaction opened by `BEGIN` on line {line}",
-                    f"Move `{what} …` after the `COMMIT`: it must run on its own.")
-        return (f"it runs inside the transaction opened by `BEGIN` on line {line}",
-                f"Move `{what} …` to a migration of its own, marked {howto}.")
+        opener = " ".join(tx.begin.text.split()[:2]).rstrip(";").upper()
+        opener = opener if opener.startswith("START TRANSACTION") else "BEGIN"
+        return f"it runs inside the transaction opened by `{opener}` on line {line}", advice
     migration = ctx.file.migration
     convention = migration.convention if migration is not None else None
-    if convention in _LONE:
-        return (f"{LABELS[convention]} runs a migration that holds other statements as one transaction",
-                f"Move `{what} …` to a migration of its own: {LABELS[convention]} runs a migration of one "
-                "statement outside a transaction.")
-    runner = f"{LABELS[convention]} runs" if convention in LABELS else "the migration runner runs"
-    return (f"{runner} this migration inside one",
-            f"Move `{what} …` to a migration of its own, marked {howto}.")
+    if _MARKED_ON.search(ctx.file.text[:20000]):
+        return "this file is marked `-- sqlguard: transaction=on`", advice
+    if ctx.file.settings.assume_in_transaction:
+        return "the `assume-in-transaction` setting says its runner wraps each migration in one", advice
+    if convention == "flyway":
+        return "Flyway runs a migration that holds other statements in one transaction", advice
+    if convention == "golang-migrate":
+        return ("the runners of `.up.sql` migrations run each inside one (pop and maragudk/migrate always; "
+                "golang-migrate when the file holds several statements)"), advice
+    runner = LABELS.get(convention or "", "its runner")
+    return f"{runner} runs this migration inside one", advice
 
 
 RULE = Rule(code="SG51", name="concurrently-in-transaction", severity="error", doc=__doc__, check=check)

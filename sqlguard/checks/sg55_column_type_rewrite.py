@@ -8,7 +8,8 @@ that computes new values, rewrites the table and all its indexes. `timestamp` to
 (either way) skips the rewrite only when the session's TimeZone is UTC, on PostgreSQL 12 and later,
 and still rebuilds the column's indexes. The current type comes from the migration history (or the
 catalog); when it is unknown, only a change to `text` or unlimited `varchar` passes. Tables created
-earlier in the same file are exempt.
+earlier in the same file are exempt, and so are rollbacks (down sections and files) and function
+bodies.
 
 ## Why is this bad?
 The rewrite copies every row and rebuilds every index while reads and writes of the table wait:
@@ -38,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from sqlguard.checks._pg import ACCESS_EXCLUSIVE, locks_message
-from sqlguard.checks._sg55_ddl import Relation, alter_relation, altered_type, quote, type_text
+from sqlguard.checks._sg55_ddl import Relation, alter_relation, altered_type, quote, rollback, type_text, written
 from sqlguard.checks._sg55_types import PgType, parse_type, type_change, unbounded_text
 from sqlguard.diagnostic import Finding
 from sqlguard.rule import Rule, StatementContext
@@ -50,6 +51,8 @@ def check(ctx: StatementContext) -> Iterator[Finding]:
         return
     if ctx.words(1) != ["ALTER"]:
         return
+    if rollback(ctx.file.migration, ctx.stmt.section):
+        return  # rollbacks run by hand to undo a release
     alter = alter_relation(ctx.lexemes)
     if alter is None or alter.kind != "TABLE":
         return
@@ -100,10 +103,10 @@ def _changes_values(using: Sequence[Lexeme], col: Lexeme, new: PgType) -> bool:
 
 def _judge(ctx: StatementContext, rel: Relation, col: Lexeme, action: Sequence[Lexeme], old: PgType | None,
            new: PgType, computes: bool) -> Finding | None:
-    table = rel.shown
+    table = written(ctx.file.text, ctx.stmt, rel)
     column = quote(col.name)
     where = ctx.cover(action[0], action[-1])
-    help_text = _help(rel, col.name, old, new)
+    help_text = _help(table, col.name, old, new, ctx.file.settings.pg_version)
     if computes:
         doing = f"`ALTER COLUMN {column} TYPE {new}` with a `USING` expression rewrites every row of `{table}`; " \
                 "the rewrite"
@@ -117,6 +120,8 @@ def _judge(ctx: StatementContext, rel: Relation, col: Lexeme, action: Sequence[L
     change = type_change(old, new)
     if change == "none":
         return None
+    if change == "timezone" and ctx.file.settings.pg_version < 12:
+        change = "rewrite"  # the UTC shortcut arrived in PostgreSQL 12
     if change == "reindex":
         doing = (f"Changing `{table}.{column}` from `{old}` to `{new}` skips the table rewrite but rebuilds every "
                  "index on the column; that")
@@ -131,14 +136,13 @@ def _judge(ctx: StatementContext, rel: Relation, col: Lexeme, action: Sequence[L
     return ctx.report(where, locks_message(ACCESS_EXCLUSIVE, table, doing) + ".", help=help_text)
 
 
-def _help(rel: Relation, name: str, old: PgType | None, new: PgType) -> str:
-    table = rel.shown
+def _help(table: str, name: str, old: PgType | None, new: PgType, pg: int) -> str:
     column = quote(name)
     limit = new.mods[0] if new.mods else None
     if new.base == "varchar" and limit is not None and (old is None or old.base in ("text", "varchar")):
         return (f"Keep the type and add `CHECK (char_length({column}) <= {limit}) NOT VALID` to `{table}`, then "
                 "`VALIDATE CONSTRAINT` in a later migration.")
-    if old is not None and {old.base, new.base} == {"timestamp", "timestamptz"}:
+    if old is not None and {old.base, new.base} == {"timestamp", "timestamptz"} and pg >= 12:
         return ("Run `SET TimeZone = 'UTC';` first in the same session (PostgreSQL 12+) to skip the rewrite, "
                 f"or add a `{new}` column, backfill it in batches and swap the names.")
     return (f"Add a new column (`ALTER TABLE {table} ADD COLUMN {quote(name + '_new')} {new}`), backfill it in "
