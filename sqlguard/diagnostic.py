@@ -103,3 +103,19 @@ def apply_edits(text: str, edits: list[Edit]) -> tuple[str, int]:
         applied += 1
     out.append(text[pos:])
     return "".join(out), applied
+
+
+def apply_fixes(text: str, fixes: list[Fix]) -> tuple[str, int]:
+    """Apply whole fixes: a fix whose edits overlap an earlier fix's is left for the next pass."""
+    taken: list[Span] = []
+    chosen: list[Edit] = []
+    count = 0
+    for fix in sorted(fixes, key=lambda f: min((e.span.start for e in f.edits), default=0)):
+        if any((e.span.start < t.end and t.start < e.span.end) or (e.span.start == t.start == e.span.end)
+               for e in fix.edits for t in taken):
+            continue
+        taken.extend(e.span for e in fix.edits)
+        chosen.extend(fix.edits)
+        count += 1
+    new_text, _ = apply_edits(text, chosen)
+    return new_text, count

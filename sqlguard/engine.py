@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlguard.catalog import Catalog
 from sqlguard.config import Settings
-from sqlguard.diagnostic import Diagnostic, Finding, Span, SqlguardError, apply_edits
+from sqlguard.diagnostic import Diagnostic, Finding, Span, SqlguardError, apply_fixes
 from sqlguard.replay import Known, SchemaBuilder
 from sqlguard.rule import FileContext, Rule, StatementContext
 from sqlguard.schema import Schema
@@ -300,10 +300,10 @@ def _lint_with_fixes(shown: str, real: Path | None, data: bytes, run: Run, fix: 
     applied_total = 0
     text = source.text
     for _ in range(5):  # a fix can reveal another; stop when none applies
-        edits = [e for d in diags if d.fix is not None for e in d.fix.edits]
-        if not edits or any(d.code in ("SG02", "SG03") for d in diags):
+        fixes = [d.fix for d in diags if d.fix is not None]
+        if not fixes or any(d.code in ("SG02", "SG03") for d in diags):
             break
-        text, applied = apply_edits(text, edits)
+        text, applied = apply_fixes(text, fixes)
         applied_total += applied
         diags, source = lint_source(shown, real, text.encode("utf-8", errors="surrogateescape"), run)
     return diags, source, text, applied_total

@@ -95,7 +95,7 @@ def test_fix_through_the_cli_engine() -> None:
 # --- SG50: when there is no fix -------------------------------------------------------------------
 
 @pytest.mark.parametrize("sql", [
-    "BEGIN;\nCREATE INDEX idx_a ON users (email);\nCOMMIT;",
+    "BEGIN;\nCREATE INDEX idx_a ON users (email);",  # no COMMIT to move it after
     "DO $$ BEGIN CREATE INDEX idx_a ON users (email); END $$;",
     "DROP INDEX idx_a, idx_b;",
     "DROP INDEX idx_a CASCADE;",
@@ -326,3 +326,18 @@ def test_sg50_drop_index_in_a_transaction_that_locks_the_table_anyway() -> None:
                  "SG50")
     # outside a transaction each statement takes its own lock
     assert_flags(base + "DROP INDEX idx_a;\nALTER TABLE users DROP COLUMN email;\n", "SG50")
+
+
+def test_sg50_fix_moves_the_index_out_of_an_explicit_transaction(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sqlguard.config import Settings
+    from sqlguard.engine import lint_paths
+
+    f = tmp_path / "m.sql"
+    f.write_text("BEGIN;\nALTER TABLE users ADD COLUMN bio text;\n"
+                 "CREATE INDEX idx_users_bio ON users (bio);\nCOMMIT;\n")
+    result = lint_paths([str(f)], Settings(select=("SG50",)), None, fix=True)
+    assert result.fixes_applied == 1 and result.diagnostics == []
+    assert f.read_text() == ("BEGIN;\nALTER TABLE users ADD COLUMN bio text;\nCOMMIT;\n"
+                             "CREATE INDEX CONCURRENTLY idx_users_bio ON users (bio);\n")
+    again = lint_paths([str(f)], Settings(select=("SG00", "SG50", "SG51")), None)
+    assert again.diagnostics == []

@@ -77,6 +77,33 @@ def _fix(ctx: StatementContext, idx: IndexStatement) -> Fix:
     return Fix("Insert `CONCURRENTLY`", (Edit(Span(at, at), " CONCURRENTLY"),))
 
 
+def _move_out_fix(ctx: StatementContext, idx: IndexStatement) -> Fix | None:
+    """Inside an explicit BEGIN … COMMIT (and no runner transaction around the file): move the
+    statement after the COMMIT, with CONCURRENTLY, which cannot run inside a transaction block."""
+    if ctx.file.wrapped or ctx.stmt.context != "top":
+        return None
+    stmts = [s for s in ctx.file.statements if s.context == "top" and s.kind == "sql"]
+    try:
+        i = stmts.index(ctx.stmt)
+    except ValueError:
+        return None
+    commit = next((s for s in stmts[i + 1:] if s.keyword in ("COMMIT", "END")), None)
+    if commit is None:
+        return None
+    text = ctx.file.text
+    start, end = ctx.stmt.span.start, ctx.stmt.span.end
+    at = ctx.span(idx.index_kw).end - start
+    moved = text[start:end][:at] + " CONCURRENTLY" + text[start:end][at:] + ";"
+    stop = text.find("\n", end)
+    stop = len(text) if stop < 0 else stop + 1  # the statement's `;` and the rest of its line
+    line_start = text.rfind("\n", 0, start) + 1
+    cut = Span(line_start if not text[line_start:start].strip() else start, stop)
+    after = text.find(";", commit.span.end)
+    after = commit.span.end if after < 0 else after + 1
+    return Fix("Move it after COMMIT, with `CONCURRENTLY`",
+               (Edit(cut, ""), Edit(Span(after, after), "\n" + moved)))
+
+
 def _create(ctx: StatementContext, idx: IndexStatement) -> Iterator[Finding]:
     if idx.only:
         return  # ON ONLY: the parent index of a partitioned table, built by attaching partitions
@@ -96,7 +123,7 @@ def _create(ctx: StatementContext, idx: IndexStatement) -> Iterator[Finding]:
     if concurrently_allowed(ctx):
         yield ctx.report(where, message, help=f"Use `{safe}`: writes go on while it builds.", fix=_fix(ctx, idx))
     else:
-        yield ctx.report(where, message, help=outside_transaction(ctx, safe))
+        yield ctx.report(where, message, help=outside_transaction(ctx, safe), fix=_move_out_fix(ctx, idx))
 
 
 def _drop(ctx: StatementContext, idx: IndexStatement) -> Iterator[Finding]:
