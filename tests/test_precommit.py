@@ -88,7 +88,8 @@ def test_commit_is_refused_until_the_migration_is_fixed(tmp_path: Path) -> None:
     assert "`DROP TABLE legacy_sessions` fails if it does not exist." in output
     assert run("git", "rev-list", "--all", check=False).stdout == ""  # nothing was committed
 
-    (repo / MIGRATION).write_text("-- sqlguard: ignore SG21 -- backed up to legacy_sessions.dump\n"
+    (repo / MIGRATION).write_text("SET lock_timeout = '5s';\n"
+                                  "-- sqlguard: ignore SG21 -- backed up to legacy_sessions.dump\n"
                                   "DROP TABLE IF EXISTS legacy_sessions;\n", encoding="utf-8")
     run("git", "add", "db")
     accepted = run("git", "commit", "-m", "Drop legacy sessions", check=False)
