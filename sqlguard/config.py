@@ -20,7 +20,8 @@ from sqlguard.sources.sql import DIALECTS
 CONVENTIONS = ("auto", "sqlguard", "golang-migrate", "diesel", "flyway", "sqitch", "dbmate", "goose", "numbered")
 FAIL_ON = ("error", "warning", "info", "never")
 KEYS = ("catalog", "dialect", "migrations", "convention", "select", "ignore", "exclude", "fail-on", "pg-version",
-        "assume-in-transaction")
+        "assume-in-transaction", "environments")
+ENVIRONMENT_KEYS = ("dsn-env", "service", "host", "port", "dbname", "user", "connect-timeout")
 # How each migration runner runs a file: True when it wraps the file in one transaction.
 TRANSACTION_PRESETS = {"sqlguard": True, "golang-migrate": True, "flyway": True, "alembic": True, "django": True,
                        "dbmate": True, "goose": True, "psql": False, "sqitch": False}
@@ -36,6 +37,21 @@ class MigrationFolder:
 
 
 @dataclass(frozen=True)
+class Environment:
+    """A database to check or migrate. Credentials never live here: a DSN comes from the environment
+    variable `dsn_env`, or from a libpq service (pg_service.conf, ~/.pgpass for the password)."""
+
+    name: str
+    dsn_env: str | None = None
+    service: str | None = None
+    host: str | None = None
+    port: int | None = None
+    dbname: str | None = None
+    user: str | None = None
+    connect_timeout: int = 10
+
+
+@dataclass(frozen=True)
 class Settings:
     dialect: str = "postgres"
     catalog: Path | None = None
@@ -48,6 +64,7 @@ class Settings:
     pg_version: int = 15
     # None: decided per file from its migration convention; True/False: the runner wraps (or not)
     assume_in_transaction: bool | None = None
+    environments: tuple[Environment, ...] = ()
     config_path: Path | None = None
     root: Path = field(default_factory=Path.cwd)
 
@@ -236,8 +253,32 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
             folders.append(MigrationFolder((root / item["path"]).resolve(), conv))
         else:
             raise fail("migrations", "each folder is a string, or a table with `path` and `convention`")
+    envs: list[Environment] = []
+    raw_envs = raw.get("environments", {})
+    if not isinstance(raw_envs, dict):
+        raise fail("environments", "must be a table of environments, e.g. [tool.sqlguard.environments.dev]")
+    for env_name, spec in raw_envs.items():
+        if not isinstance(spec, dict):
+            raise fail("environments", f"`{env_name}` must be a table with `dsn-env` or `service`")
+        unknown = [k for k in spec if k not in ENVIRONMENT_KEYS]
+        if unknown:
+            hint = " (credentials never go in the config: use `dsn-env` or a libpq service)" \
+                if unknown[0] in ("dsn", "password", "url") else f" (known: {', '.join(ENVIRONMENT_KEYS)})"
+            raise fail("environments", f"`{env_name}`: unknown key `{unknown[0]}`{hint}")
+        if not spec.get("dsn-env") and not spec.get("service") and not spec.get("host") and not spec.get("dbname"):
+            raise fail("environments", f"`{env_name}` needs `dsn-env` (an environment variable holding the DSN) "
+                                       "or `service` (a libpq service name)")
+        port = spec.get("port")
+        if port is not None and not isinstance(port, int):
+            raise fail("environments", f"`{env_name}.port` must be a number")
+        timeout = spec.get("connect-timeout", 10)
+        if not isinstance(timeout, int) or timeout <= 0:
+            raise fail("environments", f"`{env_name}.connect-timeout` must be a positive number of seconds")
+        envs.append(Environment(str(env_name), spec.get("dsn-env"), spec.get("service"), spec.get("host"), port,
+                                spec.get("dbname"), spec.get("user"), timeout))
     return replace(
         s,
+        environments=tuple(envs),
         dialect=dialect or s.dialect,
         convention=convention or s.convention,
         fail_on=fail_on or s.fail_on,
