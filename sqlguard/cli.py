@@ -83,6 +83,23 @@ def build_parser() -> argparse.ArgumentParser:
     hash_.add_argument("paths", nargs="*", metavar="PATH", help="migration folders (default: the configured ones)")
     _common(hash_)
 
+    db = sub.add_parser("db", help="live checks against a PostgreSQL database (needs the `live` extra)")
+    dbsub = db.add_subparsers(dest="db_command", metavar="DB_COMMAND", parser_class=_Parser)
+    db_schema = dbsub.add_parser("schema", help="dump a database's schema (yaml is a valid catalog)")
+    db_schema.add_argument("--env", required=True, help="environment name from the config")
+    db_schema.add_argument("--format", choices=("yaml", "json", "markdown", "mermaid"), default="yaml")
+    _common(db_schema)
+    db_diff = dbsub.add_parser("diff", help="compare two databases' schemas (exit 1 when they differ)")
+    db_diff.add_argument("left", help="environment name")
+    db_diff.add_argument("right", help="environment name")
+    db_diff.add_argument("--format", choices=("text", "json"), default="text")
+    _common(db_diff)
+    db_drift = dbsub.add_parser("drift", help="compare a database with the schema its migration history builds")
+    db_drift.add_argument("--env", required=True, help="environment name from the config")
+    db_drift.add_argument("path", nargs="?", help="the migration folder (default: the configured one)")
+    db_drift.add_argument("--format", choices=("text", "json"), default="text")
+    _common(db_drift)
+
     new = sub.add_parser("new", help="create the next migration (and its empty rollback) in a folder")
     new.add_argument("name", help="what the migration does, e.g. add_likes_table")
     new.add_argument("--dir", type=Path, help="the migration folder (default: the configured one)")
@@ -129,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             return _hash(args)
         if args.command == "new":
             return _new(args)
+        if args.command == "db":
+            return _db(args)
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     except SqlguardError as err:
@@ -309,6 +328,41 @@ def _new(args: argparse.Namespace) -> int:
     for f in created:
         print(f)
     return EXIT_CLEAN
+
+
+def _db(args: argparse.Namespace) -> int:
+    import json
+
+    from sqlguard.diagnostic import SqlguardError
+
+    try:
+        from sqlguard.live import compare
+    except ImportError:  # psycopg is the `live` extra
+        raise SqlguardError("live mode needs psycopg: pip install 'sqlguard[live]'") from None
+    path = Path(args.path) if getattr(args, "path", None) else None
+    settings = _settings_for(args, [path] if path else [])
+    if args.db_command == "schema":
+        from sqlguard.report.schema_formats import render_schema
+
+        sys.stdout.write(render_schema(compare.live_schema(settings, args.env), args.format, name=args.env))
+        return EXIT_CLEAN
+    if args.db_command == "diff":
+        changes = compare.db_diff(settings, args.left, args.right)
+        what = f"`{args.left}` and `{args.right}`"
+    elif args.db_command == "drift":
+        changes = compare.db_drift(settings, args.env, [path] if path else [])
+        what = f"`{args.env}` and its migration history"
+    else:
+        raise SqlguardError("name a db command: schema, diff or drift")
+    if args.format == "json":
+        print(json.dumps(compare.changes_json(changes), indent=2))
+    elif changes:
+        print(f"{len(changes)} difference{'s' if len(changes) != 1 else ''} between {what}:")
+        for c in changes:
+            print(f"  {c.describe()}")
+    else:
+        print(f"{what} are in sync.")
+    return EXIT_FINDINGS if changes else EXIT_CLEAN
 
 
 def _exit_code(diagnostics: list, settings: Settings) -> int:  # type: ignore[type-arg]

@@ -26,6 +26,7 @@ from sqlguard.schema import (
     Table,
     find,
     key,
+    normalize_default,
     normalize_type,
 )
 from sqlguard.sources.sql import Lexeme, Statement, lex
@@ -324,9 +325,14 @@ class SchemaBuilder:
                 ref_table, ref_cols, on_delete = self._reference(ck)
                 constraints.append(Constraint(cname or f"{table}_{name}_fkey", "foreign key", (name,), ref_table,
                                               ref_cols, on_delete, definition=_sql(ck, self.dialect)))
-        if ctype in ("serial", "bigserial", "smallserial"):
+        if ctype in ("serial", "bigserial", "smallserial", "serial4", "serial8", "serial2"):
+            # what PostgreSQL makes of it: an integer column fed by its own sequence
+            ctype = {"serial": "int", "serial4": "int", "bigserial": "bigint", "serial8": "bigint"}.get(ctype,
+                                                                                                      "smallint")
+            default = f"nextval('{table}_{name}_seq'::regclass)"
             nullable = False
-        return Column(name, ctype, nullable, default), constraints
+        return Column(name, ctype, nullable, normalize_default(default) if default is not None else None), \
+            constraints
 
     def _reference(self, ref: exp.Reference) -> tuple[str, tuple[str, ...], str | None]:
         from sqlglot import exp
@@ -459,7 +465,7 @@ class SchemaBuilder:
         elif action.args.get("drop"):
             new = replace(new, default=None)
         if action.args.get("default") is not None:
-            new = replace(new, default=_sql(action.args["default"], self.dialect))
+            new = replace(new, default=normalize_default(_sql(action.args["default"], self.dialect)))
         if new != col:
             self._set(replace(t, columns=tuple(new if c is col else c for c in t.columns)))
             self._log("alter column", t.name, col.name, before=col, after=new, span=span)

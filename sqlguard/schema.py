@@ -12,6 +12,7 @@ written, and a table outside `public` keyed as `schema.name`.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -141,9 +142,41 @@ def _split_reference(ref: str) -> tuple[str, tuple[str, ...]]:
 
 
 def normalize_type(text: str) -> str:
-    """One spelling per type, so that `INTEGER`, `int4` and `int` compare equal."""
+    """One spelling per type, so that `INTEGER`, `int4`, `int` and PostgreSQL's own
+    `character varying(20)` / sqlglot's `VARCHAR(20)` compare equal."""
     t = " ".join(text.lower().split())
-    return _TYPE_ALIASES.get(t, t)
+    t = re.sub(r"\s*,\s*", ",", t)
+    array = ""
+    while t.endswith("[]"):
+        array += "[]"
+        t = t[:-2].strip()
+    m = re.fullmatch(r"(timestamp|time)(\(\d+\))? with(out)? time zone", t)
+    if m:
+        t = (m.group(1) + ("" if m.group(3) else "tz")) + (m.group(2) or "")
+    for long, short in (("character varying", "varchar"), ("character", "char"), ("decimal", "numeric"),
+                        ("double precision", "double precision")):
+        if t.startswith(long) and (len(t) == len(long) or t[len(long)] == "("):
+            t = short + t[len(long):]
+            break
+    return _TYPE_ALIASES.get(t, t) + array
+
+
+def normalize_default(text: str) -> str:
+    """One spelling per default: casts PostgreSQL adds (`'x'::text`) dropped, keywords and function
+    names in lower case (string literals kept as written)."""
+    text = text.strip()
+    previous = None
+    while previous != text:
+        previous = text
+        text = re.sub(r"::(\"?[\w ]+\"?)(\(\d+(,\d+)?\))?(\[\])?$", "", text).strip()
+    parts = re.split(r"('(?:[^']|'')*')", text)
+    out = "".join(p if i % 2 else re.sub(r"\s*,\s*", ", ", p.lower()) for i, p in enumerate(parts))
+    # sqlglot writes `'s'::regclass` as CAST('s' AS REGCLASS), and now() as CURRENT_TIMESTAMP: one spelling
+    out = re.sub(r"cast\(('(?:[^']|'')*') as ([\w ]+)\)", lambda m: f"{m.group(1)}::{m.group(2).strip()}", out)
+    return _SAME_DEFAULT.get(out, out)
+
+
+_SAME_DEFAULT = {"current_timestamp": "now()", "transaction_timestamp()": "now()", "current_timestamp()": "now()"}
 
 
 _TYPE_ALIASES = {

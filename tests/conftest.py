@@ -1,13 +1,18 @@
-"""Shared test helpers: lint a string in-process, assert a rule fires or not, run the CLI."""
+"""Shared test helpers: lint a string in-process, assert a rule fires or not, run the CLI; live fixtures."""
 
 from __future__ import annotations
 
 import io
+import os
 import sys
+import uuid
+from collections.abc import Generator, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import pgserver
 import pytest
+from pgserver import PgServer
 
 from sqlguard.catalog import Catalog, load_catalog
 from sqlguard.config import Settings
@@ -72,3 +77,96 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str])
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+# Live tests: a real PostgreSQL server (tests/pgserver.py), one fresh database per test.
+
+REQUIRE_LIVE = "SQLGUARD_REQUIRE_LIVE"
+
+
+def _live_unavailable(reason: str) -> None:
+    """Skip, unless the run promised live tests (CI sets SQLGUARD_REQUIRE_LIVE=1): then fail."""
+    if os.environ.get(REQUIRE_LIVE) == "1":
+        pytest.fail(f"{reason} (and {REQUIRE_LIVE}=1 forbids skipping live tests)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """The session's PostgreSQL server: SQLGUARD_TEST_DSN's, or a throwaway one started here (and stopped).
+
+    `.dsn` is a superuser's postgresql:// URL; `.url(dbname=…)` the same server with other parameters.
+    """
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        _live_unavailable("live tests need psycopg: pip install -e '.[live]'")
+    external = os.environ.get("SQLGUARD_TEST_DSN")
+    if external:
+        yield PgServer(dsn=pgserver.to_url(external), password_role=None, startup_seconds=0.0)
+        return
+    bindir = pgserver.find_bindir()
+    if bindir is None:
+        _live_unavailable("no PostgreSQL server: set SQLGUARD_TEST_DSN, or install PostgreSQL "
+                          "(initdb not on PATH nor in /usr/lib/postgresql/*/bin)")
+    assert bindir is not None
+    server = pgserver.ThrowawayServer(bindir)
+    with pytest.MonkeyPatch.context() as mp:
+        # The caller's PGHOST, PGSSLMODE, PGPASSWORD… would change what the tests' DSNs mean.
+        for key in [k for k in os.environ if k.startswith("PG")]:
+            mp.delenv(key)
+        try:
+            try:
+                info = server.start()
+            except pgserver.ServerStartError as err:
+                pytest.fail(f"could not start a throwaway PostgreSQL server: {err}", pytrace=False)
+            yield info
+        finally:
+            server.stop()
+
+
+def create_database(server: PgServer | str) -> str:
+    """Create a brand-new empty database on the server (`pg_server` or its DSN); return its postgresql:// URL."""
+    import psycopg
+    from psycopg import sql
+
+    server_dsn = server.dsn if isinstance(server, PgServer) else server
+    name = f"sqlguard_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return pgserver.to_url(server_dsn, dbname=name)
+
+
+def drop_database(server: PgServer | str, database: str) -> None:
+    """Drop a database (its URL, or its name), even with sessions still open on it."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict
+
+    server_dsn = server.dsn if isinstance(server, PgServer) else server
+    name = str(conninfo_to_dict(database)["dbname"]) if "://" in database or "=" in database else database
+    with psycopg.connect(server_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def fresh_db(pg_server: PgServer) -> Iterator[str]:
+    """The postgresql:// URL of a brand-new empty database, dropped after the test."""
+    url = create_database(pg_server)
+    try:
+        yield url
+    finally:
+        drop_database(pg_server, url)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """With SQLGUARD_REQUIRE_LIVE=1, a skipped `live` test is a failure, whatever skipped it."""
+    report: pytest.TestReport = yield
+    if (report.skipped and not hasattr(report, "wasxfail") and item.get_closest_marker("live") is not None
+            and os.environ.get(REQUIRE_LIVE) == "1"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"live test skipped although {REQUIRE_LIVE}=1: {reason}"
+    return report
