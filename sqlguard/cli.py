@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlguard import __version__
 
@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     db_schema.add_argument("--env", required=True, help="environment name from the config")
     db_schema.add_argument("--format", choices=("yaml", "json", "markdown", "mermaid"), default="yaml")
     _common(db_schema)
+    db_check = dbsub.add_parser("check", help="compare databases with the rule catalog (SG13)")
+    db_check.add_argument("--env", action="append", required=True, help="environment name (repeatable)")
+    db_check.add_argument("--catalog", help="rule catalog (YAML); replaces `catalog` from config")
+    db_check.add_argument("--format", choices=("text", "json", "markdown", "sarif", "github"), default="text")
+    _common(db_check)
     db_diff = dbsub.add_parser("diff", help="compare two databases' schemas (exit 1 when they differ)")
     db_diff.add_argument("left", help="environment name")
     db_diff.add_argument("right", help="environment name")
@@ -346,6 +351,8 @@ def _db(args: argparse.Namespace) -> int:
 
         sys.stdout.write(render_schema(compare.live_schema(settings, args.env), args.format, name=args.env))
         return EXIT_CLEAN
+    if args.db_command == "check":
+        return _db_check(args, settings, compare)
     if args.db_command == "diff":
         changes = compare.db_diff(settings, args.left, args.right)
         what = f"`{args.left}` and `{args.right}`"
@@ -363,6 +370,39 @@ def _db(args: argparse.Namespace) -> int:
     else:
         print(f"{what} are in sync.")
     return EXIT_FINDINGS if changes else EXIT_CLEAN
+
+
+def _db_check(args: argparse.Namespace, settings: Settings, compare: Any) -> int:
+    import json
+
+    from sqlguard.catalog import load_catalog
+    from sqlguard.checks import RULES_BY_CODE
+    from sqlguard.diagnostic import Diagnostic, Span, SqlguardError
+    from sqlguard.report import render
+    from sqlguard.sources.text import SourceText
+
+    path = Path(args.catalog) if args.catalog else settings.catalog
+    if path is None:
+        raise SqlguardError("db check compares a database with the rule catalog: configure `catalog` or pass "
+                            "--catalog")
+    reports = compare.db_check(settings, args.env, load_catalog(path))
+    failed = [r for r in reports if r["connection"] != "ok"]
+    if args.format == "json":
+        print(json.dumps(reports, indent=2))
+    elif args.format == "markdown":
+        sys.stdout.write(compare.check_markdown(reports))
+    else:
+        rule = RULES_BY_CODE["SG13"]
+        diags = [Diagnostic(rule.code, rule.name, rule.severity, f"db:{r['environment']}", Span(0, 0), m["message"],
+                            m["correction"]) for r in reports for m in r["mistakes"]]
+        sources = {f"db:{r['environment']}": SourceText(f"db:{r['environment']}", "") for r in reports}
+        rendered = render(args.format, diags, sources, RULES_BY_CODE, color=False, tool_version=__version__)
+        sys.stdout.write(rendered)
+        for r in failed:
+            print(f"sqlguard: error: {r['error']}", file=sys.stderr)
+    if failed:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if any(r["mistakes"] for r in reports) else EXIT_CLEAN
 
 
 def _exit_code(diagnostics: list, settings: Settings) -> int:  # type: ignore[type-arg]

@@ -39,7 +39,7 @@ class Rule:
     severity: Severity
     doc: str
     check: Callable[[Any], Iterator[Finding]]
-    scope: Literal["statement", "file", "suppression"] = "statement"
+    scope: Literal["statement", "file", "suppression", "live"] = "statement"
     fixable: bool = False
     group: str | None = None  # an opt-in group (`hygiene`) runs only when selected
     default: bool = True

@@ -5,6 +5,7 @@ Each test gets its own fresh database (the `fresh_db` fixture in conftest.py).""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -108,3 +109,48 @@ def test_db_commands_with_an_unknown_environment_are_usage_errors(run_cli, tmp_p
     _project(tmp_path, {"dev": "SQLGUARD_T_DEV"})
     res = run_cli("db", "schema", "--env", "staging", cwd=tmp_path)
     assert res.code == 2 and "staging" in res.err
+
+
+def test_db_check_reports_catalog_mistakes(fresh_db: str, run_cli, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import TRIBEVIBE_CATALOG
+
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute((FIXTURES / "rules" / "SG13" / "schema.sql").read_text(encoding="utf-8"))  # type: ignore[arg-type]
+    _project(tmp_path, {"dev": "SQLGUARD_T_DEV"})
+    monkeypatch.setenv("SQLGUARD_T_DEV", fresh_db)
+    res = run_cli("db", "check", "--env", "dev", "--catalog", str(TRIBEVIBE_CATALOG), "--format", "json",
+                  cwd=tmp_path)
+    assert res.code == 1, res.err
+    (report,) = json.loads(res.out)
+    assert report["connection"] == "ok"
+    assert {"name": "matches", "columns": 4, "foreign_keys": 1} in report["tables"]
+    messages = [m["message"] for m in report["mistakes"]]
+    assert "table `profiles` exists in the database, but the catalog forbids it: use `users`." in messages
+    assert "catalog table `likes` does not exist in the database." in messages
+    assert "catalog column `users.display_name` does not exist in the database." in messages
+    assert any(m.startswith("foreign key `matches_user_id_fkey` on `matches` targets `profiles`") for m in messages)
+    assert all(m["correction"] for m in report["mistakes"])
+    text = run_cli("db", "check", "--env", "dev", "--catalog", str(TRIBEVIBE_CATALOG), cwd=tmp_path)
+    assert text.code == 1 and "db:dev:1:1: SG13 [error] table `profiles` exists in the database" in text.out
+    # SG13's snapshot (the rule walk in test_rules.py leaves live-only rules to this test)
+    snap = Path(__file__).parent / "snapshots" / "SG13.txt"
+    if os.environ.get("SQLGUARD_UPDATE_SNAPSHOTS"):
+        snap.write_text(text.out, encoding="utf-8")
+    assert text.out == snap.read_text(encoding="utf-8")
+    markdown = run_cli("db", "check", "--env", "dev", "--catalog", str(TRIBEVIBE_CATALOG), "--format", "markdown",
+                       cwd=tmp_path).out
+    assert "| matches | 4 | 1 |" in markdown and "### Mistakes" in markdown
+
+
+def test_db_check_connection_failure_is_exit_2_without_the_password(run_cli, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import TRIBEVIBE_CATALOG
+    from pgserver import free_port
+
+    _project(tmp_path, {"dev": "SQLGUARD_T_DEV"})
+    monkeypatch.setenv("SQLGUARD_T_DEV", f"postgresql://app:hunter2secret@127.0.0.1:{free_port()}/tribevibe")
+    res = run_cli("db", "check", "--env", "dev", "--catalog", str(TRIBEVIBE_CATALOG), cwd=tmp_path)
+    assert res.code == 2
+    assert "hunter2secret" not in res.out + res.err
+    assert res.err.count("\n") == 1 and "cannot connect" in res.err

@@ -56,3 +56,49 @@ def db_drift(settings: Settings, env_name: str, paths: list[Path]) -> list[Chang
 
 def changes_json(changes: list[Change]) -> list[dict[str, str]]:
     return [{"kind": c.kind, "object": c.object, "name": c.name, "detail": c.detail} for c in changes]
+
+
+def db_check(settings: Settings, env_names: list[str], catalog: Any) -> list[dict[str, Any]]:
+    """Per environment: connection status, the tables found, and SG13's findings against the catalog."""
+    from sqlguard.checks import RULES_BY_CODE
+
+    rule = RULES_BY_CODE["SG13"]
+    reports: list[dict[str, Any]] = []
+    for name in env_names:
+        try:
+            live = live_schema(settings, name)
+        except SqlguardError as err:
+            reports.append({"environment": name, "connection": "error", "error": str(err), "tables": [],
+                            "mistakes": [], "recommendations": ["Fix the connection, then run the check again."]})
+            continue
+        findings = list(rule.check((live, catalog)))
+        tables = [{"name": t.name, "columns": len(t.columns), "foreign_keys": len(t.foreign_keys)}
+                  for t in sorted(live.tables.values(), key=lambda t: t.name)]
+        recommendations = []
+        if findings:
+            recommendations.append("Fix each mistake with a migration (or correct the catalog), then run "
+                                   "`sqlguard db check` again.")
+        if not catalog.tables:
+            recommendations.append("Bootstrap the catalog's tables from this database: "
+                                   f"`sqlguard db schema --env {name} --format yaml`.")
+        reports.append({"environment": name, "connection": "ok", "error": None, "tables": tables,
+                        "mistakes": [{"code": rule.code, "message": f.message, "correction": f.help} for f in findings],
+                        "recommendations": recommendations})
+    return reports
+
+
+def check_markdown(reports: list[dict[str, Any]]) -> str:
+    lines = ["# Schema validation", ""]
+    for r in reports:
+        lines += [f"## `{r['environment']}`", ""]
+        if r["connection"] != "ok":
+            lines += [f"Connection failed: {r['error']}", ""]
+            continue
+        lines += [f"{len(r['tables'])} tables.", "", "| table | columns | foreign keys |", "|---|---|---|"]
+        lines += [f"| {t['name']} | {t['columns']} | {t['foreign_keys']} |" for t in r["tables"]]
+        lines += ["", "### Mistakes", ""]
+        lines += [f"- {m['message']} **Fix:** {m['correction']}" for m in r["mistakes"]] or ["None."]
+        if r["recommendations"]:
+            lines += ["", "### Recommendations", ""] + [f"- {x}" for x in r["recommendations"]]
+        lines.append("")
+    return "\n".join(lines) + "\n"
