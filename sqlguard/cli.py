@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     db_drift.add_argument("--format", choices=("text", "json"), default="text")
     _common(db_drift)
 
+    status = sub.add_parser("status", help="which migrations a database has applied, which are pending or modified")
+    status.add_argument("--env", required=True, help="environment name from the config")
+    status.add_argument("path", nargs="?", help="the migration folder (default: the configured one)")
+    status.add_argument("--format", choices=("text", "json"), default="text")
+    _common(status)
+
     new = sub.add_parser("new", help="create the next migration (and its empty rollback) in a folder")
     new.add_argument("name", help="what the migration does, e.g. add_likes_table")
     new.add_argument("--dir", type=Path, help="the migration folder (default: the configured one)")
@@ -153,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             return _new(args)
         if args.command == "db":
             return _db(args)
+        if args.command == "status":
+            return _status(args)
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     except SqlguardError as err:
@@ -370,6 +378,20 @@ def _db(args: argparse.Namespace) -> int:
     else:
         print(f"{what} are in sync.")
     return EXIT_FINDINGS if changes else EXIT_CLEAN
+
+
+def _status(args: argparse.Namespace) -> int:
+    from sqlguard.diagnostic import SqlguardError
+
+    try:
+        from sqlguard.live import status
+    except ImportError:  # psycopg is the `live` extra
+        raise SqlguardError("live mode needs psycopg: pip install 'sqlguard[live]'") from None
+    path = Path(args.path) if args.path else None
+    settings = _settings_for(args, [path] if path else [])
+    report = status.migration_status(settings, args.env, [path] if path else [])
+    sys.stdout.write(status.render_status(report, args.format))
+    return status.exit_code(report)
 
 
 def _db_check(args: argparse.Namespace, settings: Settings, compare: Any) -> int:
