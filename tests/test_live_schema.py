@@ -93,13 +93,21 @@ def test_db_diff_between_two_databases(fresh_db: str, pg_server, run_cli,  # typ
         monkeypatch.setenv("SQLGUARD_T_TEST", other)
         res = run_cli("db", "diff", "dev", "test", cwd=tmp_path)
         assert res.code == 0 and "in sync" in res.out, res.out + res.err
+        for dsn in (fresh_db, other):
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute("CREATE TYPE mood AS ENUM ('happy', 'sad')")
         with psycopg.connect(other, autocommit=True) as conn:
             conn.execute("CREATE INDEX idx_users_email_lower ON users (lower(email))")
             conn.execute("ALTER TABLE users ALTER COLUMN bio TYPE varchar(500)")
+            conn.execute("ALTER TABLE users ALTER COLUMN bio SET DEFAULT 'hi'")
+            conn.execute("ALTER TYPE mood ADD VALUE 'meh'")
+            conn.execute("ALTER TABLE matches DROP CONSTRAINT matches_user_id_fkey")
         res = run_cli("db", "diff", "dev", "test", cwd=tmp_path)
         assert res.code == 1
         assert "index `idx_users_email_lower` added" in res.out
-        assert "column `users.bio` changed: type text -> varchar(500)" in res.out
+        assert "column `users.bio` changed: type text -> varchar(500), default none -> 'hi'" in res.out
+        assert "enum value `mood.meh` added" in res.out
+        assert "constraint `matches.matches_user_id_fkey` removed (foreign key)" in res.out
     finally:
         with psycopg.connect(pg_server.dsn, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
