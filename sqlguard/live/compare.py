@@ -28,24 +28,31 @@ def db_diff(settings: Settings, left: str, right: str) -> list[Change]:
     return diff(live_schema(settings, left), live_schema(settings, right))
 
 
-def history_schema(settings: Settings, paths: list[Path]) -> Schema:
-    """The schema the configured (or given) migration history builds."""
+def one_history(settings: Settings, paths: list[Path], command: str) -> Any:
+    """The one migration history a live command compares a database with (config's, or `paths`)."""
     from sqlguard.engine import Run
 
-    run = Run.create(settings, None)
     targets = paths or [f.path for f in settings.migrations]
     if not targets:
         raise SqlguardError("no migration folder: name one, or configure `migrations`")
+    index = Run.create(settings, None).history_index()
     histories: list[Any] = []
     for target in targets:
         if not target.exists():
             raise SqlguardError(f"no such file or directory: {target}")
-        histories.extend(run.history_index().histories(target.resolve()))
+        histories.extend(index.histories(target.resolve()))
     if len(histories) != 1:
         found = ", ".join(str(h.folder) for h in histories) or "none"
-        raise SqlguardError(f"drift compares one migration history with the database; found {len(histories)} "
+        raise SqlguardError(f"{command} compares one migration history with the database; found {len(histories)} "
                             f"({found}): name one folder")
-    return run.timeline(histories[0]).final
+    return histories[0]
+
+
+def history_schema(settings: Settings, paths: list[Path]) -> Schema:
+    """The schema the configured (or given) migration history builds."""
+    from sqlguard.engine import Run
+
+    return Run.create(settings, None).timeline(one_history(settings, paths, "drift")).final
 
 
 def db_drift(settings: Settings, env_name: str, paths: list[Path]) -> list[Change]:

@@ -94,9 +94,10 @@ class StatusReport:
 def migration_status(settings: Settings, env_name: str, paths: list[Path]) -> StatusReport:
     """Compare the migration history of `paths` (default: the configured folder) with what the
     environment's history table records."""
+    from sqlguard.live.compare import one_history
     from sqlguard.live.connect import connect, environment
 
-    history = _one_history(settings, paths)
+    history: History = one_history(settings, paths, "status")
     env = environment(settings, env_name)
     conn = connect(env, application_name="sqlguard status", read_only=True)
     try:
@@ -142,25 +143,6 @@ def render_status(report: StatusReport, fmt: str) -> str:
 
 
 # --- internals ---------------------------------------------------------------------------------
-
-def _one_history(settings: Settings, paths: list[Path]) -> History:
-    from sqlguard.engine import Run
-
-    targets = paths or [f.path for f in settings.migrations]
-    if not targets:
-        raise SqlguardError("no migration folder: name one, or configure `migrations`")
-    index = Run.create(settings, None).history_index()
-    histories: list[History] = []
-    for target in targets:
-        if not target.exists():
-            raise SqlguardError(f"no such file or directory: {target}")
-        histories.extend(index.histories(target.resolve()))
-    if len(histories) != 1:
-        found = ", ".join(str(h.folder) for h in histories) or "none"
-        raise SqlguardError(f"status compares one migration history with the database; found {len(histories)} "
-                            f"({found}): name one folder")
-    return histories[0]
-
 
 def _recorded(conn: Any) -> list[tuple[Any, ...]] | None:
     """The history table's rows (version, name, checksum, applied_at) in applied order; None without the table."""
