@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--fail-on", choices=("error", "warning", "info", "never"))
     lint.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings (still 2 on "
                       "errors)")
+    lint.add_argument("--no-cache", action="store_true", help="lint every file again; do not read or write "
+                      ".sqlguard_cache/")
+    lint.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                      help="files linted in parallel (default: the number of cores)")
     lint.add_argument("--fix", action="store_true", help="apply autofixes in place (stdin: print fixed SQL)")
     lint.add_argument("--diff", action="store_true", help="print the autofixes as a unified diff, write nothing "
                       "(exit 1 when there is something to fix)")
@@ -204,7 +208,11 @@ def _lint(args: argparse.Namespace) -> int:
         progress = _progress if sys.stderr.isatty() and args.format == "text" else None
         if args.diff and args.fix:
             raise SqlguardError("--diff shows what --fix would do: use one of them")
-        result = lint_paths(paths, settings, catalog, fix=args.fix, progress=progress, added=added, diff=args.diff)
+        jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
+        if jobs < 1:
+            raise SqlguardError("--jobs must be at least 1")
+        result = lint_paths(paths, settings, catalog, fix=args.fix, progress=progress, added=added, diff=args.diff,
+                            cache=not args.no_cache, jobs=jobs)
         if args.diff:
             sys.stdout.write("".join(result.diffs))
             if result.fixes_applied:

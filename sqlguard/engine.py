@@ -43,6 +43,7 @@ class LintResult:
     fixes_applied: int = 0
     fixed_text: str | None = None  # for stdin with --fix
     diffs: list[str] = field(default_factory=list)  # with --diff: what --fix would change, per file
+    cache_hits: int = 0
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Run:
     catalog_schema: Schema | None = None
     added: frozenset[Path] | None = None  # migrations new since --diff-base (SG34)
     integrity: Any = None  # IntegrityIndex: each history's sqlguard.sum is checked once per run
+    contexts: dict[str, bytes] = field(default_factory=dict)  # per history: the hash its cache keys include
     per_history: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
@@ -107,6 +109,31 @@ class Run:
             "integrity": self.integrity.problem(history, m.path),
             "newer_existing": short_name(newer.path, history.convention) if newer is not None else None,
         }
+
+    def history_context(self, path: Path) -> bytes:
+        """What a cached result of `path` also depends on: every file of its migration history."""
+        try:
+            migration = self.index.classify(path.resolve())
+        except Exception:  # a file that cannot be classified has no history to depend on
+            return b""
+        if migration is None:
+            return b""
+        history = self.history_index().history_for(path.resolve())
+        if history is None:
+            return b""
+        key = str(history.folder)
+        if key not in self.contexts:
+            import hashlib
+
+            h = hashlib.sha256()
+            for f in sorted(p for p in history.folder.rglob("*") if p.is_file() and ".sqlguard_cache" not in p.parts):
+                try:
+                    h.update(str(f).encode())
+                    h.update(f.read_bytes())
+                except OSError:
+                    continue
+            self.contexts[key] = h.digest()
+        return self.contexts[key]
 
     def history_index(self) -> Any:
         from sqlguard.sources.history import HistoryIndex
@@ -229,41 +256,102 @@ def _walk(root: Path, settings: Settings) -> Iterator[Path]:
 
 def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *, fix: bool = False,
                progress: Callable[[int, int], None] | None = None,
-               added: frozenset[Path] | None = None, diff: bool = False) -> LintResult:
+               added: frozenset[Path] | None = None, diff: bool = False, cache: bool = False,
+               jobs: int = 1) -> LintResult:
     files = discover(paths, settings)
     run = Run.create(settings, catalog, added)
     result = LintResult()
+    store = None
+    if cache and not (fix or diff):
+        from sqlguard.cache import Cache
+
+        store = Cache.for_run(settings.root, settings, settings.catalog, added)
+    todo: list[tuple[int, Path, str, bytes, str | None]] = []  # (position, path, shown, bytes, cache key)
+    done: dict[int, tuple[list[Diagnostic], SourceText]] = {}
     for i, path in enumerate(files):
         shown = display_path(path)
         try:
             data = path.read_bytes()
         except OSError as err:
-            result.diagnostics.append(_unreadable(shown, err))
-            result.sources[shown] = SourceText(shown, "")
+            done[i] = ([_unreadable(shown, err)], SourceText(shown, ""))
             continue
-        try:
-            diags, source, fixed_text, applied = _lint_with_fixes(shown, path, data, run, fix or diff)
-        except Exception as err:
-            result.diagnostics.append(_internal_error(shown, err))
-            result.sources[shown] = SourceText(shown, "")
+        key = store.key(shown, data, run.history_context(path)) if store is not None else None
+        cached = store.get(key) if store is not None and key is not None else None
+        if cached is not None:
+            done[i] = (cached, SourceText(shown, data.decode("utf-8", errors="surrogateescape")))
             continue
-        if fixed_text is not None and applied and diff:
-            import difflib
+        todo.append((i, path, shown, data, key))
+    if jobs > 1 and len(todo) >= 4 * jobs and not (fix or diff):
+        _lint_parallel(todo, settings, catalog, added, jobs, done, progress, len(files))
+    else:
+        for n, (i, path, shown, data, _) in enumerate(todo):
+            try:
+                diags, source, fixed_text, applied = _lint_with_fixes(shown, path, data, run, fix or diff)
+            except Exception as err:  # a bug on one file must not end the run over the others
+                done[i] = ([_internal_error(shown, err)], SourceText(shown, ""))
+                continue
+            if fixed_text is not None and applied and diff:
+                import difflib
 
-            before = data.decode("utf-8", errors="surrogateescape").splitlines(keepends=True)
-            after = fixed_text.splitlines(keepends=True)
-            result.diffs.append("".join(difflib.unified_diff(before, after, f"a/{shown}", f"b/{shown}")))
-            result.fixes_applied += applied
-        elif fixed_text is not None and applied:
-            path.write_bytes(fixed_text.encode("utf-8", errors="surrogateescape"))
-            result.fixes_applied += applied
+                before = data.decode("utf-8", errors="surrogateescape").splitlines(keepends=True)
+                after = fixed_text.splitlines(keepends=True)
+                result.diffs.append("".join(difflib.unified_diff(before, after, f"a/{shown}", f"b/{shown}")))
+                result.fixes_applied += applied
+            elif fixed_text is not None and applied:
+                path.write_bytes(fixed_text.encode("utf-8", errors="surrogateescape"))
+                result.fixes_applied += applied
+            done[i] = (diags, source)
+            if progress is not None:
+                progress(len(files) - len(todo) + n + 1, len(files))
+    if store is not None:
+        for i, _, _, _, key in todo:
+            if key is not None and i in done and not any("internal error" in d.message for d in done[i][0]):
+                store.put(key, done[i][0])
+    for i in sorted(done):
+        diags, source = done[i]
         result.diagnostics.extend(diags)
-        result.sources[shown] = source
+        result.sources[source.path] = source
         result.files += 1
-        if progress is not None:
-            progress(i + 1, len(files))
+    result.cache_hits = store.hits if store is not None else 0
     result.diagnostics.sort(key=lambda d: d.sort_key)
     return result
+
+
+# One Run per worker process, built once by the pool's initializer (histories are replayed per worker).
+_worker_run: Run | None = None
+
+
+def _init_worker(settings: Settings, catalog: Catalog | None, added: frozenset[Path] | None) -> None:
+    global _worker_run
+    _worker_run = Run.create(settings, catalog, added)
+
+
+def _lint_one(item: tuple[int, Path, str, bytes]) -> tuple[int, list[Diagnostic], str]:
+    i, path, shown, data = item
+    assert _worker_run is not None
+    try:
+        diags, source = lint_source(shown, path, data, _worker_run)
+        return i, diags, source.text
+    except Exception as err:  # a bug on one file must not end the run over the others
+        return i, [_internal_error(shown, err)], ""
+
+
+def _lint_parallel(todo: list[tuple[int, Path, str, bytes, str | None]], settings: Settings,
+                   catalog: Catalog | None, added: frozenset[Path] | None, jobs: int,
+                   done: dict[int, tuple[list[Diagnostic], SourceText]],
+                   progress: Callable[[int, int], None] | None, total: int) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    shown_of = {i: shown for i, _, shown, _, _ in todo}
+    already = total - len(todo)
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
+                             initargs=(settings, catalog, added)) as pool:
+        chunk = max(1, min(64, len(todo) // (jobs * 8)))
+        for n, (i, diags, text) in enumerate(pool.map(_lint_one, [(i, p, s, d) for i, p, s, d, _ in todo],
+                                                      chunksize=chunk)):
+            done[i] = (diags, SourceText(shown_of[i], text))
+            if progress is not None:
+                progress(already + n + 1, total)
 
 
 def lint_stdin(data: bytes, filename: str | None, settings: Settings, catalog: Catalog | None, *,

@@ -1,0 +1,58 @@
+"""The content-hash cache (.sqlguard_cache/) and parallel workers give the same results as a plain run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import CORPORA
+
+
+def _tree(tmp_path: Path) -> Path:
+    folder = tmp_path / "db" / "migrations"
+    folder.mkdir(parents=True)
+    (tmp_path / "sqlguard.yaml").write_text("migrations: [{path: db/migrations, convention: sqlguard}]\n")
+    (folder / "20240101000000_create_users.sql").write_text("CREATE TABLE IF NOT EXISTS users (id int);\n")
+    (folder / "20240101000000_create_users_rollback.sql").write_text("DROP TABLE IF EXISTS users;\n")
+    (folder / "20240102000000_likes.sql").write_text("INSERT INTO likes (id) VALUES (1);\n")
+    (folder / "20240102000000_likes_rollback.sql").write_text("DELETE FROM likes WHERE id = 1;\n")
+    return folder
+
+
+def _codes(run_cli, tmp_path: Path, *extra: str) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    res = run_cli("lint", "--format", "json", *extra, "db", cwd=tmp_path)
+    assert res.code in (0, 1), res.err
+    return [(Path(i["filename"]).name, i["code"]) for i in json.loads(res.out)]
+
+
+def test_warm_run_reuses_results_and_history_changes_invalidate_them(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from sqlguard.config import load_settings
+    from sqlguard.engine import lint_paths
+
+    folder = _tree(tmp_path)
+    cold = _codes(run_cli, tmp_path)
+    assert ("20240102000000_likes.sql", "SG11") in cold  # `likes` does not exist yet
+    assert (tmp_path / ".sqlguard_cache").is_dir()
+    settings = load_settings(None, [tmp_path])
+    warm = lint_paths([str(folder)], settings, None, cache=True)
+    assert warm.cache_hits == 4
+    assert _codes(run_cli, tmp_path) == cold
+    # an earlier migration now creates `likes`: the later file's cached SG11 must not survive
+    (folder / "20240101000000_create_users.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS users (id int);\nCREATE TABLE IF NOT EXISTS likes (id int);\n")
+    assert ("20240102000000_likes.sql", "SG11") not in _codes(run_cli, tmp_path)
+
+
+def test_no_cache_writes_nothing(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _tree(tmp_path)
+    _codes(run_cli, tmp_path, "--no-cache")
+    assert not (tmp_path / ".sqlguard_cache").exists()
+
+
+def test_parallel_workers_give_the_same_report(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    corpus = str(CORPORA / "harness-golang-migrate" / "app" / "store" / "database" / "migrate" / "postgres")
+    one = run_cli("lint", "--no-cache", "--jobs", "1", "--format", "json", corpus)
+    two = run_cli("lint", "--no-cache", "--jobs", "2", "--format", "json", corpus)
+    assert one.code == two.code == 1
+    assert json.loads(one.out) == json.loads(two.out) and len(json.loads(one.out)) > 100
+    assert run_cli("lint", "--jobs", "0", corpus).code == 2
