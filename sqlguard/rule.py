@@ -82,6 +82,8 @@ class FileContext:
     state: SchemaBuilder | None = None
     wrapped: bool = False  # the runner runs this file inside one transaction
     final: Schema | None = None  # the schema at the end of this migration's history (later migrations too)
+    # Per-file facts that several rules derive from the same statements, computed once (by key).
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def created_here(self, table: str) -> bool:
         """Whether `table` was created earlier in this file (locking it blocks nobody)."""

@@ -653,12 +653,10 @@ class FileFacts:
 _CREATE_FUNCTION = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+(?:[\w\"]+\s*\.\s*)?\"?(\w+)\"?\s*\(",
                               re.I)
 
-# One slot: the facts of the file being linted. Files are linted one after another, and a new
-# file (or a --fix pass over new text) brings a new statements list, which resets the slot.
-_FACTS: list[FileFacts] = []
-
-
 def facts(file: FileContext) -> FileFacts:
-    if not _FACTS or _FACTS[0].statements is not file.statements:
-        _FACTS[:] = [FileFacts(file)]
-    return _FACTS[0]
+    """The file's facts, built once per file and kept on its context (not in module state)."""
+    found = file.memo.get("sg50")
+    if not isinstance(found, FileFacts) or found.statements is not file.statements:
+        found = FileFacts(file)
+        file.memo["sg50"] = found
+    return found
