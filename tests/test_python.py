@@ -242,3 +242,22 @@ def test_folders_with_python_files_are_walked(run_cli, tmp_path: Path) -> None: 
     (tmp_path / "app" / "repo.py").write_text("def f(c, x):\n    c.execute(f'SELECT {x}')\n")
     items = json.loads(run_cli("lint", "--format", "json", str(tmp_path)).out)
     assert [(i["code"], i["severity"], i["location"]) for i in items] == [("SG40", "error", {"row": 2, "column": 15})]
+
+
+def test_recursive_helpers_and_driver_style_apis_are_not_noise() -> None:
+    code = '''
+def render(node, depth):
+    if depth:
+        return render(node, depth - 1) + " x"
+    return f"{node}"
+
+class Connection:
+    def execute(self, query, params=None):
+        cur = self.cursor()
+        cur.execute(query, params)
+        return cur
+
+def run(plan_source):
+    return Executor().execute(Plan(plan_source))
+'''
+    assert lint_sql(code, filename="driver.py") == []

@@ -33,6 +33,9 @@ SINK_FUNCTIONS = frozenset({"sqlalchemy.text", "sqlalchemy.sql.text", "sqlalchem
                             "RawSQL", "django.db.models.expressions.RawSQL", "django.db.models.RawSQL",
                             "pandas.read_sql", "pandas.read_sql_query", "text"})
 SQL_KEYWORDS = ("sql", "query", "statement", "operation", "sql_query", "stmt")
+# Parameters named for SQL carry SQL by design (a driver's or repository's `execute(query)`).
+_SQL_PARAMETER_NAMES = frozenset({*SQL_KEYWORDS, "q", "sql_text", "raw_sql", "querystring", "query_string",
+                                  "sql_statement", "command", "cmd"})
 PARAM_KEYWORDS = ("params", "parameters", "args", "vars", "param", "values")
 _NUMERIC_CALLS = frozenset({"int", "float", "len", "round", "abs", "bool", "Decimal", "decimal.Decimal", "ord",
                             "hash", "sum", "min", "max", "math.floor", "math.ceil"})
@@ -183,6 +186,7 @@ class _Analyzer:
         self.wrappers: dict[str, tuple[int, str]] = {}  # function name -> (parameter index, sink it reaches)
         self.function = ""
         self.called: set[str] = set()  # names of the functions this module calls
+        self.inlining: set[str] = set()  # helpers being inlined now (recursion guard)
         self.regexes: dict[str, str] = {}  # module-level compiled patterns: SLUG_RE = re.compile(r"…")
 
     # -- module facts --
@@ -421,8 +425,14 @@ class _Analyzer:
             if isinstance(arg, ast.Name) and arg.id in env.params and function in self.wrappers and \
                     function in self.called:
                 continue  # a wrapper passing its own parameter on: its callers in this module are the sites
-            if len(value) == 1 and value[0].text is None and not value[0].tainted:
-                continue  # an opaque value (imported constant, ORM object): nothing built here
+            if len(value) == 1 and value[0].text is None:
+                hole = value[0]
+                if not hole.tainted:
+                    continue  # an opaque value (imported constant, ORM object): nothing built here
+                if isinstance(hole.node, ast.Call) and not _is_request(hole.node):
+                    continue  # an object made by a call (a query plan, a statement builder), not SQL text
+                if isinstance(hole.node, ast.Name) and hole.node.id.lower() in _SQL_PARAMETER_NAMES:
+                    continue  # `def execute(self, query)`: an API whose callers pass SQL by design
             site = SqlSite(sink, call, arg, value, self._style(sink), params_given, function,
                            alembic=self.out.alembic and sink.endswith("op.execute"))
             self.out.sites.append(site)
@@ -601,6 +611,16 @@ class _Analyzer:
     def _inline(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call, env: _Env,
                 depth: int) -> Value | None:
         """A simple helper of the module: evaluate what it returns, with the call's arguments bound."""
+        if fn.name in self.inlining or depth > 4:
+            return None  # a recursive helper (or a deep chain of them): not followed
+        self.inlining.add(fn.name)
+        try:
+            return self._inline_body(fn, call, env, depth)
+        finally:
+            self.inlining.discard(fn.name)
+
+    def _inline_body(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call, env: _Env,
+                     depth: int) -> Value | None:
         inner = self.module_env.copy()
         names = [a.arg for a in fn.args.args if a.arg not in ("self", "cls")]
         for name, arg in zip(names, call.args, strict=False):
@@ -812,6 +832,11 @@ def _sql_arg(call: ast.Call, sink: str | None) -> ast.expr | None:
         if kw.arg in SQL_KEYWORDS:
             return kw.value
     return call.args[0] if call.args else None
+
+
+def _is_request(node: ast.AST) -> bool:
+    name = _dotted(node)
+    return bool(name and _REQUEST.search(name))
 
 
 def _dotted(node: ast.AST) -> str:
