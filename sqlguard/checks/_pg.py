@@ -28,10 +28,14 @@ SHARE_UPDATE_EXCLUSIVE = Lock("ShareUpdateExclusiveLock", "SHARE UPDATE EXCLUSIV
                               "other schema changes and VACUUM of the table wait; reads and writes go on")
 
 
+def article(lock: Lock) -> str:
+    """`an ACCESS EXCLUSIVE lock`, `a SHARE lock`."""
+    return "an" if lock.mode[0] in "AEIOU" else "a"
+
+
 def locks_message(lock: Lock, table: str, doing: str) -> str:
     """`<doing> takes an ACCESS EXCLUSIVE lock on `users`: every read and write … finishes`."""
-    article = "an" if lock.mode[0] in "AEIOU" else "a"
-    return f"{doing} takes {article} {lock.mode} lock on `{table}`: {lock.blocks}"
+    return f"{doing} takes {article(lock)} {lock.mode} lock on `{table}`: {lock.blocks}"
 
 
 def existing_table(ctx: StatementContext, name: str) -> bool:

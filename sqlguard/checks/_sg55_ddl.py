@@ -18,7 +18,6 @@ from sqlguard.checks._pg import (
     SHARE_ROW_EXCLUSIVE,
     SHARE_UPDATE_EXCLUSIVE,
     Lock,
-    locks_message,
 )
 from sqlguard.sources.sql import Lexeme, Statement
 
@@ -186,16 +185,6 @@ def strongest(locks: Sequence[Lock]) -> Lock:
 
 def blocks_writes(lock: Lock) -> bool:
     return RANK.get(lock.mode, 7) >= RANK["SHARE"]
-
-
-def article(lock: Lock) -> str:
-    return "an" if lock.mode[0] in "AEIOU" else "a"
-
-
-def lock_sentence(lock: Lock, table: str, doing: str) -> str:
-    """`_pg.locks_message` with the article the mode needs (`a SHARE lock`, `an ACCESS EXCLUSIVE lock`)."""
-    text = locks_message(lock, table, doing)
-    return text.replace(f" an {lock.mode} lock", f" {article(lock)} {lock.mode} lock", 1)
 
 
 # --- column definitions (CREATE TABLE, ADD COLUMN) -----------------------------------------------------

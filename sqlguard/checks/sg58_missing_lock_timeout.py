@@ -41,7 +41,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlguard.checks._pg import ACCESS_EXCLUSIVE, SHARE, SHARE_ROW_EXCLUSIVE, Lock
+from sqlguard.checks._pg import ACCESS_EXCLUSIVE, SHARE, SHARE_ROW_EXCLUSIVE, Lock, article, locks_message
 from sqlguard.checks._sg55_ddl import (
     LOCKS,
     REINDEX_LOCKS,
@@ -49,10 +49,8 @@ from sqlguard.checks._sg55_ddl import (
     action_lock,
     after_parens,
     alter_relation,
-    article,
     blocks_writes,
     lock_mode,
-    lock_sentence,
     reindex_target,
     relation_at,
     relation_list,
@@ -305,7 +303,7 @@ def _created_before(ctx: FileContext, table: str, pos: int) -> bool:
 def _report(ctx: FileContext, stmt: Statement, found: Locking, tops: list[Statement], lost_local: bool) -> Finding:
     named = not found.table.startswith(("every ", "the table of"))
     if named:
-        took = lock_sentence(found.lock, found.table, found.doing)
+        took = locks_message(found.lock, found.table, found.doing)
         queued = ("every query on" if found.lock is ACCESS_EXCLUSIVE else "every write to") + f" `{found.table}`"
     else:  # REINDEX SCHEMA, VACUUM FULL of the whole database, DROP INDEX of an index sqlguard cannot place
         took = f"{found.doing} takes {article(found.lock)} {found.lock.mode} lock on {found.table}: {found.lock.blocks}"

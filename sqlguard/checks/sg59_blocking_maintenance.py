@@ -35,14 +35,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlguard.checks._pg import ACCESS_EXCLUSIVE, Lock
+from sqlguard.checks._pg import ACCESS_EXCLUSIVE, Lock, locks_message
 from sqlguard.checks._sg55_ddl import (
     LOCKS,
     REINDEX_LOCKS,
     Relation,
     blocks_writes,
     lock_mode,
-    lock_sentence,
     reindex_target,
     relation_at,
     relation_list,
@@ -108,7 +107,7 @@ def _truncate(ctx: StatementContext, toks: list[Lexeme]) -> Iterator[Finding]:
     names = ", ".join(_w(ctx, r) for r in rels)
     doing = f"`TRUNCATE {names} CASCADE` also empties every table with a foreign key to {_listing(ctx, rels)}, " \
             "recursively, and"
-    yield ctx.report(ctx.cover(toks[0], cascade), lock_sentence(ACCESS_EXCLUSIVE, _w(ctx, rels[0]), doing)
+    yield ctx.report(ctx.cover(toks[0], cascade), locks_message(ACCESS_EXCLUSIVE, _w(ctx, rels[0]), doing)
                      + " (and on each table it empties).",
                      help=f"Name every table to empty (`TRUNCATE {names}, …`) and drop `CASCADE`, so that a "
                           "table nobody listed makes it fail instead of losing its rows.")
@@ -132,7 +131,7 @@ def _vacuum(ctx: StatementContext, toks: list[Lexeme]) -> Iterator[Finding]:
         return
     table = _w(ctx, live[0]) if live else "every table of the database"
     doing = f"`VACUUM FULL` rewrites {'`' + table + '`' if live else table} into a new file and"
-    message = lock_sentence(ACCESS_EXCLUSIVE, table, doing) if live else \
+    message = locks_message(ACCESS_EXCLUSIVE, table, doing) if live else \
         f"{doing} takes an ACCESS EXCLUSIVE lock on each table in turn: {ACCESS_EXCLUSIVE.blocks}"
     target = f" --table={table}" if live else ""
     yield ctx.report(ctx.cover(toks[0], toks[-1]), message + ".",
@@ -162,7 +161,7 @@ def _cluster(ctx: StatementContext, toks: list[Lexeme]) -> Iterator[Finding]:
     if _new(ctx, rel):
         return
     doing = f"`CLUSTER {_w(ctx, rel)}` rewrites the whole table in index order and"
-    yield ctx.report(ctx.cover(toks[0], rel.last), lock_sentence(ACCESS_EXCLUSIVE, _w(ctx, rel), doing) + ".",
+    yield ctx.report(ctx.cover(toks[0], rel.last), locks_message(ACCESS_EXCLUSIVE, _w(ctx, rel), doing) + ".",
                      help=f"Reorder it online with `pg_repack --table={_w(ctx, rel)} --order-by=…` instead.")
 
 
@@ -190,11 +189,11 @@ def _reindex(ctx: StatementContext, toks: list[Lexeme]) -> Iterator[Finding]:
         if kind == "INDEX":
             table = _index_table(ctx, rel.name)
             doing = f"`REINDEX INDEX {shown}` rebuilds the index and"
-            message = lock_sentence(REINDEX_LOCKS, table, doing) if table else \
+            message = locks_message(REINDEX_LOCKS, table, doing) if table else \
                 f"{doing} takes a SHARE lock on its table: {REINDEX_LOCKS.blocks}"
         else:
             doing = f"`REINDEX TABLE {shown}` rebuilds every index of the table and"
-            message = lock_sentence(REINDEX_LOCKS, shown, doing)
+            message = locks_message(REINDEX_LOCKS, shown, doing)
         if pg >= 12:
             help_text = f"Use `REINDEX {kind} CONCURRENTLY {shown}`, in a migration without a transaction."
         else:
@@ -246,7 +245,7 @@ def _lock(ctx: StatementContext, toks: list[Lexeme]) -> Iterator[Finding]:
     if not live:
         return
     doing = f"`LOCK TABLE {', '.join(_w(ctx, r) for r in live)}`"
-    message = lock_sentence(lock, _w(ctx, live[0]), doing)
+    message = locks_message(lock, _w(ctx, live[0]), doing)
     yield ctx.report(ctx.cover(toks[0], toks[-1]),
                      message.replace("until it finishes", "until the transaction ends") + ".",
                      help="Drop the explicit lock if the statements after it take the locks they need; otherwise "
