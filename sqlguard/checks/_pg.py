@@ -60,5 +60,10 @@ def alter_table_target(toks: list[Lexeme]) -> tuple[Lexeme | None, int]:
     return toks[i], i + 1
 
 
+def runs_in_migration(ctx: StatementContext) -> bool:
+    """A PostgreSQL statement that runs when the migration runs (not a function body run later)."""
+    return ctx.dialect == "postgres" and ctx.stmt.context in ("top", "do", "python-alembic")
+
+
 def pg_version(ctx: StatementContext) -> int:
     return ctx.file.settings.pg_version

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from sqlguard.checks._pg import ACCESS_EXCLUSIVE, locks_message
+from sqlguard.checks._pg import ACCESS_EXCLUSIVE, locks_message, runs_in_migration
 from sqlguard.checks._sg55_ddl import (
     Relation,
     added_column,
@@ -51,7 +51,7 @@ from sqlguard.sources.sql import Lexeme
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    if ctx.dialect != "postgres" or ctx.stmt.context not in ("top", "do", "python-alembic"):
+    if not runs_in_migration(ctx):
         return
     if ctx.words(1) != ["ALTER"]:
         return

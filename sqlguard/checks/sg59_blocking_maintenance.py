@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlguard.checks._pg import ACCESS_EXCLUSIVE, Lock, locks_message
+from sqlguard.checks._pg import ACCESS_EXCLUSIVE, Lock, locks_message, runs_in_migration
 from sqlguard.checks._sg55_ddl import (
     LOCKS,
     REINDEX_LOCKS,
@@ -57,7 +57,7 @@ from sqlguard.sources.sql import Lexeme, Statement, lex
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    if ctx.dialect != "postgres" or ctx.stmt.context not in ("top", "do", "python-alembic"):
+    if not runs_in_migration(ctx):
         return
     words = ctx.words(2)
     if not words or words[0] not in ("TRUNCATE", "VACUUM", "CLUSTER", "REINDEX", "LOCK", "ALTER"):

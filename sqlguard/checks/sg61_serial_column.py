@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from sqlguard.checks._pg import runs_in_migration
 from sqlguard.checks._sg55_ddl import declared_columns, quote, written
 from sqlguard.checks._sg55_types import parse_type
 from sqlguard.diagnostic import Finding
@@ -38,7 +39,7 @@ _INTEGER = {"smallserial": "smallint", "serial": "integer", "bigserial": "bigint
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    if ctx.dialect != "postgres" or ctx.stmt.context not in ("top", "do", "python-alembic"):
+    if not runs_in_migration(ctx):
         return
     if ctx.file.settings.pg_version < 10 or ctx.words(1) not in (["CREATE"], ["ALTER"]):
         return  # identity columns arrived in PostgreSQL 10

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from sqlguard.checks._pg import runs_in_migration
 from sqlguard.checks._sg55_ddl import declared_columns, quote, written
 from sqlguard.checks._sg55_types import parse_type
 from sqlguard.diagnostic import Finding
@@ -28,7 +29,7 @@ from sqlguard.rule import Rule, StatementContext
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    if ctx.dialect != "postgres" or ctx.stmt.context not in ("top", "do", "python-alembic"):
+    if not runs_in_migration(ctx):
         return
     if ctx.words(1) not in (["CREATE"], ["ALTER"]):
         return
