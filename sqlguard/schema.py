@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from sqlguard.catalog import Catalog
@@ -206,38 +206,29 @@ class Change:
 
 def diff(before: Schema, after: Schema) -> list[Change]:
     """What turns `before` into `after`, object by object, in a stable order."""
-    out: list[Change] = []
-    for name in sorted(set(before.tables) | set(after.tables)):
-        a, b = before.tables.get(name), after.tables.get(name)
-        if a is None:
-            out.append(Change("added", "table", name))
-        elif b is None:
-            out.append(Change("removed", "table", name))
-        else:
-            out.extend(_diff_table(a, b))
+    out = _diff_mapping("table", before.tables, after.tables, lambda _, a, b: _diff_table(a, b))
     out.extend(_diff_names("view", before.views, after.views))
     out.extend(_diff_names("sequence", before.sequences, after.sequences))
-    for name in sorted(set(before.indexes) | set(after.indexes)):
-        ia, ib = before.indexes.get(name), after.indexes.get(name)
-        if ia is None:
-            out.append(Change("added", "index", name))
-        elif ib is None:
-            out.append(Change("removed", "index", name))
-        elif ia != ib:
-            out.append(Change("changed", "index", name, _index_text(ia) + " -> " + _index_text(ib)))
-    for name in sorted(set(before.enums) | set(after.enums)):
-        ea, eb = before.enums.get(name), after.enums.get(name)
-        if ea is None:
-            out.append(Change("added", "enum", name))
-        elif eb is None:
-            out.append(Change("removed", "enum", name))
+    out.extend(_diff_mapping("index", before.indexes, after.indexes, lambda name, a, b: [] if a == b else [
+        Change("changed", "index", name, _index_text(a) + " -> " + _index_text(b))]))
+    out.extend(_diff_mapping("enum", before.enums, after.enums, lambda name, a, b: [
+        *(Change("added", "enum value", f"{name}.{v}") for v in b if v not in a),
+        *(Change("removed", "enum value", f"{name}.{v}") for v in a if v not in b)]))
+    return out
+
+
+def _diff_mapping(obj: str, before: Mapping[str, Any], after: Mapping[str, Any],
+                  compare: Callable[[str, Any, Any], list[Change]]) -> list[Change]:
+    """Objects by name: added, removed, or (present in both) what `compare` finds."""
+    out: list[Change] = []
+    for name in sorted(set(before) | set(after)):
+        a, b = before.get(name), after.get(name)
+        if a is None:
+            out.append(Change("added", obj, name))
+        elif b is None:
+            out.append(Change("removed", obj, name))
         else:
-            for v in eb:
-                if v not in ea:
-                    out.append(Change("added", "enum value", f"{name}.{v}"))
-            for v in ea:
-                if v not in eb:
-                    out.append(Change("removed", "enum value", f"{name}.{v}"))
+            out.extend(compare(name, a, b))
     return out
 
 
