@@ -9,7 +9,7 @@ which table lock each ALTER TABLE action takes.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlguard.checks._pg import (
@@ -18,7 +18,10 @@ from sqlguard.checks._pg import (
     SHARE_ROW_EXCLUSIVE,
     SHARE_UPDATE_EXCLUSIVE,
     Lock,
+    runs_in_migration,
 )
+from sqlguard.checks._sg55_types import PgType, parse_type
+from sqlguard.rule import StatementContext
 from sqlguard.sources.sql import Lexeme, Statement
 
 EXCLUSIVE = Lock("ExclusiveLock", "EXCLUSIVE",
@@ -459,3 +462,14 @@ def written(text: str, stmt: Statement, rel: Relation) -> str:
     a, b = stmt.offset(rel.first.start), stmt.offset(rel.last.end - 1) + 1
     raw = text[a:b]
     return rel.shown if raw == scanned else " ".join(raw.split())
+
+
+def typed_columns(ctx: StatementContext) -> Iterator[tuple[Declared, PgType]]:
+    """The columns a migration's CREATE TABLE or ALTER TABLE declares, with their parsed types
+    (what the hygiene rules SG60–SG64 each judge)."""
+    if not runs_in_migration(ctx) or ctx.words(1) not in (["CREATE"], ["ALTER"]):
+        return
+    for col in declared_columns(ctx.lexemes):
+        t = parse_type(col.type_text)
+        if t is not None:
+            yield col, t

@@ -28,9 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from sqlguard.checks._pg import runs_in_migration
-from sqlguard.checks._sg55_ddl import Declared, declared_columns, quote, written
-from sqlguard.checks._sg55_types import parse_type
+from sqlguard.checks._sg55_ddl import Declared, quote, typed_columns, written
 from sqlguard.diagnostic import Finding
 from sqlguard.rule import Rule, StatementContext
 
@@ -38,13 +36,8 @@ _KEY_NAME = re.compile(r"(?:^id$|_id$|[a-z0-9]Id$)")
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    if not runs_in_migration(ctx):
-        return
-    if ctx.words(1) not in (["CREATE"], ["ALTER"]):
-        return
-    for col in declared_columns(ctx.lexemes):
-        t = parse_type(col.type_text)
-        if t is None or t.array or t.base not in ("int", "serial"):
+    for col, t in typed_columns(ctx):
+        if t.array or t.base not in ("int", "serial"):
             continue
         if not (col.primary_key or col.references or _KEY_NAME.search(col.name.name)):
             continue

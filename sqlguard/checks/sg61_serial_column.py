@@ -29,9 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlguard.checks._pg import runs_in_migration
-from sqlguard.checks._sg55_ddl import declared_columns, quote, written
-from sqlguard.checks._sg55_types import parse_type
+from sqlguard.checks._sg55_ddl import quote, typed_columns, written
 from sqlguard.diagnostic import Finding
 from sqlguard.rule import Rule, StatementContext
 
@@ -39,13 +37,10 @@ _INTEGER = {"smallserial": "smallint", "serial": "integer", "bigserial": "bigint
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    if not runs_in_migration(ctx):
-        return
-    if ctx.file.settings.pg_version < 10 or ctx.words(1) not in (["CREATE"], ["ALTER"]):
+    if ctx.file.settings.pg_version < 10:
         return  # identity columns arrived in PostgreSQL 10
-    for col in declared_columns(ctx.lexemes):
-        t = parse_type(col.type_text)
-        if t is None or t.array or t.base not in _INTEGER or col.altered:
+    for col, t in typed_columns(ctx):
+        if t.array or t.base not in _INTEGER or col.altered:
             continue
         name = f"{written(ctx.file.text, ctx.stmt, col.table)}.{quote(col.name.name)}"
         integer = "bigint" if t.base == "serial" and col.primary_key else _INTEGER[t.base]

@@ -21,21 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlguard.checks._pg import runs_in_migration
-from sqlguard.checks._sg55_ddl import declared_columns, quote, written
-from sqlguard.checks._sg55_types import parse_type
+from sqlguard.checks._sg55_ddl import quote, typed_columns, written
 from sqlguard.diagnostic import Finding
 from sqlguard.rule import Rule, StatementContext
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    if not runs_in_migration(ctx):
-        return
-    if ctx.words(1) not in (["CREATE"], ["ALTER"]):
-        return
-    for col in declared_columns(ctx.lexemes):
-        t = parse_type(col.type_text)
-        if t is None or t.base != "json":
+    for col, t in typed_columns(ctx):
+        if t.base != "json":
             continue
         name = f"{written(ctx.file.text, ctx.stmt, col.table)}.{quote(col.name.name)}"
         yield ctx.report(ctx.cover(col.name, col.type[-1]),
