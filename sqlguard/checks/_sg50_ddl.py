@@ -111,6 +111,16 @@ class AlterTable:
         return self.name[-1]
 
 
+def alter_existing_table(ctx: StatementContext) -> AlterTable | None:
+    """A migration's `ALTER TABLE` of a table that is already in use (not one this file created)."""
+    if ctx.dialect != "postgres" or ctx.stmt.context == "function" or ctx.stmt.keyword != "ALTER":
+        return None
+    parsed = alter_table(ctx.lexemes)
+    if parsed is None or new_relation(ctx, parsed.table.value):
+        return None  # not an ALTER TABLE, or a table created in this file: not in use yet
+    return parsed
+
+
 def alter_table(toks: list[Lexeme]) -> AlterTable | None:
     """`ALTER TABLE [IF EXISTS] [ONLY] name action, action …` split into its actions."""
     last, after = alter_table_target(toks)

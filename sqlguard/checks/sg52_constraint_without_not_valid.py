@@ -52,11 +52,10 @@ from sqlguard.checks._sg50_ddl import (
     AlterTable,
     add_column,
     add_constraint,
+    alter_existing_table,
     alter_statements,
-    alter_table,
     facts,
     line_of,
-    new_relation,
     statement_lock,
     strongest,
     validate_constraint,
@@ -75,13 +74,9 @@ _NOT_COLUMNS = {"AND", "OR", "NOT", "IS", "NULL", "IN", "ANY", "ALL", "SOME", "B
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    if ctx.dialect != "postgres" or ctx.stmt.context == "function" or ctx.stmt.keyword != "ALTER":
-        return
-    parsed = alter_table(ctx.lexemes)
+    parsed = alter_existing_table(ctx)
     if parsed is None or not parsed.actions:
         return
-    if new_relation(ctx, parsed.table.value):
-        return  # a table created in this file is not in use yet
     fk_lock = _statement_lock(parsed)
     validated = _validates_foreign_keys(parsed)
     for k, action in enumerate(parsed.actions):

@@ -44,10 +44,9 @@ from sqlguard.checks._pg import ACCESS_EXCLUSIVE, locks_message, pg_version
 from sqlguard.checks._sg50_ddl import (
     AlterTable,
     add_constraint,
+    alter_existing_table,
     alter_statements,
-    alter_table,
     is_not_null_check,
-    new_relation,
     set_not_null,
     validate_constraint,
     written,
@@ -59,13 +58,9 @@ from sqlguard.sources.sql import Lexeme, lex
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    if ctx.dialect != "postgres" or ctx.stmt.context == "function" or ctx.stmt.keyword != "ALTER":
-        return
-    parsed = alter_table(ctx.lexemes)
+    parsed = alter_existing_table(ctx)
     if parsed is None:
         return
-    if new_relation(ctx, parsed.table.value):
-        return  # a table created in this file is not in use yet
     version = pg_version(ctx)
     for action in parsed.actions:
         column = set_not_null(action)

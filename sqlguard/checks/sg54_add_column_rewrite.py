@@ -48,7 +48,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from sqlguard.checks._pg import ACCESS_EXCLUSIVE, locks_message, pg_version
-from sqlguard.checks._sg50_ddl import AddColumn, add_column, alter_table, facts, new_relation, written, written_name
+from sqlguard.checks._sg50_ddl import AddColumn, add_column, alter_existing_table, facts, written, written_name
 from sqlguard.diagnostic import Finding
 from sqlguard.rule import Rule, StatementContext
 from sqlguard.sources.sql import Lexeme
@@ -75,13 +75,9 @@ NOT_VOLATILE = frozenset({
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    if ctx.dialect != "postgres" or ctx.stmt.context == "function" or ctx.stmt.keyword != "ALTER":
-        return
-    parsed = alter_table(ctx.lexemes)
+    parsed = alter_existing_table(ctx)
     if parsed is None:
-        return
-    if new_relation(ctx, parsed.table.value):
-        return  # a table created in this file is empty
+        return  # not an ALTER TABLE, or a table created in this file (empty)
     for action in parsed.actions:
         col = add_column(action)
         if col is None:
