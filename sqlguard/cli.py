@@ -243,21 +243,12 @@ def _settings_for(args: argparse.Namespace, starts: list[Path]) -> Settings:
 
 
 def _histories(settings: Settings, paths: list[Path]) -> list:  # type: ignore[type-arg]
-    """The migration histories under `paths` (default: the configured folders)."""
+    """The migration histories under `paths` (default: the configured folders, else the current one)."""
     from sqlguard.diagnostic import SqlguardError
-    from sqlguard.engine import Run
+    from sqlguard.engine import find_histories
 
-    run = Run.create(settings, None)
     targets = paths or [f.path for f in settings.migrations] or [Path.cwd()]
-    found = []
-    for target in targets:
-        if not target.exists():
-            raise SqlguardError(f"no such file or directory: {target}")
-        if target.is_file():
-            h = run.history_index().history_for(target.resolve())
-            found.extend([h] if h is not None else [])
-        else:
-            found.extend(run.history_index().histories(target.resolve()))
+    found = find_histories(settings, targets)
     if not found:
         raise SqlguardError(f"no migration history found in {', '.join(str(t) for t in targets)}")
     return found

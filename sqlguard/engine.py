@@ -184,6 +184,21 @@ class Run:
         return builder.freeze()
 
 
+def find_histories(settings: Settings, targets: list[Path]) -> list[Any]:
+    """The migration histories of `targets`: the history a file belongs to, every history under a folder."""
+    index = Run.create(settings, None).history_index()
+    found: list[Any] = []
+    for target in targets:
+        if not target.exists():
+            raise SqlguardError(f"no such file or directory: {target}")
+        if target.is_file():
+            history = index.history_for(target.resolve())
+            found.extend([history] if history is not None else [])
+        else:
+            found.extend(index.histories(target.resolve()))
+    return found
+
+
 @dataclass
 class HistoryFacts:
     start: Schema | None = None  # the schema before this file's statements

@@ -30,17 +30,12 @@ def db_diff(settings: Settings, left: str, right: str) -> list[Change]:
 
 def one_history(settings: Settings, paths: list[Path], command: str) -> Any:
     """The one migration history a live command compares a database with (config's, or `paths`)."""
-    from sqlguard.engine import Run
+    from sqlguard.engine import find_histories
 
     targets = paths or [f.path for f in settings.migrations]
     if not targets:
         raise SqlguardError("no migration folder: name one, or configure `migrations`")
-    index = Run.create(settings, None).history_index()
-    histories: list[Any] = []
-    for target in targets:
-        if not target.exists():
-            raise SqlguardError(f"no such file or directory: {target}")
-        histories.extend(index.histories(target.resolve()))
+    histories = find_histories(settings, targets)
     if len(histories) != 1:
         found = ", ".join(str(h.folder) for h in histories) or "none"
         raise SqlguardError(f"{command} compares one migration history with the database; found {len(histories)} "
