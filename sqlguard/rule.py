@@ -85,13 +85,23 @@ class FileContext:
     # Per-file facts that several rules derive from the same statements, computed once (by key).
     memo: dict[str, Any] = field(default_factory=dict)
 
-    def created_here(self, table: str) -> bool:
-        """Whether `table` was created earlier in this file (locking it blocks nobody)."""
+    def created_here(self, table: str, views: bool = False) -> bool:
+        """Whether `table` (or, with `views`, a view of that name) was created earlier in this file:
+        locking it blocks nobody.
+
+        The names are collected incrementally from the replay's effects, so a dump of thousands of
+        tables does not rescan every effect for every statement.
+        """
         if self.state is None:
             return False
+        seen = self.memo.setdefault("created_here", {"count": 0, "tables": set(), "views": set()})
+        effects = self.state.effects
+        for e in effects[seen["count"]:]:
+            if e.kind in ("create table", "create view"):
+                seen["tables" if e.kind == "create table" else "views"].add(e.target.rsplit(".", 1)[-1].lower())
+        seen["count"] = len(effects)
         low = table.lower()
-        return any(e.kind == "create table" and e.target.rsplit(".", 1)[-1].lower() == low
-                   for e in self.state.effects)
+        return low in seen["tables"] or (views and low in seen["views"])
 
     @property
     def dialect(self) -> str:

@@ -65,12 +65,8 @@ def written_name(ctx: StatementContext, parts: list[Lexeme] | tuple[Lexeme, ...]
 
 
 def new_relation(ctx: StatementContext, name: str) -> bool:
-    """A table or materialized view created earlier in this file: locking it blocks nobody.
-
-    (What `FileContext.created_here` answers, plus materialized views, read incrementally: a dump
-    of thousands of tables would otherwise rescan every effect for every statement.)
-    """
-    return name.rsplit(".", 1)[-1].lower() in facts(ctx.file).created(ctx.file)
+    """A table or materialized view created earlier in this file: locking it blocks nobody."""
+    return ctx.file.created_here(name.rsplit(".", 1)[-1], views=True)
 
 
 # --- ALTER TABLE --------------------------------------------------------------------------------
@@ -559,8 +555,6 @@ class FileFacts:
         self._drops: dict[str, list[int]] | None = None
         self._top: dict[str | None, list[Statement]] | None = None
         self._functions: dict[str, list[tuple[int, str]]] | None = None
-        self._created: set[str] = set()
-        self._effects_seen = 0
 
     def alters(self) -> dict[str, list[tuple[int, Statement, AlterTable]]]:
         """ALTER TABLE statements (top level and in DO blocks) by table name (lower case), in file order."""
@@ -649,15 +643,6 @@ class FileFacts:
         same = self._top.get(stmt.section, [])
         return len(same) == 1 and same[0] is stmt
 
-    def created(self, file: FileContext) -> set[str]:
-        """Tables and views created so far in this file (last name part, lower case)."""
-        state = file.state
-        if state is not None:
-            for e in state.effects[self._effects_seen:]:
-                if e.kind in ("create table", "create view"):
-                    self._created.add(e.target.rsplit(".", 1)[-1].lower())
-            self._effects_seen = len(state.effects)
-        return self._created
 
 
 _CREATE_FUNCTION = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+(?:[\w\"]+\s*\.\s*)?\"?(\w+)\"?\s*\(",
