@@ -354,6 +354,20 @@ def summary(rows: list[Row]) -> list[str]:
     return out
 
 
+def precompile() -> str:
+    """Byte-compile sqlguard's sources, as `pip install` of a wheel does. An editable install under
+    PYTHONDONTWRITEBYTECODE=1 would otherwise compile every module on every start, which is not what a
+    user's install does, and would be measured as start-up time. (squawk is a binary; sqlfluff's wheel
+    was byte-compiled when pip installed it.)"""
+    where = "import pathlib, sqlguard; print(pathlib.Path(sqlguard.__file__).parent)"
+    p = subprocess.run([sys.executable, "-c", where], capture_output=True, text=True)
+    package = p.stdout.strip()
+    if p.returncode != 0 or not package:
+        return "not byte-compiled (sqlguard not importable from this interpreter)"
+    done = subprocess.run([sys.executable, "-m", "compileall", "-q", package], capture_output=True)
+    return "byte-compiled" if done.returncode == 0 else "byte-compiling failed"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -375,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         print("sqlguard not found (install this project into the environment)", file=sys.stderr)
         return 2
     sg = tools["sqlguard"]
+    compiled = precompile()
     lint_help = subprocess.run([sg, "lint", "--help"], capture_output=True, text=True).stdout
     no_cache = "--no-cache" in lint_help
     extra = shlex.split(args.sqlguard_args)
@@ -403,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
                     "platform": platform.platform()},
         "versions": versions,
         "sqlguard_no_cache_flag": no_cache,
+        "sqlguard_bytecode": compiled,
         "corpora": {n: len(f) for n, f in corpora.items()},
         "version_imports": imports,
         "rows": [asdict(r) for r in rows],
@@ -414,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"command:  {result['command']}")
     print(f"machine:  {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
-    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + f" (sqlguard {compiled})")
     print("corpora:  " + ", ".join(f"{n} {len(f)} files" for n, f in corpora.items())
           + (f" (at most {args.sample} per real corpus)" if args.sample else ""))
     print()

@@ -102,7 +102,7 @@ def parse_catalog(text: str, path: str) -> Catalog:
     def mapping(node: yaml.Node, what: str, allowed: set[str]) -> list[tuple[str, yaml.Node, yaml.Node]]:
         if not isinstance(node, yaml.MappingNode):
             raise err(node, f"{what} must be a mapping")
-        out = []
+        out: list[tuple[str, yaml.Node, yaml.Node]] = []
         for k, v in node.value:
             if not isinstance(k, yaml.ScalarNode):
                 raise err(k, f"{what}: keys must be plain names")

@@ -18,6 +18,7 @@ from sqlguard.diagnostic import Diagnostic, Finding, Span, SqlguardError, apply_
 from sqlguard.replay import Known, SchemaBuilder
 from sqlguard.rule import FileContext, Rule, StatementContext
 from sqlguard.schema import Schema
+from sqlguard.sources.history import real_path
 from sqlguard.sources.migrations import MigrationFile, MigrationIndex
 from sqlguard.sources.plpgsql import nested_statements
 from sqlguard.sources.sql import Statement, split
@@ -75,15 +76,15 @@ class Run:
         """Where a migration stands in its history: the schema it starts from, and its findings."""
         if path is None or migration is None:
             return HistoryFacts()
-        history = self.history_index().history_for(path.resolve())
+        history = self.history_index().history_for(real_path(path))
         if history is None:
             return HistoryFacts()
-        i = history.index_of(path.resolve())
+        i = history.index_of(real_path(path))
         if i is None:
             return HistoryFacts()
         timeline = self.timeline(history)
         m = history.migrations[i]
-        is_up = m.path.resolve() == path.resolve()
+        is_up = real_path(m.path) == real_path(path)
         facts = HistoryFacts(start=timeline.before(i) if is_up else timeline.after(i), final=timeline.final,
                              history=history)
         if is_up:
@@ -113,12 +114,12 @@ class Run:
     def history_context(self, path: Path) -> bytes:
         """What a cached result of `path` also depends on: every file of its migration history."""
         try:
-            migration = self.index.classify(path.resolve())
+            migration = self.index.classify(real_path(path))
         except Exception:  # a file that cannot be classified has no history to depend on
             return b""
         if migration is None:
             return b""
-        history = self.history_index().history_for(path.resolve())
+        history = self.history_index().history_for(real_path(path))
         if history is None:
             return b""
         key = str(history.folder)

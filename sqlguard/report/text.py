@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
 from typing import TYPE_CHECKING
@@ -97,6 +98,8 @@ def _snippet(source: SourceText, span: Span) -> tuple[str, int, int]:
         suffix = "…" if hi < len(line) else ""
         line, start, end = line[lo:hi], start - lo, min(end, hi) - lo
 
+    if line.isascii() and line.isprintable():  # the common case: one column per character
+        return prefix + line + suffix, len(prefix) + start, len(prefix) + end
     shown = [_display(ch) for ch in line]
     display_start = _width(prefix) + sum(_width(s) for s in shown[:start])
     display_end = display_start + sum(_width(s) for s in shown[start:end])
@@ -130,8 +133,13 @@ def _width(text: str) -> int:
     return total
 
 
+_CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f\ud800-\udfff]")
+
+
 def _printable_message(text: str) -> str:
     """A message may quote the user's names: keep its line breaks, neutralise other controls."""
+    if not _CONTROLS.search(text):
+        return text
     return "".join(ch if ch == "\n" else _display(ch) if ord(ch) < 0x20 or ord(ch) == 0x7F
                    or "\ud800" <= ch <= "\udfff" else ch for ch in text)
 

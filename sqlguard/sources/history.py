@@ -39,6 +39,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from sqlguard.sources.migrations import CONVENTIONS, MigrationFile, MigrationIndex
@@ -90,19 +91,19 @@ class History:
     def __post_init__(self) -> None:
         lookup: dict[Path, int] = {}
         for i, m in enumerate(self.migrations):
-            lookup.setdefault(_key(m.path), i)
+            lookup.setdefault(real_path(m.path), i)
             if m.rollback is not None:
-                lookup.setdefault(_key(m.rollback), i)
+                lookup.setdefault(real_path(m.rollback), i)
         object.__setattr__(self, "_lookup", lookup)
 
     def index_of(self, path: Path) -> int | None:
         """Position of the migration `path` is (its up file or its rollback), None when not in this history."""
-        return self._lookup.get(_key(path))
+        return self._lookup.get(real_path(path))
 
     def migration(self, path: Path) -> Migration | None:
         """The migration whose own file `path` is (None for a rollback file or a file not in the history)."""
         i = self.index_of(path)
-        if i is None or _key(self.migrations[i].path) != _key(path):
+        if i is None or real_path(self.migrations[i].path) != real_path(path):
             return None
         return self.migrations[i]
 
@@ -114,8 +115,10 @@ class History:
             return Path(os.path.relpath(path, self.folder)).as_posix()
 
 
-def _key(path: Path) -> Path:
+@lru_cache(maxsize=65536)
+def real_path(path: Path) -> Path:
     # Symlinks resolved: a linted `./db/../db/x.sql` or a /tmp -> /private/tmp checkout is the same file.
+    # Remembered: one run asks about the same few thousand paths again and again.
     return Path(os.path.realpath(path))
 
 
@@ -165,16 +168,16 @@ class HistoryIndex:
         if m is None:
             dialect, logical = _logical(path)
             if dialect is not None and _GOLANG_LOGICAL.match(logical):
-                return _key(path.parent), "files"  # `0001_x.up.postgres.sql`: MigrationIndex misses it
+                return real_path(path.parent), "files"  # `0001_x.up.postgres.sql`: MigrationIndex misses it
             return None
         if m.role == "verify":
             return None
         if m.convention == "sqitch":
             root = self._sqitch_root(path.parent)
-            return (_key(root), "sqitch") if root is not None else None
+            return (real_path(root), "sqitch") if root is not None else None
         if m.convention == "diesel":
-            return _key(path.parent.parent), "files"
-        return _key(path.parent), "files"
+            return real_path(path.parent.parent), "files"
+        return real_path(path.parent), "files"
 
     def _sqitch_root(self, folder: Path) -> Path | None:
         if folder not in self._sqitch_roots:
@@ -252,7 +255,7 @@ class HistoryIndex:
             if name is not None:
                 name = re.sub(r"\.(?:" + "|".join(DIALECT_TOKENS) + r")(?=\.|$)", "", name, flags=re.I)
                 name = re.sub(r"\.(?:up|down)$", "", name, flags=re.I)
-        version_key = _version_key(m.convention, m.version)
+        version_key = _versionreal_path(m.convention, m.version)
         if m.convention == "flyway" and role in ("up", "down"):
             pair_key: tuple[object, ...] = ("flyway", version_key)  # Flyway pairs an undo by version alone
         elif m.convention == "diesel":
@@ -311,7 +314,7 @@ def _logical(path: Path) -> tuple[str | None, str]:
     return None, path.name
 
 
-def _version_key(convention: str, version: str | None) -> tuple[int, ...]:
+def _versionreal_path(convention: str, version: str | None) -> tuple[int, ...]:
     if not version:
         return ()
     digits = re.findall(r"\d+", version)
@@ -424,10 +427,10 @@ def out_of_order(history: History, added: frozenset[Path]) -> dict[Path, Migrati
     "Existing" is every migration whose file is not in `added`. Repeatables run after all versioned
     migrations whatever their name, and a baseline only seeds fresh databases, so neither is judged.
     """
-    keys = {_key(p) for p in added}
-    existing = [m for m in history.migrations if _key(m.path) not in keys and m.sort_key[0] == 1]
+    keys = {real_path(p) for p in added}
+    existing = [m for m in history.migrations if real_path(m.path) not in keys and m.sort_key[0] == 1]
     if not existing:
         return {}
     newest = existing[-1]
     return {m.path: newest for m in history.migrations
-            if _key(m.path) in keys and m.sort_key[0] == 1 and m.sort_key < newest.sort_key}
+            if real_path(m.path) in keys and m.sort_key[0] == 1 and m.sort_key < newest.sort_key}

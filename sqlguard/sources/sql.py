@@ -13,6 +13,7 @@ import bisect
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from sqlguard.diagnostic import Span
 from sqlguard.sources.text import SourceProblem
@@ -312,8 +313,9 @@ def _skip_copy_data(text: str, pos: int, base: int, out: list[Statement], sectio
 
 # --- lexemes for token-level checks ---------------------------------------------------------
 
-@dataclass(frozen=True)
-class Lexeme:
+class Lexeme(NamedTuple):
+    """One significant token of a statement (a tuple: lexing runs on every statement of every file)."""
+
     kind: str  # word | quoted | string | number | punct
     value: str  # a word as written, a quoted identifier unquoted, punctuation itself
     start: int  # offset into the statement's text
@@ -355,14 +357,33 @@ def _lexer(dialect: str) -> re.Pattern[str]:
 
 
 def lex(text: str, dialect: str = "postgres") -> list[Lexeme]:
-    """Significant lexemes of one statement's text (comments and white space dropped)."""
+    """Significant lexemes of one statement's text (comments and white space dropped).
+
+    Several checks, the replay and the PL/pgSQL reader lex the same statement: the result of a
+    statement of ordinary size is remembered (a fresh list each call, so callers may keep or change it).
+    """
+    if len(text) > _LEX_MEMO_MAX_CHARS:
+        return _lex(text, dialect)
+    return list(_lex_memo(text, dialect))
+
+
+_LEX_MEMO_MAX_CHARS = 20_000
+
+
+@lru_cache(maxsize=2048)
+def _lex_memo(text: str, dialect: str) -> tuple[Lexeme, ...]:
+    return tuple(_lex(text, dialect))
+
+
+def _lex(text: str, dialect: str) -> list[Lexeme]:
     out: list[Lexeme] = []
+    append = out.append
     depth = 0
     for m in _lexer(dialect).finditer(text):
         kind = m.lastgroup
-        if kind in ("ws", "comment"):
+        if kind == "ws" or kind == "comment":
             continue
-        if kind in ("tag", "dollar"):
+        if kind == "tag" or kind == "dollar":
             kind = "string"
         value = m.group(0)
         if kind == "quoted":
@@ -371,10 +392,10 @@ def lex(text: str, dialect: str = "postgres") -> list[Lexeme]:
             value = value[1:-1].replace(q + q, q) if closed else value[1:]
         elif kind == "punct":
             if value == "(":
-                out.append(Lexeme("punct", "(", m.start(), m.end(), depth))
+                append(Lexeme("punct", "(", m.start(), m.end(), depth))
                 depth += 1
                 continue
             if value == ")":
                 depth -= 1
-        out.append(Lexeme(kind or "punct", value, m.start(), m.end(), depth))
+        append(Lexeme(kind or "punct", value, m.start(), m.end(), depth))
     return out
