@@ -1,4 +1,4 @@
-"""Live mode: the only code that opens a database connection (and, later, runs pg_dump).
+"""Live mode: the only code that opens a database connection or runs pg_dump and pg_restore.
 
 `connect` opens a psycopg 3 connection to a configured environment or a DSN and turns every failure a
 user can cause (server down, wrong password, missing database, no privilege, timeout, a DSN libpq

@@ -1,0 +1,258 @@
+"""Backups for `sqlguard apply`, `rollback` and `restore`: `pg_dump` before a change, `pg_restore` to undo it.
+
+A backup is a custom-format dump at `<root>/backups/YYYYMMDD/<env>_<db>_HHMMSS.dump`, created by sqlguard
+with mode 0600 before pg_dump writes its first byte (pg_dump writes to our file descriptor on its stdout,
+so the mode never depends on the umask), in directories of mode 0700. A dump counts as a backup only
+once pg_dump has exited 0 and `pg_restore --list` has read its table of contents back; any other
+outcome (a tool missing, a refused connection, a failed verification, Ctrl-C) removes the file and
+raises a one-line `SqlguardError`. So a file under backups/ is always a verified backup.
+
+Credentials never reach a command line, where `ps` shows them to every user of the machine: the
+connection goes to pg_dump and pg_restore as libpq environment variables (PGHOST, PGPASSWORD…) of
+the child alone, and pg_restore is given an empty `--dbname=`, which makes it connect (rather than
+print a script) and leaves the database to PGDATABASE, exactly as pg_dump found it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlguard.diagnostic import SqlguardError
+from sqlguard.live.connect import DEFAULT_CONNECT_TIMEOUT, _parse, _require_psycopg, describe, redact
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+# Keywords libpq reads from no environment variable that only tune a live connection: without them the
+# dump still reaches the same database as the same user, so they are left out rather than refused.
+_DROPPABLE = frozenset({"fallback_application_name", "keepalives", "keepalives_idle", "keepalives_interval",
+                        "keepalives_count", "tcp_user_timeout"})
+_HEADER = re.compile(r"^;\s+TOC Entries: \d+", re.M)
+
+
+@dataclass(frozen=True)
+class Backup:
+    """A verified backup of one database."""
+
+    environment: str  # the environment's name
+    database: str  # the database's name
+    path: Path  # absolute path of the .dump
+    size: int  # bytes
+    entries: int  # objects `pg_restore --list` lists (0 for a database without any)
+    seconds: float  # wall time of pg_dump and the verification
+
+
+def pg_tool(name: str) -> str:
+    """The absolute path of the PostgreSQL client program `name` (pg_dump, pg_restore) found on PATH."""
+    found = shutil.which(name)
+    if found is None:
+        raise SqlguardError(f"`{name}` not found on PATH: install the PostgreSQL client (e.g. apt install "
+                            "postgresql-client) of the server's major version or newer")
+    return os.path.abspath(found)
+
+
+def backup_path(root: Path, env_name: str, dbname: str, now: datetime) -> Path:
+    """Where a backup taken at `now` goes: `root/backups/YYYYMMDD/<env>_<db>_HHMMSS.dump`.
+
+    Names are reduced to `[A-Za-z0-9_.-]` (anything else becomes `_`). When that file exists, the
+    name gets a suffix `_2`, `_3`… : an existing backup is never overwritten.
+    """
+    folder = root / "backups" / now.strftime("%Y%m%d")
+    stem = f"{_safe_name(env_name)}_{_safe_name(dbname)}_{now.strftime('%H%M%S')}"
+    path = folder / f"{stem}.dump"
+    n = 2
+    while path.exists():
+        path = folder / f"{stem}_{n}.dump"
+        n += 1
+    return path
+
+
+def take_backup(dsn: str, env_name: str, root: Path, *, now: datetime | None = None) -> Backup:
+    """Dump the database `dsn` names (`pg_dump --format=custom`) to `backup_path(root, …)` and verify it.
+
+    `now` (default: the local time) names the file. The file is 0600 and its directories 0700. Every
+    failure raises a one-line `SqlguardError` (what failed, on which `host:port/dbname`, and pg_dump's
+    reason) and removes the file: what stays on disk is a backup `pg_restore --list` has read.
+    """
+    params = _params(dsn)
+    env = _child_env(params)
+    dbname = _dbname(params)
+    where = f"environment `{env_name}` ({describe(params)})"
+    pg_dump, pg_restore = pg_tool("pg_dump"), pg_tool("pg_restore")  # before anything is written
+    began = time.monotonic()
+    path, fd = _create(root.absolute(), env_name, dbname, now or datetime.now())
+    verified = False
+    try:
+        code, _, err = _run([pg_dump, "--format=custom", "--no-password"], env, stdout=fd)
+        if code != 0:
+            raise SqlguardError(redact(f"cannot back up {where}: pg_dump failed: {_reason(err)}"))
+        os.fsync(fd)  # the backup must outlive a crash during the migration that follows
+        size = os.fstat(fd).st_size
+        entries = _verify(pg_restore, path, env, f"cannot back up {where}: the dump did not verify")
+        verified = True
+    finally:
+        os.close(fd)
+        if not verified:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    _sync_dir(path.parent)
+    return Backup(environment=env_name, database=dbname, path=path, size=size, entries=entries,
+                  seconds=time.monotonic() - began)
+
+
+def restore_backup(dsn: str, path: Path) -> None:
+    """Restore the backup at `path` into the database `dsn` names, in one transaction.
+
+    Runs `pg_restore --clean --if-exists --single-transaction --no-owner --exit-on-error`: the objects the
+    backup holds are dropped (when present) and recreated with their rows; objects created since the
+    backup are left alone. On any error nothing changes. The file must exist, be readable and pass
+    `pg_restore --list` first. Every failure raises a one-line `SqlguardError` naming the file.
+    """
+    params = _params(dsn)
+    env = _child_env(params)
+    target = describe(params)
+    path = path.absolute()  # a relative name starting with `-` would read as an option
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as unreadable:
+        raise SqlguardError(f"cannot restore {path}: {unreadable.strerror or unreadable}") from None
+    pg_restore = pg_tool("pg_restore")
+    _verify(pg_restore, path, env, f"cannot restore {path}: not a usable backup")
+    # `--dbname=` (empty) connects, as any -d does, and libpq skips an empty value, so PGDATABASE (or the
+    # service, or the user name) picks the database exactly as it did for pg_dump; a name given here would
+    # be parsed as a conninfo when it holds `=` or starts with `postgresql://`.
+    code, _, err = _run([pg_restore, "--clean", "--if-exists", "--single-transaction", "--no-owner",
+                         "--exit-on-error", "--no-password", "--dbname=", str(path)], env,
+                         stdout=subprocess.DEVNULL)
+    if code != 0:
+        raise SqlguardError(redact(f"cannot restore {path} into {target}: pg_restore failed, nothing was "
+                                   f"restored: {_reason(err)}"))
+
+
+def _params(dsn: str) -> dict[str, str]:
+    _require_psycopg()
+    return _parse(dsn, "invalid DSN")
+
+
+def _child_env(params: Mapping[str, str]) -> dict[str, str]:
+    """os.environ with the DSN's parameters as libpq variables: libpq in pg_dump reads them as the DSN."""
+    from psycopg import pq
+
+    envvars = {opt.keyword.decode(): opt.envvar.decode() if opt.envvar else None
+               for opt in pq.Conninfo.get_defaults()}
+    env = dict(os.environ)
+    for key, value in params.items():
+        var = envvars.get(key)
+        if var is not None:
+            env[var] = value
+        elif key not in _DROPPABLE:
+            raise SqlguardError(f"the DSN sets `{key}`, which pg_dump and pg_restore could only receive on their "
+                                "command line, where any user of this machine can read it: remove it from the DSN")
+    if "PGCONNECT_TIMEOUT" not in env:
+        env["PGCONNECT_TIMEOUT"] = str(DEFAULT_CONNECT_TIMEOUT)  # as `connect` does: a dead host fails, not hangs
+    return env
+
+
+def _dbname(params: Mapping[str, str]) -> str:
+    """The database libpq will pick, as `describe` says it (a service file's dbname is not read)."""
+    user = params.get("user") or os.environ.get("PGUSER")
+    if not user:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "?"
+    return params.get("dbname") or os.environ.get("PGDATABASE") or user
+
+
+def _safe_name(name: str) -> str:
+    safe = _UNSAFE.sub("_", name)[:64] or "_"
+    return "_" + safe[1:] if safe[0] in ".-" else safe  # no hidden file, nothing that reads as an option
+
+
+def _create(root: Path, env_name: str, dbname: str, now: datetime) -> tuple[Path, int]:
+    """Create the backup file (0600, never an existing one) and its directories (0700); its path and fd."""
+    folder = root / "backups" / now.strftime("%Y%m%d")
+    for d in (folder.parent, folder):
+        try:
+            os.mkdir(d, 0o700)
+            os.chmod(d, 0o700)  # the umask may have taken bits away from mkdir's mode
+        except FileExistsError:
+            pass  # an existing directory keeps the mode its owner gave it
+        except OSError as err:
+            raise SqlguardError(f"cannot create the backup directory {d}: {err.strerror or err}") from None
+    while True:
+        path = backup_path(root, env_name, dbname, now)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue  # another backup took this name since backup_path looked: take the next suffix
+        except OSError as err:
+            raise SqlguardError(f"cannot create the backup file {path}: {err.strerror or err}") from None
+        os.fchmod(fd, 0o600)  # a umask such as 0o277 would otherwise leave it read-only
+        return path, fd
+
+
+def _run(argv: list[str], env: Mapping[str, str], stdout: int = subprocess.PIPE) -> tuple[int, str, str]:
+    """Run a PostgreSQL tool: exit code, stdout (unless sent elsewhere), stderr. Ctrl-C (any exception) kills
+    and reaps the child before it propagates, so nothing writes to a file the caller then removes."""
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE, env=env)
+    except OSError as err:
+        raise SqlguardError(f"cannot run `{argv[0]}`: {err.strerror or err}") from None
+    try:
+        out, errors = proc.communicate()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc.returncode, (out or b"").decode("utf-8", "replace"), errors.decode("utf-8", "replace")
+
+
+def _verify(pg_restore: str, path: Path, env: Mapping[str, str], failed: str) -> int:
+    """The number of objects `pg_restore --list` lists in `path`; SqlguardError(`failed: why`) if it cannot."""
+    code, out, err = _run([pg_restore, "--list", str(path)], env)
+    if code != 0:
+        raise SqlguardError(redact(f"{failed}: `pg_restore --list` failed: {_reason(err)}"))
+    if not _HEADER.search(out):
+        # an empty database lists no object, but every archive states its number of TOC entries
+        raise SqlguardError(f"{failed}: `pg_restore --list` printed no table of contents")
+    return sum(1 for line in out.splitlines() if line.strip() and not line.startswith(";"))
+
+
+def _reason(stderr: str) -> str:
+    """The first error line of a PostgreSQL tool's stderr, without its preamble, plus its detail line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return "no message (exit code only)"
+    main = next((line for line in lines if re.match(r"^[\w.-]+: error: ", line)), lines[0])
+    index = lines.index(main)
+    text = re.sub(r"^[\w.-]+: (?:error|fatal): ", "", main)
+    text = re.sub(r"^connection to server (?:at|on socket) .*? failed: ", "", text)
+    text = re.sub(r"\b(?:FATAL|ERROR):\s+", "", text)
+    # the tool's own detail (`pg_dump: detail: server version: …`) or the server's (`DETAIL:  view v depends…`)
+    detail = next((m.group(1) for line in lines[index + 1:index + 3]
+                   if (m := re.match(r"^(?:[\w.-]+: detail:|DETAIL:)\s+(.*)", line))), None)
+    if detail:
+        text += f" ({detail[:200]})"
+    if "version mismatch" in text:
+        text += ": use a pg_dump of the server's major version or newer"
+    return text
+
+
+def _sync_dir(folder: Path) -> None:
+    """fsync a directory so that the new file's name survives a crash; best effort."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

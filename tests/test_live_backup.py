@@ -1,0 +1,344 @@
+"""Backups with the real pg_dump and pg_restore against a real PostgreSQL server (no mocks of PostgreSQL).
+
+Each test gets its own fresh database (the `fresh_db` fixture in conftest.py). Fake tools on PATH stand
+in for pg_dump or pg_restore only where a test needs one to misbehave or to tell what it was given.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from pgserver import PgServer
+from psycopg import sql
+
+from sqlguard.diagnostic import SqlguardError
+from sqlguard.live.backup import backup_path, restore_backup, take_backup
+
+pytestmark = pytest.mark.live
+
+NOON = datetime(2024, 5, 17, 12, 30, 45)
+
+
+def _seed(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL)")
+        conn.execute("INSERT INTO users VALUES (1, 'ada'), (2, 'grace')")
+
+
+def _rows(dsn: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT id, name FROM users ORDER BY id").fetchall()
+
+
+def _dbname(dsn: str) -> str:
+    return str(psycopg.conninfo.conninfo_to_dict(dsn)["dbname"])
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "backups").rglob("*") if p.is_file())
+
+
+def _fake_tool(folder: Path, name: str, script: str) -> None:
+    folder.mkdir(exist_ok=True)
+    tool = folder / name
+    tool.write_text("#!/bin/sh\n" + script, encoding="utf-8")
+    tool.chmod(0o755)
+
+
+def _put_first_on_path(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_backup_is_private_verified_and_named_by_env_db_and_time(fresh_db: str, tmp_path: Path) -> None:
+    _seed(fresh_db)
+    db = _dbname(fresh_db)
+
+    backup = take_backup(fresh_db, "dev", tmp_path, now=NOON)
+
+    assert backup.path == tmp_path / "backups" / "20240517" / f"dev_{db}_123045.dump"
+    assert backup.path.is_absolute() and _files(tmp_path) == [backup.path]
+    assert (backup.environment, backup.database) == ("dev", db)
+    assert stat.S_IMODE(backup.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(backup.path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "backups").stat().st_mode) == 0o700
+    assert backup.size == backup.path.stat().st_size > 0
+    assert backup.entries > 0 and backup.seconds > 0
+    listing = subprocess.run(["pg_restore", "--list", str(backup.path)], capture_output=True, text=True, check=True)
+    assert "TABLE public users" in listing.stdout and "TABLE DATA public users" in listing.stdout
+
+
+def test_file_is_0600_whatever_the_umask(fresh_db: str, tmp_path: Path) -> None:
+    old = os.umask(0o277)  # would make a file created 0o666 read-only for its owner and 0o400
+    try:
+        backup = take_backup(fresh_db, "dev", tmp_path, now=NOON)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(backup.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(backup.path.parent.stat().st_mode) == 0o700
+
+
+def test_empty_database_is_a_valid_backup_with_no_entries(fresh_db: str, tmp_path: Path) -> None:
+    # the state before the first migration: pg_restore --list lists no object, yet the archive is sound
+    backup = take_backup(fresh_db, "dev", tmp_path, now=NOON)
+    assert backup.entries == 0 and backup.path.is_file()
+
+
+def test_restore_brings_back_dropped_and_changed_data(fresh_db: str, tmp_path: Path) -> None:
+    _seed(fresh_db)
+    backup = take_backup(fresh_db, "dev", tmp_path, now=NOON)
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("UPDATE users SET name = 'changed'")
+        conn.execute("DELETE FROM users WHERE id = 2")
+        conn.execute("ALTER TABLE users ADD COLUMN bio text")
+
+    restore_backup(fresh_db, backup.path)
+    assert _rows(fresh_db) == [(1, "ada"), (2, "grace")]
+
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("DROP TABLE users")
+    restore_backup(fresh_db, backup.path)
+    assert _rows(fresh_db) == [(1, "ada"), (2, "grace")]
+
+
+def test_restore_into_a_database_whose_name_reads_like_a_conninfo(pg_server: PgServer, tmp_path: Path) -> None:
+    # pg_restore parses a --dbname holding `=` as a conninfo; the name travels in PGDATABASE instead
+    name = "app db=x"
+    with psycopg.connect(pg_server.dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        dsn = pg_server.url(dbname=name)
+        _seed(dsn)
+        backup = take_backup(dsn, "dev", tmp_path, now=NOON)
+        assert backup.path.name == "dev_app_db_x_123045.dump"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("DROP TABLE users")
+        restore_backup(dsn, backup.path)
+        assert _rows(dsn) == [(1, "ada"), (2, "grace")]
+    finally:
+        with psycopg.connect(pg_server.dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_a_failed_restore_changes_nothing(fresh_db: str, tmp_path: Path) -> None:
+    _seed(fresh_db)
+    backup = take_backup(fresh_db, "dev", tmp_path, now=NOON)
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("UPDATE users SET name = 'changed'")
+        # --clean drops only what the backup holds: a view made since then blocks DROP TABLE users
+        conn.execute("CREATE VIEW user_names AS SELECT name FROM users")
+
+    with pytest.raises(SqlguardError) as info:
+        restore_backup(fresh_db, backup.path)
+
+    message = str(info.value)
+    assert "\n" not in message and str(backup.path) in message and "nothing was restored" in message
+    assert message.endswith("cannot drop table public.users because other objects depend on it "
+                            "(view public.user_names depends on table public.users)")
+    assert _rows(fresh_db) == [(1, "changed"), (2, "changed")]  # the single transaction rolled back
+
+
+def test_two_backups_in_the_same_second_do_not_overwrite(fresh_db: str, tmp_path: Path) -> None:
+    _seed(fresh_db)
+    first = take_backup(fresh_db, "dev", tmp_path, now=NOON)
+    before = first.path.read_bytes()
+    second = take_backup(fresh_db, "dev", tmp_path, now=NOON)
+    third = take_backup(fresh_db, "dev", tmp_path, now=NOON)
+
+    assert second.path == first.path.with_name(first.path.stem + "_2.dump")
+    assert third.path == first.path.with_name(first.path.stem + "_3.dump")
+    assert first.path.read_bytes() == before
+    assert len(_files(tmp_path)) == 3
+
+
+def test_backup_path_sanitises_names_and_never_reuses_one(tmp_path: Path) -> None:
+    path = backup_path(tmp_path, "prod/eu west", "../../etc/passwd", NOON)
+    assert path == tmp_path / "backups" / "20240517" / "prod_eu_west__._.._etc_passwd_123045.dump"
+    assert backup_path(tmp_path, ".hidden", "-opt", NOON).name == "_hidden__opt_123045.dump"
+    path.parent.mkdir(parents=True)
+    path.touch()
+    assert backup_path(tmp_path, "prod/eu west", "../../etc/passwd", NOON).name.endswith("_123045_2.dump")
+
+
+def test_pg_dump_missing(fresh_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+    with pytest.raises(SqlguardError, match=r"`pg_dump` not found on PATH: install the PostgreSQL client"):
+        take_backup(fresh_db, "dev", tmp_path, now=NOON)
+    assert not (tmp_path / "backups").exists()
+
+
+def test_pg_dump_failing_leaves_no_file(pg_server: PgServer, tmp_path: Path) -> None:
+    dsn = pg_server.url(dbname="sqlguard_no_such_db")
+
+    with pytest.raises(SqlguardError) as info:
+        take_backup(dsn, "dev", tmp_path, now=NOON)
+
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("cannot back up environment `dev` (127.0.0.1:")
+    assert 'pg_dump failed: database "sqlguard_no_such_db" does not exist' in message
+    assert _files(tmp_path) == []
+
+
+def test_pg_dump_version_mismatch_says_what_to_do(fresh_db: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # what pg_dump 15 prints against a PostgreSQL 16 server (only a 15 server is at hand)
+    fake = tmp_path / "bin"
+    _fake_tool(fake, "pg_dump", "echo partial\n"
+               "echo 'pg_dump: error: aborting because of server version mismatch' >&2\n"
+               "echo 'pg_dump: detail: server version: 16.2; pg_dump version: 15.18' >&2\nexit 1\n")
+    _put_first_on_path(monkeypatch, fake)
+
+    with pytest.raises(SqlguardError) as info:
+        take_backup(fresh_db, "dev", tmp_path, now=NOON)
+
+    assert str(info.value).endswith(
+        "pg_dump failed: aborting because of server version mismatch (server version: 16.2; pg_dump version: "
+        "15.18): use a pg_dump of the server's major version or newer")
+    assert _files(tmp_path) == []
+
+
+def test_credentials_never_reach_a_command_line(pg_server: PgServer, fresh_db: str, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    if pg_server.password_role is None:
+        pytest.skip("an external server (SQLGUARD_TEST_DSN) has no role that must give a password")
+    role, password = pg_server.password_role
+    _seed(fresh_db)
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute(sql.SQL("GRANT SELECT ON users TO {}").format(sql.Identifier(role)))
+        # to restore, the role recreates the table in `public` (PostgreSQL 15 grants CREATE there to no one)
+        conn.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(role)))
+    dsn = pg_server.url(dbname=_dbname(fresh_db), user=role, password=password)
+    argv_log = tmp_path / "argv.txt"
+    fake = tmp_path / "bin"
+    real_dump, real_restore = shutil.which("pg_dump"), shutil.which("pg_restore")
+    _fake_tool(fake, "pg_dump", f'printf "%s\\n" "$0" "$@" >> "{argv_log}"\nexec "{real_dump}" "$@"\n')
+    _fake_tool(fake, "pg_restore", f'printf "%s\\n" "$0" "$@" >> "{argv_log}"\nexec "{real_restore}" "$@"\n')
+    _put_first_on_path(monkeypatch, fake)
+
+    backup = take_backup(dsn, "dev", tmp_path, now=NOON)  # the server refuses the role without its password
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER TABLE users OWNER TO {}").format(sql.Identifier(role)))
+        conn.execute("DELETE FROM users")
+    restore_backup(dsn, backup.path)
+
+    assert _rows(fresh_db) == [(1, "ada"), (2, "grace")]
+    argv = argv_log.read_text(encoding="utf-8").splitlines()
+    assert "--format=custom" in argv and "--clean" in argv  # both tools went through the recording wrappers
+    assert not [arg for arg in argv if password in arg or role in arg or "://" in arg]
+    assert "--dbname=" in argv  # pg_restore's target comes from PGDATABASE, as pg_dump's does
+
+    wrong = pg_server.url(dbname="sqlguard_no_such_db", user=role, password=password)
+    with pytest.raises(SqlguardError) as info:
+        take_backup(wrong, "dev", tmp_path, now=NOON)
+    assert password not in str(info.value) and "does not exist" in str(info.value)
+    with pytest.raises(SqlguardError) as info:
+        restore_backup(wrong, backup.path)
+    assert password not in str(info.value)
+
+
+def test_wrong_password_is_one_clear_line(pg_server: PgServer, fresh_db: str, tmp_path: Path) -> None:
+    if pg_server.password_role is None:
+        pytest.skip("an external server (SQLGUARD_TEST_DSN) has no role that must give a password")
+    role, _ = pg_server.password_role
+    dsn = pg_server.url(dbname=_dbname(fresh_db), user=role, password="not-the-password")
+
+    with pytest.raises(SqlguardError) as info:
+        take_backup(dsn, "dev", tmp_path, now=NOON)
+
+    assert str(info.value).endswith(f'pg_dump failed: password authentication failed for user "{role}"')
+    assert "not-the-password" not in str(info.value) and _files(tmp_path) == []
+
+
+def test_a_dsn_option_without_environment_variable_is_refused(fresh_db: str, tmp_path: Path) -> None:
+    with pytest.raises(SqlguardError, match=r"the DSN sets `sslpassword`.*command line"):
+        take_backup(fresh_db + "?sslpassword=hunter2", "dev", tmp_path, now=NOON)
+    assert not (tmp_path / "backups").exists()
+    # options that only tune the connection are left out, not refused
+    backup = take_backup(fresh_db + "?keepalives_idle=30", "dev", tmp_path, now=NOON)
+    assert backup.path.is_file()
+
+
+def test_failed_verification_leaves_no_file(fresh_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _seed(fresh_db)
+    fake = tmp_path / "bin"
+    _fake_tool(fake, "pg_restore", "echo 'pg_restore: error: could not read from input file: end of file' >&2\n"
+                                   "exit 1\n")
+    _put_first_on_path(monkeypatch, fake)
+
+    with pytest.raises(SqlguardError) as info:
+        take_backup(fresh_db, "dev", tmp_path, now=NOON)
+
+    assert str(info.value).endswith("the dump did not verify: `pg_restore --list` failed: could not read from "
+                                    "input file: end of file")
+    assert _files(tmp_path) == []
+
+
+def test_a_listing_without_table_of_contents_does_not_verify(fresh_db: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "bin"
+    _fake_tool(fake, "pg_restore", "exit 0\n")
+    _put_first_on_path(monkeypatch, fake)
+
+    with pytest.raises(SqlguardError, match="printed no table of contents"):
+        take_backup(fresh_db, "dev", tmp_path, now=NOON)
+    assert _files(tmp_path) == []
+
+
+def test_ctrl_c_kills_pg_dump_and_removes_the_partial_file(fresh_db: str, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    pid_file = tmp_path / "pid"
+    fake = tmp_path / "bin"
+    # writes a first part of a "dump", then hangs as a pg_dump waiting for a lock would
+    _fake_tool(fake, "pg_dump", f'echo PGDMP-partial\necho $$ > "{pid_file}"\nexec sleep 60\n')
+    _put_first_on_path(monkeypatch, fake)
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def interrupt() -> None:
+        deadline = time.monotonic() + 10
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if pid_file.exists():  # else take_backup failed early; the test fails on its own
+            time.sleep(0.2)  # let take_backup settle in its wait for pg_dump
+            signal.pthread_kill(main, signal.SIGINT)  # as Ctrl-C would, in the thread waiting for pg_dump
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        take_backup(fresh_db, "dev", tmp_path, now=NOON)
+
+    assert time.monotonic() - began < 30
+    assert _files(tmp_path) == []
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(int(pid_file.read_text()), 0)
+
+
+def test_restore_refuses_a_missing_file_or_one_that_is_not_a_dump(fresh_db: str, tmp_path: Path) -> None:
+    missing = tmp_path / "gone.dump"
+    with pytest.raises(SqlguardError) as info:
+        restore_backup(fresh_db, missing)
+    assert str(info.value) == f"cannot restore {missing}: No such file or directory"
+
+    text = tmp_path / "notes.dump"
+    text.write_text("CREATE TABLE users (id int);\n", encoding="utf-8")
+    with pytest.raises(SqlguardError) as info:
+        restore_backup(fresh_db, text)
+    message = str(info.value)
+    assert message.startswith(f"cannot restore {text}: not a usable backup: `pg_restore --list` failed: ")
+    assert "does not appear to be a valid archive" in message and "\n" not in message
+
+    with pytest.raises(SqlguardError, match=f"cannot restore {tmp_path}: Is a directory"):
+        restore_backup(fresh_db, tmp_path)
