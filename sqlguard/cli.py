@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--format", choices=("text", "json"), default="text")
     _common(status)
 
+    from sqlguard.cli_apply import add_parsers
+
+    add_parsers(sub, _common)
+
     new = sub.add_parser("new", help="create the next migration (and its empty rollback) in a folder")
     new.add_argument("name", help="what the migration does, e.g. add_likes_table")
     new.add_argument("--dir", type=Path, help="the migration folder (default: the configured one)")
@@ -165,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
             return _db(args)
         if args.command == "status":
             return _status(args)
+        if args.command == "apply":
+            from sqlguard.cli_apply import run_apply
+
+            _require_live()
+            return run_apply(args, _settings_for, _catalog)
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     except SqlguardError as err:
@@ -428,6 +437,15 @@ def _db_check(args: argparse.Namespace, settings: Settings, compare: Any) -> int
 
 def _exit_code(diagnostics: list, settings: Settings) -> int:  # type: ignore[type-arg]
     return EXIT_FINDINGS if any(settings.fails(d.severity) for d in diagnostics) else EXIT_CLEAN
+
+
+def _require_live() -> None:
+    from sqlguard.diagnostic import SqlguardError
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:  # psycopg is the `live` extra
+        raise SqlguardError("live mode needs psycopg: pip install 'sqlguard[live]'") from None
 
 
 def _catalog(settings: Settings) -> Catalog | None:

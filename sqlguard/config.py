@@ -8,6 +8,7 @@ config file is a `SqlguardError` naming the file, the line and the key.
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -20,8 +21,18 @@ from sqlguard.sources.sql import DIALECTS
 CONVENTIONS = ("auto", "sqlguard", "golang-migrate", "diesel", "flyway", "sqitch", "dbmate", "goose", "numbered")
 FAIL_ON = ("error", "warning", "info", "never")
 KEYS = ("catalog", "dialect", "migrations", "convention", "select", "ignore", "exclude", "fail-on", "pg-version",
-        "assume-in-transaction", "environments")
-ENVIRONMENT_KEYS = ("dsn-env", "service", "host", "port", "dbname", "user", "connect-timeout")
+        "assume-in-transaction", "environments", "apply")
+ENVIRONMENT_KEYS = ("dsn-env", "service", "host", "port", "dbname", "user", "connect-timeout", "stage")
+# The order changes travel in: `sqlguard apply` migrates a test database before any other.
+STAGES = ("test", "dev", "staging", "prod")
+_STAGE_NAMES = {"test": "test", "testing": "test", "ci": "test", "dev": "dev", "development": "dev", "local": "dev",
+                "staging": "staging", "stage": "staging", "preprod": "staging", "prod": "prod", "production": "prod"}
+APPLY_KEYS = ("environments", "lock-timeout", "statement-timeout", "backup-dir", "lock-wait", "history")
+# What the history table records, by sqlguard's name for it (the column names are configurable).
+HISTORY_FIELDS = ("version", "name", "filename", "checksum", "applied_at", "applied_by", "duration_ms", "environment",
+                  "backup_path")
+DEFAULT_HISTORY_COLUMNS = tuple((f, f) for f in HISTORY_FIELDS if f != "filename")
+_TIMEOUT = re.compile(r"^\s*\d+\s*(?:ms|s|min|h)?\s*$")
 # How each migration runner runs a file: True when it wraps the file in one transaction.
 TRANSACTION_PRESETS = {"sqlguard": True, "golang-migrate": True, "flyway": True, "alembic": True, "django": True,
                        "dbmate": True, "goose": True, "psql": False, "sqitch": False}
@@ -49,6 +60,34 @@ class Environment:
     dbname: str | None = None
     user: str | None = None
     connect_timeout: int = 10
+    stage: str | None = None  # test, dev, staging or prod; None when neither configured nor told by the name
+
+
+@dataclass(frozen=True)
+class HistoryTable:
+    """Where applied migrations are recorded: sqlguard's own `sqlguard_migrations`, or the table another
+    runner already writes (`columns` maps sqlguard's fields to its columns; a field not mapped is not kept)."""
+
+    table: str = "sqlguard_migrations"  # may be schema-qualified: `ops.migrations`
+    columns: tuple[tuple[str, str], ...] = DEFAULT_HISTORY_COLUMNS
+
+    def column(self, field_name: str) -> str | None:
+        return dict(self.columns).get(field_name)
+
+    @property
+    def keyed_by_filename(self) -> bool:
+        """A migration is found by its file name (else by version and name)."""
+        return self.column("filename") is not None
+
+
+@dataclass(frozen=True)
+class ApplySettings:
+    environments: tuple[str, ...] = ()  # the order `sqlguard apply` migrates in; empty: by stage
+    lock_timeout: str = "5s"
+    statement_timeout: str = "15min"
+    backup_dir: Path | None = None  # None: <root>/backups
+    lock_wait: int = 300  # seconds to wait for another sqlguard run holding the database's apply lock
+    history: HistoryTable = field(default_factory=HistoryTable)
 
 
 @dataclass(frozen=True)
@@ -65,6 +104,7 @@ class Settings:
     # None: decided per file from its migration convention; True/False: the runner wraps (or not)
     assume_in_transaction: bool | None = None
     environments: tuple[Environment, ...] = ()
+    apply: ApplySettings = field(default_factory=ApplySettings)
     config_path: Path | None = None
     root: Path = field(default_factory=Path.cwd)
 
@@ -274,11 +314,15 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
         timeout = spec.get("connect-timeout", 10)
         if not isinstance(timeout, int) or timeout <= 0:
             raise fail("environments", f"`{env_name}.connect-timeout` must be a positive number of seconds")
+        stage = spec.get("stage", _STAGE_NAMES.get(str(env_name).lower()))
+        if stage is not None and stage not in STAGES:
+            raise fail("environments", f"`{env_name}.stage` must be one of: {', '.join(STAGES)}")
         envs.append(Environment(str(env_name), spec.get("dsn-env"), spec.get("service"), spec.get("host"), port,
-                                spec.get("dbname"), spec.get("user"), timeout))
+                                spec.get("dbname"), spec.get("user"), timeout, stage))
     return replace(
         s,
         environments=tuple(envs),
+        apply=_apply_settings(raw.get("apply", {}), envs, fail, root),
         dialect=dialect or s.dialect,
         convention=convention or s.convention,
         fail_on=fail_on or s.fail_on,
@@ -290,6 +334,101 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
         pg_version=pg_version,
         assume_in_transaction=assume,
     )
+
+
+def _apply_settings(raw: Any, envs: list[Environment], fail: Any, root: Path) -> ApplySettings:
+    """The `apply` table: the environments' order (test first), timeouts, backups and the history table."""
+    if not isinstance(raw, dict):
+        raise fail("apply", "must be a table, e.g. [tool.sqlguard.apply]")
+    for k in raw:
+        if k not in APPLY_KEYS:
+            close = difflib.get_close_matches(str(k), APPLY_KEYS, n=1)
+            raise fail("apply", f"unknown key `{k}`" + (f": did you mean `{close[0]}`?" if close else
+                                                         f" (known: {', '.join(APPLY_KEYS)})"))
+    out = ApplySettings()
+    names = [e.name for e in envs]
+    order = raw.get("environments")
+    if order is not None:
+        if not isinstance(order, list) or not all(isinstance(n, str) for n in order) or not order:
+            raise fail("apply", "`environments` must be a list of environment names, test first")
+        for n in order:
+            if n not in names:
+                raise fail("apply", f"`environments`: unknown environment `{n}` (configured: "
+                                    f"{', '.join(names) or 'none'})")
+        if len(set(order)) != len(order):
+            raise fail("apply", "`environments` names an environment twice")
+        stages = {e.name: e.stage for e in envs}
+        problem = stage_order_problem([(n, stages[n]) for n in order])
+        if problem:
+            raise fail("apply", f"`environments`: {problem}")
+        out = replace(out, environments=tuple(order))
+    def duration(key: str, default: str) -> str:
+        value = raw.get(key, default)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            value = f"{value}ms"
+        if not isinstance(value, str) or not _TIMEOUT.match(value):
+            raise fail("apply", f"`{key}` must be a duration such as `5s`, `500ms`, `15min` or `0` (no limit)")
+        return value.replace(" ", "")
+
+    out = replace(out, lock_timeout=duration("lock-timeout", out.lock_timeout),
+                  statement_timeout=duration("statement-timeout", out.statement_timeout))
+    if "backup-dir" in raw:
+        if not isinstance(raw["backup-dir"], str) or not raw["backup-dir"].strip():
+            raise fail("apply", "`backup-dir` must be a folder")
+        out = replace(out, backup_dir=(root / raw["backup-dir"]).resolve())
+    if "lock-wait" in raw:
+        wait = raw["lock-wait"]
+        if not isinstance(wait, int) or isinstance(wait, bool) or wait < 0:
+            raise fail("apply", "`lock-wait` must be a number of seconds (0: do not wait)")
+        out = replace(out, lock_wait=wait)
+    if "history" in raw:
+        out = replace(out, history=_history_table(raw["history"], fail))
+    return out
+
+
+def _history_table(raw: Any, fail: Any) -> HistoryTable:
+    if isinstance(raw, str):
+        raw = {"table": raw}
+    if not isinstance(raw, dict) or set(raw) - {"table", "columns"}:
+        raise fail("apply", "`history` is a table name, or a table with `table` and `columns`")
+    table = raw.get("table", HistoryTable.table)
+    if not isinstance(table, str) or not re.fullmatch(r"[^.\s]+(?:\.[^.\s]+)?", table):
+        raise fail("apply", "`history.table` must be a table name, optionally schema-qualified (`ops.migrations`)")
+    if "columns" not in raw:
+        return HistoryTable(table)
+    cols = raw["columns"]
+    if not isinstance(cols, dict) or not cols:
+        raise fail("apply", "`history.columns` maps sqlguard's fields to the table's columns, e.g. "
+                            "{filename: filename, applied_at: executed_at}")
+    pairs: list[tuple[str, str]] = []
+    for f, c in cols.items():
+        if f not in HISTORY_FIELDS:
+            raise fail("apply", f"`history.columns`: unknown field `{f}` (fields: {', '.join(HISTORY_FIELDS)})")
+        if not isinstance(c, str) or not c:
+            raise fail("apply", f"`history.columns.{f}` must be a column name")
+        pairs.append((str(f), c))
+    mapped = dict(pairs)
+    if "filename" not in mapped and "version" not in mapped:
+        raise fail("apply", "`history.columns` must map `filename` or `version`: how else find a migration's row?")
+    return HistoryTable(table, tuple(pairs))
+
+
+def stage_order_problem(order: list[tuple[str, str | None]]) -> str | None:
+    """Why environments in this order would change something before it was tried on test (None: fine)."""
+    rank = {s: i for i, s in enumerate(STAGES)}
+    if not order:
+        return None
+    first, first_stage = order[0]
+    if first_stage != "test":
+        return (f"`{first}` comes first but is not a test environment: sqlguard applies to test first "
+                "(name it `test`, or give it `stage: test`)")
+    for (a, sa), (b, sb) in itertools.pairwise(order):
+        if sa is None or sb is None:
+            unknown = a if sa is None else b
+            return f"`{unknown}` has no stage: give it `stage:` (one of {', '.join(STAGES)})"
+        if rank[sb] < rank[sa]:
+            return f"`{b}` ({sb}) comes after `{a}` ({sa}): a {sa} database would be changed before {sb}"
+    return None
 
 
 def _apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:

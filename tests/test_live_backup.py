@@ -63,7 +63,7 @@ def test_backup_is_private_verified_and_named_by_env_db_and_time(fresh_db: str, 
     _seed(fresh_db)
     db = _dbname(fresh_db)
 
-    backup = take_backup(fresh_db, "dev", tmp_path, now=NOON)
+    backup = take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
 
     assert backup.path == tmp_path / "backups" / "20240517" / f"dev_{db}_123045.dump"
     assert backup.path.is_absolute() and _files(tmp_path) == [backup.path]
@@ -80,7 +80,7 @@ def test_backup_is_private_verified_and_named_by_env_db_and_time(fresh_db: str, 
 def test_file_is_0600_whatever_the_umask(fresh_db: str, tmp_path: Path) -> None:
     old = os.umask(0o277)  # would make a file created 0o666 read-only for its owner and 0o400
     try:
-        backup = take_backup(fresh_db, "dev", tmp_path, now=NOON)
+        backup = take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
     finally:
         os.umask(old)
     assert stat.S_IMODE(backup.path.stat().st_mode) == 0o600
@@ -89,13 +89,13 @@ def test_file_is_0600_whatever_the_umask(fresh_db: str, tmp_path: Path) -> None:
 
 def test_empty_database_is_a_valid_backup_with_no_entries(fresh_db: str, tmp_path: Path) -> None:
     # the state before the first migration: pg_restore --list lists no object, yet the archive is sound
-    backup = take_backup(fresh_db, "dev", tmp_path, now=NOON)
+    backup = take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
     assert backup.entries == 0 and backup.path.is_file()
 
 
 def test_restore_brings_back_dropped_and_changed_data(fresh_db: str, tmp_path: Path) -> None:
     _seed(fresh_db)
-    backup = take_backup(fresh_db, "dev", tmp_path, now=NOON)
+    backup = take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         conn.execute("UPDATE users SET name = 'changed'")
         conn.execute("DELETE FROM users WHERE id = 2")
@@ -118,7 +118,7 @@ def test_restore_into_a_database_whose_name_reads_like_a_conninfo(pg_server: PgS
     try:
         dsn = pg_server.url(dbname=name)
         _seed(dsn)
-        backup = take_backup(dsn, "dev", tmp_path, now=NOON)
+        backup = take_backup(dsn, "dev", tmp_path / "backups", now=NOON)
         assert backup.path.name == "dev_app_db_x_123045.dump"
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("DROP TABLE users")
@@ -131,7 +131,7 @@ def test_restore_into_a_database_whose_name_reads_like_a_conninfo(pg_server: PgS
 
 def test_a_failed_restore_changes_nothing(fresh_db: str, tmp_path: Path) -> None:
     _seed(fresh_db)
-    backup = take_backup(fresh_db, "dev", tmp_path, now=NOON)
+    backup = take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         conn.execute("UPDATE users SET name = 'changed'")
         # --clean drops only what the backup holds: a view made since then blocks DROP TABLE users
@@ -149,10 +149,10 @@ def test_a_failed_restore_changes_nothing(fresh_db: str, tmp_path: Path) -> None
 
 def test_two_backups_in_the_same_second_do_not_overwrite(fresh_db: str, tmp_path: Path) -> None:
     _seed(fresh_db)
-    first = take_backup(fresh_db, "dev", tmp_path, now=NOON)
+    first = take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
     before = first.path.read_bytes()
-    second = take_backup(fresh_db, "dev", tmp_path, now=NOON)
-    third = take_backup(fresh_db, "dev", tmp_path, now=NOON)
+    second = take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
+    third = take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
 
     assert second.path == first.path.with_name(first.path.stem + "_2.dump")
     assert third.path == first.path.with_name(first.path.stem + "_3.dump")
@@ -161,12 +161,12 @@ def test_two_backups_in_the_same_second_do_not_overwrite(fresh_db: str, tmp_path
 
 
 def test_backup_path_sanitises_names_and_never_reuses_one(tmp_path: Path) -> None:
-    path = backup_path(tmp_path, "prod/eu west", "../../etc/passwd", NOON)
+    path = backup_path(tmp_path / "backups", "prod/eu west", "../../etc/passwd", NOON)
     assert path == tmp_path / "backups" / "20240517" / "prod_eu_west__._.._etc_passwd_123045.dump"
-    assert backup_path(tmp_path, ".hidden", "-opt", NOON).name == "_hidden__opt_123045.dump"
+    assert backup_path(tmp_path / "backups", ".hidden", "-opt", NOON).name == "_hidden__opt_123045.dump"
     path.parent.mkdir(parents=True)
     path.touch()
-    assert backup_path(tmp_path, "prod/eu west", "../../etc/passwd", NOON).name.endswith("_123045_2.dump")
+    assert backup_path(tmp_path / "backups", "prod/eu west", "../../etc/passwd", NOON).name.endswith("_123045_2.dump")
 
 
 def test_pg_dump_missing(fresh_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -175,7 +175,7 @@ def test_pg_dump_missing(fresh_db: str, tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("PATH", str(empty))
 
     with pytest.raises(SqlguardError, match=r"`pg_dump` not found on PATH: install the PostgreSQL client"):
-        take_backup(fresh_db, "dev", tmp_path, now=NOON)
+        take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
     assert not (tmp_path / "backups").exists()
 
 
@@ -183,7 +183,7 @@ def test_pg_dump_failing_leaves_no_file(pg_server: PgServer, tmp_path: Path) -> 
     dsn = pg_server.url(dbname="sqlguard_no_such_db")
 
     with pytest.raises(SqlguardError) as info:
-        take_backup(dsn, "dev", tmp_path, now=NOON)
+        take_backup(dsn, "dev", tmp_path / "backups", now=NOON)
 
     message = str(info.value)
     assert "\n" not in message
@@ -202,7 +202,7 @@ def test_pg_dump_version_mismatch_says_what_to_do(fresh_db: str, tmp_path: Path,
     _put_first_on_path(monkeypatch, fake)
 
     with pytest.raises(SqlguardError) as info:
-        take_backup(fresh_db, "dev", tmp_path, now=NOON)
+        take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
 
     assert str(info.value).endswith(
         "pg_dump failed: aborting because of server version mismatch (server version: 16.2; pg_dump version: "
@@ -228,7 +228,7 @@ def test_credentials_never_reach_a_command_line(pg_server: PgServer, fresh_db: s
     _fake_tool(fake, "pg_restore", f'printf "%s\\n" "$0" "$@" >> "{argv_log}"\nexec "{real_restore}" "$@"\n')
     _put_first_on_path(monkeypatch, fake)
 
-    backup = take_backup(dsn, "dev", tmp_path, now=NOON)  # the server refuses the role without its password
+    backup = take_backup(dsn, "dev", tmp_path / "backups", now=NOON)  # the server refuses the role without its password
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         conn.execute(sql.SQL("ALTER TABLE users OWNER TO {}").format(sql.Identifier(role)))
         conn.execute("DELETE FROM users")
@@ -242,7 +242,7 @@ def test_credentials_never_reach_a_command_line(pg_server: PgServer, fresh_db: s
 
     wrong = pg_server.url(dbname="sqlguard_no_such_db", user=role, password=password)
     with pytest.raises(SqlguardError) as info:
-        take_backup(wrong, "dev", tmp_path, now=NOON)
+        take_backup(wrong, "dev", tmp_path / "backups", now=NOON)
     assert password not in str(info.value) and "does not exist" in str(info.value)
     with pytest.raises(SqlguardError) as info:
         restore_backup(wrong, backup.path)
@@ -256,7 +256,7 @@ def test_wrong_password_is_one_clear_line(pg_server: PgServer, fresh_db: str, tm
     dsn = pg_server.url(dbname=_dbname(fresh_db), user=role, password="not-the-password")
 
     with pytest.raises(SqlguardError) as info:
-        take_backup(dsn, "dev", tmp_path, now=NOON)
+        take_backup(dsn, "dev", tmp_path / "backups", now=NOON)
 
     assert str(info.value).endswith(f'pg_dump failed: password authentication failed for user "{role}"')
     assert "not-the-password" not in str(info.value) and _files(tmp_path) == []
@@ -264,10 +264,10 @@ def test_wrong_password_is_one_clear_line(pg_server: PgServer, fresh_db: str, tm
 
 def test_a_dsn_option_without_environment_variable_is_refused(fresh_db: str, tmp_path: Path) -> None:
     with pytest.raises(SqlguardError, match=r"the DSN sets `sslpassword`.*command line"):
-        take_backup(fresh_db + "?sslpassword=hunter2", "dev", tmp_path, now=NOON)
+        take_backup(fresh_db + "?sslpassword=hunter2", "dev", tmp_path / "backups", now=NOON)
     assert not (tmp_path / "backups").exists()
     # options that only tune the connection are left out, not refused
-    backup = take_backup(fresh_db + "?keepalives_idle=30", "dev", tmp_path, now=NOON)
+    backup = take_backup(fresh_db + "?keepalives_idle=30", "dev", tmp_path / "backups", now=NOON)
     assert backup.path.is_file()
 
 
@@ -279,7 +279,7 @@ def test_failed_verification_leaves_no_file(fresh_db: str, tmp_path: Path, monke
     _put_first_on_path(monkeypatch, fake)
 
     with pytest.raises(SqlguardError) as info:
-        take_backup(fresh_db, "dev", tmp_path, now=NOON)
+        take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
 
     assert str(info.value).endswith("the dump did not verify: `pg_restore --list` failed: could not read from "
                                     "input file: end of file")
@@ -293,7 +293,7 @@ def test_a_listing_without_table_of_contents_does_not_verify(fresh_db: str, tmp_
     _put_first_on_path(monkeypatch, fake)
 
     with pytest.raises(SqlguardError, match="printed no table of contents"):
-        take_backup(fresh_db, "dev", tmp_path, now=NOON)
+        take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
     assert _files(tmp_path) == []
 
 
@@ -318,7 +318,7 @@ def test_ctrl_c_kills_pg_dump_and_removes_the_partial_file(fresh_db: str, tmp_pa
     threading.Thread(target=interrupt, daemon=True).start()
     began = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        take_backup(fresh_db, "dev", tmp_path, now=NOON)
+        take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
 
     assert time.monotonic() - began < 30
     assert _files(tmp_path) == []

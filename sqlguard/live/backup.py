@@ -59,13 +59,14 @@ def pg_tool(name: str) -> str:
     return os.path.abspath(found)
 
 
-def backup_path(root: Path, env_name: str, dbname: str, now: datetime) -> Path:
-    """Where a backup taken at `now` goes: `root/backups/YYYYMMDD/<env>_<db>_HHMMSS.dump`.
+def backup_path(folder: Path, env_name: str, dbname: str, now: datetime) -> Path:
+    """Where a backup taken at `now` goes: `folder/YYYYMMDD/<env>_<db>_HHMMSS.dump` (`folder` is the
+    backups folder, `<project>/backups` unless `apply.backup-dir` says otherwise).
 
     Names are reduced to `[A-Za-z0-9_.-]` (anything else becomes `_`). When that file exists, the
     name gets a suffix `_2`, `_3`… : an existing backup is never overwritten.
     """
-    folder = root / "backups" / now.strftime("%Y%m%d")
+    folder = folder / now.strftime("%Y%m%d")
     stem = f"{_safe_name(env_name)}_{_safe_name(dbname)}_{now.strftime('%H%M%S')}"
     path = folder / f"{stem}.dump"
     n = 2
@@ -75,8 +76,8 @@ def backup_path(root: Path, env_name: str, dbname: str, now: datetime) -> Path:
     return path
 
 
-def take_backup(dsn: str, env_name: str, root: Path, *, now: datetime | None = None) -> Backup:
-    """Dump the database `dsn` names (`pg_dump --format=custom`) to `backup_path(root, …)` and verify it.
+def take_backup(dsn: str, env_name: str, folder: Path, *, now: datetime | None = None) -> Backup:
+    """Dump the database `dsn` names (`pg_dump --format=custom`) to `backup_path(folder, …)` and verify it.
 
     `now` (default: the local time) names the file. The file is 0600 and its directories 0700. Every
     failure raises a one-line `SqlguardError` (what failed, on which `host:port/dbname`, and pg_dump's
@@ -88,7 +89,7 @@ def take_backup(dsn: str, env_name: str, root: Path, *, now: datetime | None = N
     where = f"environment `{env_name}` ({describe(params)})"
     pg_dump, pg_restore = pg_tool("pg_dump"), pg_tool("pg_restore")  # before anything is written
     began = time.monotonic()
-    path, fd = _create(root.absolute(), env_name, dbname, now or datetime.now())
+    path, fd = _create(folder.absolute(), env_name, dbname, now or datetime.now())
     verified = False
     try:
         code, _, err = _run([pg_dump, "--format=custom", "--no-password"], env, stdout=fd)
@@ -178,9 +179,13 @@ def _safe_name(name: str) -> str:
     return "_" + safe[1:] if safe[0] in ".-" else safe  # no hidden file, nothing that reads as an option
 
 
-def _create(root: Path, env_name: str, dbname: str, now: datetime) -> tuple[Path, int]:
+def _create(backups: Path, env_name: str, dbname: str, now: datetime) -> tuple[Path, int]:
     """Create the backup file (0600, never an existing one) and its directories (0700); its path and fd."""
-    folder = root / "backups" / now.strftime("%Y%m%d")
+    folder = backups / now.strftime("%Y%m%d")
+    try:
+        backups.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SqlguardError(f"cannot create the backup directory {backups.parent}: {err.strerror or err}") from None
     for d in (folder.parent, folder):
         try:
             os.mkdir(d, 0o700)
@@ -190,7 +195,7 @@ def _create(root: Path, env_name: str, dbname: str, now: datetime) -> tuple[Path
         except OSError as err:
             raise SqlguardError(f"cannot create the backup directory {d}: {err.strerror or err}") from None
     while True:
-        path = backup_path(root, env_name, dbname, now)
+        path = backup_path(backups, env_name, dbname, now)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:

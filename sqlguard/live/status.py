@@ -12,6 +12,10 @@ files and puts every migration in one state:
 
 A database without the table has run nothing through sqlguard: every migration is pending, and the
 report says the table is missing rather than failing. The session is read-only: status never writes.
+
+The table is configurable (`apply.history`): a team that adopts sqlguard keeps the table its current
+runner writes, e.g. TribeVibe's `migrations (id, filename, executed_at)`. Rows are then found by file
+name, and without a checksum column an edited migration cannot be told from an applied one.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlguard.config import Settings
+from sqlguard.config import HistoryTable, Settings
 from sqlguard.diagnostic import SqlguardError
 from sqlguard.sources.history import History, Migration
 
@@ -63,6 +67,128 @@ def migration_key(migration: Migration) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
+class Recorded:
+    """One row of the history table, in sqlguard's terms (None: the table has no such column)."""
+
+    key: tuple[str, str]
+    version: str | None
+    name: str | None
+    filename: str | None
+    checksum: str | None
+    applied_at: datetime | None
+
+
+class HistoryStore:
+    """Reads and writes the history table the config names, with its column names. Identifiers are
+    quoted by psycopg; values are parameters."""
+
+    def __init__(self, spec: HistoryTable | None = None) -> None:
+        self.spec = spec or HistoryTable()
+
+    @property
+    def label(self) -> str:
+        return self.spec.table
+
+    def key(self, migration: Migration) -> tuple[str, str]:
+        """How a migration's row is found: by file name, or by (version, name), or by version alone."""
+        if self.spec.keyed_by_filename:
+            return "", migration.path.name
+        if self.spec.column("name") is None:
+            return migration.version or "", ""
+        return migration_key(migration)
+
+    def identifier(self) -> Any:
+        from psycopg import sql
+
+        return sql.Identifier(*self.spec.table.split("."))
+
+    def exists(self, conn: Any) -> bool:
+        from sqlguard.live.connect import run_query
+
+        found = run_query(conn, "SELECT to_regclass(%s) IS NOT NULL", [self.identifier().as_string(conn)])
+        return bool(found and found[0][0])
+
+    def ensure(self, conn: Any) -> None:
+        """Create the table when it is missing (sqlguard's layout, or the configured columns)."""
+        from psycopg import sql
+
+        from sqlguard.live.connect import run_query
+
+        if self.exists(conn):
+            return
+        if self.spec == HistoryTable():
+            run_query(conn, HISTORY_DDL)
+            return
+        types = {"applied_at": "timestamptz NOT NULL DEFAULT now()", "applied_by": "text DEFAULT current_user",
+                 "duration_ms": "integer"}
+        cols = [sql.SQL("{} " + types.get(f, "text")).format(sql.Identifier(c)) for f, c in self.spec.columns]
+        run_query(conn, sql.SQL("CREATE TABLE {} ({})").format(self.identifier(), sql.SQL(", ").join(cols)))
+
+    def rows(self, conn: Any) -> list[Recorded] | None:
+        """The recorded migrations in applied order; None without the table."""
+        from psycopg import sql
+
+        from sqlguard.live.connect import run_query
+
+        if not self.exists(conn):
+            return None
+        fields = ("version", "name", "filename", "checksum", "applied_at")
+        picks = [sql.Identifier(c) if (c := self.spec.column(f)) else sql.SQL("NULL") for f in fields]
+        order = [sql.Identifier(c) for f in ("applied_at", "version", "name", "filename")
+                 if (c := self.spec.column(f))]
+        query = sql.SQL("SELECT {} FROM {} ORDER BY {}").format(
+            sql.SQL(", ").join(picks), self.identifier(), sql.SQL(", ").join(order))
+        out: list[Recorded] = []
+        for version, name, filename, digest, at in run_query(conn, query):
+            version = None if version is None else str(version)
+            name = None if name is None else str(name)
+            filename = None if filename is None else str(filename)
+            if self.spec.keyed_by_filename:
+                key = ("", filename or "")
+            elif self.spec.column("name") is None:
+                key = (version or "", "")
+            else:
+                key = (version or "", name or "")
+            at = at if isinstance(at, datetime) else None
+            out.append(Recorded(key, version, name, filename, None if digest is None else str(digest), at))
+        return out
+
+    def insert(self, conn: Any, migration: Migration, digest: str, *, duration_ms: int | None,
+               environment: str | None, backup_path: str | None) -> None:
+        """Record `migration` as applied (inside the caller's transaction)."""
+        from psycopg import sql
+
+        from sqlguard.live.connect import run_query
+
+        version, name = migration_key(migration)
+        values = {"version": version, "name": name, "filename": migration.path.name, "checksum": digest,
+                  "duration_ms": duration_ms, "environment": environment, "backup_path": backup_path}
+        pairs = [(c, values[f]) for f, c in self.spec.columns if f in values]
+        query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            self.identifier(), sql.SQL(", ").join(sql.Identifier(c) for c, _ in pairs),
+            sql.SQL(", ").join(sql.Placeholder() for _ in pairs))
+        run_query(conn, query, [v for _, v in pairs])
+
+    def delete(self, conn: Any, migration: Migration) -> int:
+        """Remove `migration`'s row (inside the caller's transaction); how many rows went."""
+        from psycopg import sql
+
+        from sqlguard.live.connect import run_query
+
+        key = self.key(migration)
+        if self.spec.keyed_by_filename:
+            where = [(self.spec.column("filename"), key[1])]
+        else:
+            where = [(self.spec.column("version"), key[0])]
+            if self.spec.column("name") is not None:
+                where.append((self.spec.column("name"), key[1]))
+        query = sql.SQL("DELETE FROM {} WHERE {} RETURNING 1").format(
+            self.identifier(), sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(str(c)))
+                                                     for c, _ in where))
+        return len(run_query(conn, query, [v for _, v in where]))
+
+
+@dataclass(frozen=True)
 class StatusEntry:
     state: str  # one of STATES
     version: str
@@ -83,6 +209,7 @@ class StatusReport:
     modified: list[StatusEntry]
     pending: list[StatusEntry]
     missing: list[StatusEntry]
+    table: str = HISTORY_TABLE
 
     @property
     def entries(self) -> list[StatusEntry]:
@@ -99,12 +226,13 @@ def migration_status(settings: Settings, env_name: str, paths: list[Path]) -> St
 
     history: History = one_history(settings, paths, "status")
     env = environment(settings, env_name)
+    store = HistoryStore(settings.apply.history)
     conn = connect(env, application_name="sqlguard status", read_only=True)
     try:
-        rows = _recorded(conn)
+        rows = store.rows(conn)
     finally:
         conn.close()
-    return _classify(env_name, history, rows)
+    return classify(env_name, history, rows, store)
 
 
 def exit_code(report: StatusReport) -> int:
@@ -121,7 +249,7 @@ def render_status(report: StatusReport, fmt: str) -> str:
         raise SqlguardError(f"unknown status format `{fmt}` (text, json)")
     lines: list[str] = []
     if not report.table_exists:
-        lines.append(f"`{report.environment}` has no `{HISTORY_TABLE}` table: no migration has been recorded "
+        lines.append(f"`{report.environment}` has no `{report.table}` table: no migration has been recorded "
                      "there, so every one is pending.")
     if entries:
         table = [("STATE", "VERSION", "NAME", "APPLIED AT")]
@@ -144,44 +272,37 @@ def render_status(report: StatusReport, fmt: str) -> str:
 
 # --- internals ---------------------------------------------------------------------------------
 
-def _recorded(conn: Any) -> list[tuple[Any, ...]] | None:
-    """The history table's rows (version, name, checksum, applied_at) in applied order; None without the table."""
-    from psycopg import sql
-
-    from sqlguard.live.connect import run_query
-
-    table = sql.Identifier(HISTORY_TABLE)
-    exists = run_query(conn, "SELECT to_regclass(%s) IS NOT NULL", [table.as_string(conn)])
-    if not exists or not exists[0][0]:
-        return None
-    query = sql.SQL("SELECT version, name, checksum, applied_at FROM {} ORDER BY applied_at, version, name"
-                    ).format(table)
-    return run_query(conn, query)
-
-
-def _classify(env_name: str, history: History, rows: list[tuple[Any, ...]] | None) -> StatusReport:
-    recorded: dict[tuple[str, str], tuple[Any, ...]] = {}
+def classify(env_name: str, history: History, rows: list[Recorded] | None,
+             store: HistoryStore | None = None) -> StatusReport:
+    """Put every migration of `history` in one state by the recorded `rows` (None: no table)."""
+    store = store or HistoryStore()
+    recorded: dict[tuple[str, str], Recorded] = {}
     for r in rows or []:
-        recorded.setdefault((str(r[0]), str(r[1])), r)
+        recorded.setdefault(r.key, r)
     applied: list[StatusEntry] = []
     modified: list[StatusEntry] = []
     pending: list[StatusEntry] = []
     seen: set[tuple[str, str]] = set()
     for position, m in enumerate(history.migrations):
-        key = migration_key(m)
+        key = store.key(m)
+        version, name = migration_key(m)
         seen.add(key)
         digest = checksum(m.path)
         row = recorded.get(key)
         if row is None:
-            pending.append(StatusEntry("pending", key[0], key[1], history.relative(m.path), None, digest, None,
+            pending.append(StatusEntry("pending", version, name, history.relative(m.path), None, digest, None,
                                        position))
             continue
-        state = "applied" if row[2] == digest else "modified"
-        entry = StatusEntry(state, key[0], key[1], history.relative(m.path), row[3], digest, row[2], position)
+        # without a checksum column, a recorded migration counts as applied
+        state = "applied" if row.checksum is None or row.checksum == digest else "modified"
+        entry = StatusEntry(state, version, name, history.relative(m.path), row.applied_at, digest, row.checksum,
+                            position)
         (applied if state == "applied" else modified).append(entry)
-    missing = [StatusEntry("missing", key[0], key[1], None, row[3], None, row[2])
+    missing = [StatusEntry("missing", row.version or key[0], row.name or row.filename or key[1], row.filename,
+                           row.applied_at, None, row.checksum)
                for key, row in recorded.items() if key not in seen]
-    return StatusReport(env_name, history.folder, rows is not None, applied, modified, pending, missing)
+    return StatusReport(env_name, history.folder, rows is not None, applied, modified, pending, missing,
+                        store.label)
 
 
 def _entry_json(e: StatusEntry) -> dict[str, Any]:

@@ -23,6 +23,12 @@ _WRAPPING = {"sqlguard", "golang-migrate", "flyway", "dbmate", "goose", "diesel"
 
 def runner_wraps(text: str, assume: bool | None, migration: MigrationFile | None) -> bool:
     """Whether the file runs inside one transaction that the runner opens."""
+    return wraps(text, assume, migration.convention if migration is not None else None)
+
+
+def wraps(text: str, assume: bool | None, convention: str | None) -> bool:
+    """Whether a file of a history in `convention` (None: not a migration) runs inside one transaction
+    its runner opens: the file's directive, else `assume-in-transaction`, else the convention's runner."""
     head = text[:20000]
     m = _ON.search(head)
     if m is not None:
@@ -31,7 +37,7 @@ def runner_wraps(text: str, assume: bool | None, migration: MigrationFile | None
         return False
     if assume is not None:
         return assume
-    return migration is not None and migration.convention in _WRAPPING
+    return convention in _WRAPPING
 
 
 def explicit_transaction(keyword: str, second: str, open_now: bool) -> bool:

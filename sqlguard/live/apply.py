@@ -1,0 +1,657 @@
+"""`sqlguard apply`: run pending migrations, test database first, with a backup, a record and a way back.
+
+The steps cannot be skipped or reordered:
+
+1. Plan: read each target environment's history table (`HistoryStore`) and find what is pending.
+   A migration edited after it ran is refused, naming the file and both checksums.
+2. Dry run (the default): every pending migration runs on the test environment inside one
+   transaction that is rolled back. Each statement is timed, the relation locks it took are read from
+   `pg_locks`, its row count kept; each migration's schema change is the diff of the schema before and
+   after it. Statements that cannot run in a transaction block are tried without CONCURRENTLY (the
+   same change, with a stronger lock) or, when that is not possible (VACUUM…), skipped with a note.
+3. `--execute`: back up every target (`pg_dump`, verified) before changing any, then migrate the
+   targets in order, test first; a failure stops the run, so dev is never touched after test failed.
+   Each migration runs in its own transaction with `lock_timeout` and `statement_timeout`, and the same
+   transaction inserts its history row: a migration is recorded if and only if it committed. A
+   migration holding a non-transactional statement runs statement by statement; an index a failed
+   CONCURRENTLY build left INVALID is dropped and reported.
+
+A session-level advisory lock per database and history table serialises concurrent runs: the second
+waits (`apply.lock-wait` seconds), then re-reads the history, so each migration is applied once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlguard.config import STAGES, Environment, Settings, stage_order_problem
+from sqlguard.diagnostic import SqlguardError
+from sqlguard.live.status import HistoryStore, StatusReport, checksum, classify
+from sqlguard.schema import Change, diff
+from sqlguard.sources.history import History, Migration
+from sqlguard.sources.script import Script, ScriptStatement, read_script, without_concurrently
+
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+
+_LOCK_RANK = ("AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareLock",
+              "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
+# Relation locks this session holds (tables, views, materialized views; not indexes or sequences).
+_LOCKS = """
+SELECT n.nspname, c.relname, l.mode
+  FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE l.pid = pg_backend_pid() AND l.granted AND l.locktype = 'relation' AND c.relkind IN ('r', 'p', 'v', 'm')
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+"""
+_INVALID_INDEXES = """
+SELECT n.nspname, c.relname
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE NOT i.indisvalid
+"""
+
+
+# --- results ---------------------------------------------------------------------------------------
+
+@dataclass
+class StatementResult:
+    line: int
+    summary: str
+    ms: float
+    rows: int | None  # rows affected (None for DDL)
+    locks: list[str]  # "AccessExclusiveLock on users", strongest per relation, new in this statement
+    outside_transaction: bool = False
+    note: str | None = None
+
+
+@dataclass
+class MigrationResult:
+    version: str
+    name: str
+    file: str  # relative to the history's folder
+    checksum: str
+    status: str = "not run"  # applied | tried (dry run) | failed | not run
+    ms: float = 0.0
+    transactional: bool = True
+    statements: list[StatementResult] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    locks: list[str] = field(default_factory=list)  # held until the migration's transaction ends
+    rollback_check: str | None = None  # identical | differs | no rollback | None (not checked)
+    rollback_diff: list[Change] = field(default_factory=list)
+    invalid_indexes_dropped: list[str] = field(default_factory=list)
+    error: str | None = None
+    error_line: int | None = None
+
+
+@dataclass
+class EnvResult:
+    name: str
+    stage: str | None
+    target: str  # host:port/dbname
+    status: str = "not run"  # applied | up to date | tried | failed | not run | pending
+    migrations: list[MigrationResult] = field(default_factory=list)
+    backup: Any = None  # backup.Backup
+    ms: float = 0.0
+    error: str | None = None
+    note: str | None = None
+
+
+@dataclass
+class ApplyResult:
+    mode: str  # dry-run | execute
+    folder: Path
+    environments: list[EnvResult]
+    validation: list[dict[str, Any]] = field(default_factory=list)  # lint findings of the pending files
+    check_rollback: bool = False
+    stopped: str | None = None  # why the run stopped early
+    dry_run: ApplyResult | None = None  # with --execute: the dry run that came first
+
+    @property
+    def ok(self) -> bool:
+        return self.stopped is None and all(e.status not in ("failed",) for e in self.environments)
+
+    @property
+    def backups(self) -> list[Any]:
+        return [e.backup for e in self.environments if e.backup is not None]
+
+
+# --- plan ------------------------------------------------------------------------------------------
+
+@dataclass
+class TargetPlan:
+    env: Environment
+    target: str
+    status: StatusReport
+    pending: list[Migration]
+
+
+def targets(settings: Settings, names: list[str] | None) -> list[Environment]:
+    """The environments `apply` migrates, in order: `apply.environments`, else test, dev, staging, prod
+    by stage. `names` picks some of them (in that order). A test environment always goes first: an
+    order that would change another database before test is refused."""
+    from sqlguard.live.connect import environment
+
+    if not settings.environments:
+        environment(settings, "")  # raises the "no environments configured" error
+    by_name = {e.name: e for e in settings.environments}
+    if settings.apply.environments:
+        order = [by_name[n] for n in settings.apply.environments]
+    else:
+        rank = {s: i for i, s in enumerate(STAGES)}
+        order = sorted((e for e in settings.environments if e.stage is not None), key=lambda e: rank[e.stage or ""])
+    if names:
+        for n in names:
+            environment(settings, n)  # unknown names fail with the configured list
+        unknown = [n for n in names if n not in {e.name for e in order}]
+        if unknown:
+            raise SqlguardError(f"environment `{unknown[0]}` is not one `apply` migrates (apply.environments: "
+                                f"{', '.join(e.name for e in order)})")
+        order = [e for e in order if e.name in names]
+    if not order:
+        raise SqlguardError("no environment to migrate: give environments a `stage` (test, dev…) or list them "
+                            "in `apply.environments`, test first")
+    problem = stage_order_problem([(e.name, e.stage) for e in order])
+    if problem and not (names and order[0].stage != "test" and _has_test(settings)):
+        raise SqlguardError(f"refusing to migrate: {problem}")
+    return order
+
+
+def _has_test(settings: Settings) -> bool:
+    return any(e.stage == "test" for e in settings.environments)
+
+
+def plan(settings: Settings, history: History, envs: list[Environment]) -> list[TargetPlan]:
+    """Each environment's status, read-only. Raises when a migration changed after it was applied."""
+    from sqlguard.live.connect import connect, describe, dsn_for
+
+    store = HistoryStore(settings.apply.history)
+    plans: list[TargetPlan] = []
+    for env in envs:
+        conn = connect(env, application_name="sqlguard apply (plan)", read_only=True)
+        try:
+            report = classify(env.name, history, store.rows(conn), store)
+        finally:
+            conn.close()
+        refuse_modified(report)
+        pending = [history.migrations[e.position] for e in report.pending if e.position is not None]
+        plans.append(TargetPlan(env, describe(_params(dsn_for(env))), report, pending))
+    return plans
+
+
+def refuse_modified(report: StatusReport) -> None:
+    if report.modified:
+        e = report.modified[0]
+        more = f" (and {len(report.modified) - 1} more)" if len(report.modified) > 1 else ""
+        raise SqlguardError(f"`{e.file}` changed after it was applied to `{report.environment}`{more}: recorded "
+                            f"checksum {e.recorded_checksum}, file checksum {e.checksum}. Restore the file and put "
+                            "the change in a new migration.")
+
+
+def _params(dsn: str) -> dict[str, str]:
+    from sqlguard.live.connect import _parse
+
+    return _parse(dsn, "invalid DSN")
+
+
+# --- the runs --------------------------------------------------------------------------------------
+
+def dry_run(settings: Settings, history: History, plans: list[TargetPlan], *, check_rollback: bool = False,
+            progress: Progress | None = None) -> ApplyResult:
+    """Run every migration pending on the test environment in one transaction, then roll it back."""
+    from sqlguard.live.connect import connect
+
+    result = ApplyResult("dry-run", history.folder, [], check_rollback=check_rollback)
+    tried = False
+    for p in plans:
+        env_result = EnvResult(p.env.name, p.env.stage, p.target)
+        env_result.migrations = [_result_for(history, m) for m in p.pending]
+        result.environments.append(env_result)
+        if not p.pending:
+            env_result.status = "up to date"
+            continue
+        if tried or p.env.stage != "test":
+            env_result.status = "pending"
+            env_result.note = ("runs after test succeeds" if p.env.stage != "test" else
+                               "tried on the first test environment only")
+            continue
+        tried = True
+        began = time.monotonic()
+        conn = connect(p.env, application_name="sqlguard apply (dry run)")
+        try:
+            session = _Session(conn, settings, progress, p.env.name)
+            session.set_timeouts(local=True)
+            for n, (m, mr) in enumerate(zip(p.pending, env_result.migrations, strict=True)):
+                _progress(progress, f"{p.env.name}: trying {mr.file}", n, len(p.pending))
+                if not session.try_migration(m, mr, history, check_rollback):
+                    env_result.status = "failed"
+                    env_result.error = f"{mr.file}: {mr.error}"
+                    result.stopped = f"`{mr.file}` failed on `{p.env.name}` in the dry run"
+                    break
+            else:
+                env_result.status = "tried"
+                _progress(progress, f"{p.env.name}: tried {len(p.pending)} migration(s), rolling back",
+                          len(p.pending), len(p.pending))
+        finally:
+            _quietly(conn.rollback)
+            conn.close()
+        env_result.ms = (time.monotonic() - began) * 1000
+        if result.stopped:
+            break
+    return result
+
+
+def execute(settings: Settings, history: History, plans: list[TargetPlan], *, check_rollback: bool = False,
+            progress: Progress | None = None, backup_dir: Path | None = None) -> ApplyResult:
+    """Back up every target, then migrate them in order; the first failure stops the run."""
+    from sqlguard.live.backup import take_backup
+    from sqlguard.live.connect import dsn_for
+
+    result = ApplyResult("execute", history.folder, [], check_rollback=check_rollback)
+    envs = [EnvResult(p.env.name, p.env.stage, p.target) for p in plans]
+    result.environments = envs
+    folder = backup_dir or settings.apply.backup_dir or settings.root / "backups"
+    # 1. every backup first: a failed backup stops the run before anything changed anywhere
+    for p, er in zip(plans, envs, strict=True):
+        if not p.pending:
+            continue
+        _progress(progress, f"{p.env.name}: backing up {p.target}", 0, 1)
+        try:
+            er.backup = take_backup(dsn_for(p.env), p.env.name, folder)
+        except SqlguardError as err:
+            er.status, er.error = "failed", str(err)
+            result.stopped = f"the backup of `{p.env.name}` failed; nothing was changed"
+            return result
+        _progress(progress, f"{p.env.name}: backup {er.backup.path.name} ({er.backup.size} bytes, verified)", 1, 1)
+    # 2. test first, then the others in order
+    applied_on_test: dict[str, set[str]] = {}  # checksums each migration reached a test database with
+    for p, er in zip(plans, envs, strict=True):
+        began = time.monotonic()
+        try:
+            _migrate_env(settings, history, p, er, check_rollback and p.env.stage == "test", progress,
+                         applied_on_test)
+        except SqlguardError as err:
+            er.status, er.error = "failed", str(err)
+        er.ms = (time.monotonic() - began) * 1000
+        if er.status == "failed":
+            result.stopped = f"`{p.env.name}` failed; the environments after it were not touched"
+            return result
+    return result
+
+
+def _migrate_env(settings: Settings, history: History, p: TargetPlan, er: EnvResult, check_rollback: bool,
+                 progress: Progress | None, applied_on_test: dict[str, set[str]]) -> None:
+    from sqlguard.live.connect import connect
+
+    store = HistoryStore(settings.apply.history)
+    conn = connect(p.env, application_name="sqlguard apply")
+    try:
+        session = _Session(conn, settings, progress, p.env.name)
+        session.advisory_lock(store, settings.apply.lock_wait)
+        store.ensure(conn)
+        conn.commit()
+        # the plan was read before the lock: another run may have applied some since
+        report = classify(p.env.name, history, store.rows(conn), store)
+        conn.commit()
+        refuse_modified(report)
+        pending = [history.migrations[e.position] for e in report.pending if e.position is not None]
+        if p.env.stage == "test":
+            for e in report.applied:
+                applied_on_test.setdefault(e.file or "", set()).add(e.checksum or "")
+        else:
+            _require_tried_on_test(settings, history, p.env, pending, applied_on_test)
+        er.migrations = [_result_for(history, m) for m in pending]
+        if not pending:
+            er.status = "up to date"
+            return
+        backup_path = str(er.backup.path) if er.backup is not None else None
+        for n, (m, mr) in enumerate(zip(pending, er.migrations, strict=True)):
+            _progress(progress, f"{p.env.name}: applying {mr.file}", n, len(pending))
+            if not session.apply_migration(m, mr, history, store, check_rollback, backup_path):
+                er.status = "failed"
+                er.error = f"{mr.file}: {mr.error}"
+                return
+            if p.env.stage == "test":
+                applied_on_test.setdefault(mr.file, set()).add(mr.checksum)
+        _progress(progress, f"{p.env.name}: applied {len(pending)} migration(s)", len(pending), len(pending))
+        er.status = "applied"
+    finally:
+        _quietly(conn.rollback)
+        conn.close()  # ends the session: the advisory lock goes with it
+
+
+def _require_tried_on_test(settings: Settings, history: History, env: Environment, pending: list[Migration],
+                           applied_on_test: dict[str, set[str]]) -> None:
+    """A non-test database only gets migrations a test database already runs, with the same bytes."""
+    if not pending:
+        return
+    if not applied_on_test:  # test was not part of this run: read what the test environments record
+        from sqlguard.live.connect import connect
+
+        store = HistoryStore(settings.apply.history)
+        for test_env in (e for e in settings.environments if e.stage == "test"):
+            conn = connect(test_env, application_name="sqlguard apply (plan)", read_only=True)
+            try:
+                report = classify(test_env.name, history, store.rows(conn), store)
+            finally:
+                conn.close()
+            for e in report.applied:
+                applied_on_test.setdefault(e.file or "", set()).add(e.checksum or "")
+    for m in pending:
+        rel, digest = history.relative(m.path), checksum(m.path)
+        if digest not in applied_on_test.get(rel, set()):
+            raise SqlguardError(f"refusing to migrate `{env.name}` before test: `{rel}` has not been applied to a "
+                                "test environment yet; run `sqlguard apply --execute` with the test environment "
+                                "first")
+
+
+def _result_for(history: History, m: Migration) -> MigrationResult:
+    from sqlguard.live.status import migration_key
+
+    version, name = migration_key(m)
+    return MigrationResult(version, name, history.relative(m.path), checksum(m.path))
+
+
+def _progress(progress: Progress | None, what: str, done: int, total: int) -> None:
+    if progress is not None:
+        progress(what, done, total)
+
+
+def _quietly(action: Callable[[], Any]) -> None:
+    # cleanup on a connection that may be gone; the error that matters is reported
+    with contextlib.suppress(Exception):
+        action()
+
+
+class _Failed(Exception):
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class _Session:
+    """One connection running migrations statement by statement, watching locks and timing."""
+
+    def __init__(self, conn: Any, settings: Settings, progress: Progress | None, env_name: str) -> None:
+        self.conn = conn
+        self.settings = settings
+        self.progress = progress
+        self.env_name = env_name
+        self.dialect = settings.dialect
+        history_table = settings.apply.history.table.split(".")[-1]
+        self.skip_relations = {history_table}
+
+    # -- settings and locks --
+
+    def set_timeouts(self, *, local: bool) -> None:
+        with self.conn.cursor() as cur:
+            for name, value in (("lock_timeout", self.settings.apply.lock_timeout),
+                                ("statement_timeout", self.settings.apply.statement_timeout)):
+                cur.execute("SELECT set_config(%s, %s, %s)", (name, value, local))
+
+    def reset_timeouts(self) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute("RESET lock_timeout")
+            cur.execute("RESET statement_timeout")
+
+    def advisory_lock(self, store: HistoryStore, wait: int) -> None:
+        """Hold this database's apply lock for the session, waiting up to `wait` seconds for another run."""
+        key = _lock_key(store.label)
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+                row = cur.fetchone()
+            self.conn.commit()
+            if row is not None and row[0]:
+                return
+            holder = self._lock_holder(key)
+            if time.monotonic() >= deadline:
+                raise SqlguardError(f"environment `{self.env_name}`: another sqlguard apply is migrating this "
+                                    f"database{holder}; it still ran after {wait} s (apply.lock-wait): try again "
+                                    "when it has finished")
+            if not told:
+                _progress(self.progress, f"{self.env_name}: another sqlguard apply is migrating this "
+                                         f"database{holder}; waiting up to {wait} s", 0, 1)
+                told = True
+            time.sleep(0.25)
+
+    def _lock_holder(self, key: int) -> str:
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT a.pid, a.application_name, a.client_addr FROM pg_locks l "
+                        "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+                        "AND ((l.classid::bigint << 32) | l.objid::bigint) = %s", (key & 0xFFFFFFFFFFFFFFFF,))
+            row = cur.fetchone()
+        self.conn.commit()
+        return f" (server pid {row[0]}, `{row[1]}`)" if row else ""
+
+    def _locks(self) -> set[tuple[str, str]]:
+        with self.conn.cursor() as cur:
+            cur.execute(_LOCKS)
+            rows = cur.fetchall()
+        return {(rel if schema == "public" else f"{schema}.{rel}", mode) for schema, rel, mode in rows
+                if rel not in self.skip_relations}
+
+    def _invalid_indexes(self) -> set[tuple[str, str]]:
+        with self.conn.cursor() as cur:
+            cur.execute(_INVALID_INDEXES)
+            return {(str(a), str(b)) for a, b in cur.fetchall()}
+
+    # -- statements --
+
+    def _run(self, statements: list[ScriptStatement], *, in_transaction: bool,
+             results: list[StatementResult] | None) -> list[str]:
+        """Run the statements in order; the relation locks they hold at the end (in a transaction).
+
+        A statement's locks are those new after it: a lock its transaction already holds (an earlier
+        statement's, or in the dry run an earlier migration's) is held, not taken again, and not repeated.
+        """
+        import psycopg
+
+        held = start = self._locks() if in_transaction else set()
+        for s in statements:
+            text, note = s.text, None
+            if s.outside_transaction and in_transaction:
+                if "CONCURRENTLY" not in s.outside_transaction:
+                    if results is not None:
+                        results.append(StatementResult(s.line, s.summary, 0.0, None, [], True,
+                                                       f"not tried: {s.outside_transaction} cannot run in the "
+                                                       "dry run's transaction"))
+                    continue
+                text = without_concurrently(s.text, self.dialect)
+                note = "tried without CONCURRENTLY (the dry run is one transaction)"
+            began = time.perf_counter()
+            try:
+                with self.conn.cursor() as cur:
+                    cur.execute(text.encode("utf-8", errors="surrogateescape"))
+                    rows = cur.rowcount if cur.rowcount >= 0 and _counts_rows(s) else None
+            except psycopg.Error as err:
+                raise _Failed(_error_text(err, s), s.line) from None
+            ms = (time.perf_counter() - began) * 1000
+            locks: list[str] = []
+            if in_transaction:
+                now = self._locks()
+                locks = _strongest(now - held)
+                held = now
+            elif s.outside_transaction:
+                note = f"{s.outside_transaction}: ran outside a transaction (its locks end with it)"
+            if results is not None:
+                results.append(StatementResult(s.line, s.summary, ms, rows, locks, bool(s.outside_transaction),
+                                               note))
+        return _strongest(held - start) if in_transaction else []
+
+    def _scripts(self, m: Migration, history: History) -> tuple[Script, Script | None]:
+        return migration_scripts(m, history, self.settings)
+
+    def try_migration(self, m: Migration, mr: MigrationResult, history: History, check_rollback: bool) -> bool:
+        """Dry run: run `m` in the open transaction (kept open for the next migration)."""
+        import psycopg
+
+        from sqlguard.live.introspect import introspect
+
+        began = time.monotonic()
+        try:
+            up, down = self._scripts(m, history)
+            mr.transactional = up.wrapped
+            before = introspect(self.conn)
+            mr.locks = self._run(up.to_run(True), in_transaction=True, results=mr.statements)
+            after = introspect(self.conn)
+            mr.changes = diff(before, after)
+            if check_rollback:
+                self._check_rollback(up, down, mr, before, after)
+            mr.status = "tried"
+            return mr.error is None
+        except _Failed as failed:
+            mr.status, mr.error, mr.error_line = "failed", str(failed), failed.line
+            return False
+        except psycopg.Error as err:
+            mr.status, mr.error = "failed", _error_text(err, None)
+            return False
+        finally:
+            mr.ms = (time.monotonic() - began) * 1000
+
+    def _check_rollback(self, up: Script, down: Script | None, mr: MigrationResult, before: Any,
+                        after: Any) -> None:
+        """Run the rollback, compare the schema with the one before the migration, run the migration again."""
+        from sqlguard.live.introspect import introspect
+
+        if down is None:
+            mr.rollback_check = "no rollback"
+            mr.status, mr.error = "failed", "no rollback to check (add its rollback file)"
+            return
+        in_tx = self.conn.autocommit is False
+        self._run(down.to_run(in_tx), in_transaction=in_tx, results=None)
+        back = introspect(self.conn)
+        mr.rollback_diff = diff(before, back)
+        if mr.rollback_diff:
+            mr.rollback_check = "differs"
+            mr.status = "failed"
+            mr.error = ("the rollback does not undo the migration: " +
+                        "; ".join(c.describe() for c in mr.rollback_diff[:5]))
+            return
+        mr.rollback_check = "identical"
+        self._run(up.to_run(in_tx), in_transaction=in_tx, results=None)
+        again = introspect(self.conn)
+        if diff(after, again):
+            mr.status, mr.error = "failed", "running the migration again after its rollback gives another schema"
+
+    def apply_migration(self, m: Migration, mr: MigrationResult, history: History, store: HistoryStore,
+                        check_rollback: bool, backup_path: str | None) -> bool:
+        """Execute: run `m` and record it, in one transaction when it can run in one."""
+        import psycopg
+
+        from sqlguard.live.introspect import introspect
+
+        began = time.monotonic()
+        conn = self.conn
+        invalid_before: set[tuple[str, str]] = set()
+        try:
+            up, down = self._scripts(m, history)
+            mr.transactional = up.wrapped
+            if up.wrapped:
+                self.set_timeouts(local=True)
+            else:
+                conn.commit()
+                conn.autocommit = True
+                self.set_timeouts(local=False)
+                invalid_before = self._invalid_indexes()
+            before = introspect(conn)
+            mr.locks = self._run(up.to_run(), in_transaction=up.wrapped,
+                      results=mr.statements)
+            after = introspect(conn)
+            mr.changes = diff(before, after)
+            if check_rollback:
+                self._check_rollback(up, down, mr, before, after)
+                if mr.error is not None:
+                    raise _Failed(mr.error, None)
+            if not up.wrapped:
+                self.reset_timeouts()
+                conn.autocommit = False
+            ms = int((time.monotonic() - began) * 1000)
+            store.insert(conn, m, mr.checksum, duration_ms=ms, environment=self.env_name, backup_path=backup_path)
+            conn.commit()
+            mr.status = "applied"
+            return True
+        except (_Failed, psycopg.Error, SqlguardError) as err:
+            mr.status = "failed"
+            mr.error = _error_text(err, None) if isinstance(err, psycopg.Error) else str(err)
+            mr.error_line = err.line if isinstance(err, _Failed) else None
+            _quietly(conn.rollback)
+            if not mr.transactional:
+                mr.invalid_indexes_dropped = self._drop_invalid(invalid_before)
+                _quietly(self.reset_timeouts)
+                _quietly(lambda: setattr(conn, "autocommit", False))
+            return False
+        finally:
+            mr.ms = (time.monotonic() - began) * 1000
+
+    def _drop_invalid(self, before: set[tuple[str, str]]) -> list[str]:
+        """Drop the indexes a failed CONCURRENTLY build left INVALID (not those that were invalid before)."""
+        from psycopg import sql
+
+        dropped: list[str] = []
+        try:
+            self.conn.autocommit = True
+            for schema, name in sorted(self._invalid_indexes() - before):
+                self.conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(schema, name)))
+                dropped.append(name if schema == "public" else f"{schema}.{name}")
+        except Exception:  # reported as what was dropped so far; the migration's own error is the news
+            pass
+        return dropped
+
+
+def migration_scripts(m: Migration, history: History, settings: Settings) -> tuple[Script, Script | None]:
+    """What a migration runs, and what its rollback runs (None when it has none)."""
+    def script(path: Path, section: str | None) -> Script:
+        return read_script(path, section, settings.dialect, assume_in_transaction=settings.assume_in_transaction,
+                           convention=history.convention)
+
+    up = script(m.path, "up" if m.single_file else None)
+    down = None
+    if m.rollback is not None:
+        down = script(m.rollback, "down" if m.single_file else None)
+    elif m.single_file:
+        down = script(m.path, "down")
+        down = down if down.statements else None
+    return up, down
+
+
+def _counts_rows(s: ScriptStatement) -> bool:
+    first = s.text.lstrip().split(None, 1)[0].upper() if s.text.strip() else ""
+    return first in ("INSERT", "UPDATE", "DELETE", "MERGE", "WITH", "COPY", "SELECT")
+
+
+def _strongest(locks: set[tuple[str, str]]) -> list[str]:
+    best: dict[str, str] = {}
+    for rel, mode in locks:
+        if rel not in best or _rank(mode) > _rank(best[rel]):
+            best[rel] = mode
+    return [f"{mode} on {rel}" for rel, mode in sorted(best.items(), key=lambda kv: (-_rank(kv[1]), kv[0]))]
+
+
+def _rank(mode: str) -> int:
+    return _LOCK_RANK.index(mode) if mode in _LOCK_RANK else -1
+
+
+def _lock_key(table: str) -> int:
+    """The advisory lock key of `sqlguard apply` on one history table (a signed 64-bit integer)."""
+    raw = int.from_bytes(hashlib.sha256(f"sqlguard apply:{table}".encode()).digest()[:8], "big")
+    return raw - (1 << 64) if raw >= 1 << 63 else raw
+
+
+def _error_text(err: Any, s: ScriptStatement | None) -> str:
+    from sqlguard.live.connect import redact
+
+    diag = getattr(err, "diag", None)
+    primary = getattr(diag, "message_primary", None) or str(err).strip().splitlines()[0]
+    sqlstate = getattr(err, "sqlstate", None)
+    if sqlstate == "55P03":
+        primary = f"could not take a lock within lock_timeout: {primary}"
+    elif sqlstate == "57014":
+        primary = f"cancelled by statement_timeout: {primary}"
+    where = f"line {s.line}: " if s is not None else ""
+    return redact(f"{where}{primary}")

@@ -1,0 +1,122 @@
+"""What a migration file sends to the server when sqlguard runs it: its statements, one by one.
+
+`sqlguard apply` runs each statement on its own so that it can time it, read the locks it took and
+count the rows it touched. A statement PostgreSQL refuses inside a transaction block (CREATE INDEX
+CONCURRENTLY, VACUUM…) makes the whole migration run statement by statement, outside a transaction.
+Whether sqlguard wraps a migration in its transaction is what the linter assumes too
+(`sources.transactions.wraps`): yes for sqlguard's convention, unless the file says
+`-- sqlguard: transaction=off`; a statement that cannot run in a transaction block inside a wrapped
+file is SG51's error, found before anything runs. An unwrapped file runs statement by statement, its
+own BEGIN / COMMIT included. In a wrapped file those are left out (they would end sqlguard's
+transaction early, and the history row with it). What sqlguard cannot run (a psql
+meta-command, COPY … FROM STDIN data, a template placeholder) is a `SqlguardError` naming the line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlguard.diagnostic import SqlguardError
+from sqlguard.sources.sql import Lexeme, lex, split
+from sqlguard.sources.text import decode
+from sqlguard.sources.transactions import explicit_transaction, wraps
+
+
+@dataclass(frozen=True)
+class ScriptStatement:
+    text: str  # exactly as written in the file
+    line: int  # 1-based line of its first character
+    outside_transaction: str | None  # why it cannot run in a transaction block (`CREATE INDEX CONCURRENTLY`)
+    transaction_control: bool  # the file's own BEGIN / COMMIT / ROLLBACK
+
+    @property
+    def summary(self) -> str:
+        """Its first line, shortened: how reports name it."""
+        first = " ".join(self.text.split())
+        return first if len(first) <= 90 else first[:87] + "..."
+
+
+@dataclass(frozen=True)
+class Script:
+    path: Path
+    statements: tuple[ScriptStatement, ...]
+    wrapped: bool  # runs inside one transaction sqlguard opens
+
+    def to_run(self, wrapped: bool | None = None) -> list[ScriptStatement]:
+        """The statements to send: without the file's BEGIN / COMMIT when sqlguard wraps it in its own."""
+        inside = self.wrapped if wrapped is None else wrapped
+        return [s for s in self.statements if not (inside and s.transaction_control)]
+
+
+def read_script(path: Path, section: str | None = None, dialect: str = "postgres", *,
+                assume_in_transaction: bool | None = None, convention: str | None = "sqlguard") -> Script:
+    """The statements of `path` (of one `section` of a dbmate / goose file: `up` or `down`)."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise SqlguardError(f"cannot read {path}: {err.strerror or err}") from None
+    decoded = decode(data)
+    for problem in decoded.problems:
+        if problem.kind in ("invalid-utf8", "nul-byte", "template"):
+            line = decoded.text.count("\n", 0, problem.span.start) + 1
+            what = {"invalid-utf8": "is not valid UTF-8", "nul-byte": "holds a NUL byte",
+                    "template": f"holds a template placeholder ({problem.detail}) that nothing fills in"}
+            raise SqlguardError(f"{what[problem.kind]}: sqlguard will not run it", str(path), line)
+    text = decoded.text
+    parts = split(text, dialect)
+    out: list[ScriptStatement] = []
+    for stmt in parts.statements:
+        if section is not None and (stmt.section or "up") != section:
+            continue
+        line = text.count("\n", 0, stmt.span.start) + 1
+        if stmt.kind == "meta":
+            raise SqlguardError("a psql meta-command: sqlguard apply runs SQL statements only", str(path), line)
+        if stmt.kind == "copy-data":
+            raise SqlguardError("COPY … FROM STDIN data: sqlguard apply cannot feed it; load the data with a "
+                                "separate step", str(path), line)
+        if stmt.kind != "sql":
+            continue
+        body = text[stmt.span.start:stmt.span.end].strip()
+        if body.endswith(";"):
+            body = body[:-1].rstrip()
+        toks = lex(body, dialect)
+        if not toks:
+            continue
+        words = [t.upper for t in toks[:2]] + ["", ""]
+        control = explicit_transaction(words[0], words[1], False) or (
+            words[0] in ("COMMIT", "END", "ABORT") or (words[0] == "ROLLBACK" and words[1] != "TO"))
+        out.append(ScriptStatement(body, line, non_transactional(toks), control))
+    return Script(path, tuple(out), wraps(text, assume_in_transaction, convention))
+
+
+def non_transactional(toks: list[Lexeme]) -> str | None:
+    """What makes a statement impossible inside a transaction block, None when nothing does."""
+    top = [t.upper for t in toks if t.depth == 0 and t.kind == "word"]
+    if not top:
+        return None
+    first = top[0]
+    head = top[:6]
+    if first in ("CREATE", "DROP") and "INDEX" in head and "CONCURRENTLY" in head:
+        return f"{first} INDEX CONCURRENTLY"
+    if first == "REINDEX" and "CONCURRENTLY" in top[:4]:
+        return "REINDEX CONCURRENTLY"
+    if first == "ALTER" and top[1:2] == ["TABLE"] and "DETACH" in top and "CONCURRENTLY" in top:
+        return "ALTER TABLE … DETACH PARTITION … CONCURRENTLY"
+    if first == "VACUUM":
+        return "VACUUM"
+    if first in ("CREATE", "DROP") and top[1:2] in (["DATABASE"], ["TABLESPACE"]):
+        return f"{first} {top[1]}"
+    if first == "ALTER" and top[1:2] == ["SYSTEM"]:
+        return "ALTER SYSTEM"
+    if first == "CREATE" and top[1:3] == ["SUBSCRIPTION"]:
+        return "CREATE SUBSCRIPTION"
+    return None
+
+
+def without_concurrently(text: str, dialect: str = "postgres") -> str:
+    """The statement with its CONCURRENTLY removed: what a dry run can try inside its transaction."""
+    for t in lex(text, dialect):
+        if t.depth == 0 and t.upper == "CONCURRENTLY":
+            return text[:t.start] + text[t.end:].lstrip(" ")
+    return text
