@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -127,10 +128,11 @@ class Settings:
 
 def find_config(starts: list[Path]) -> Path | None:
     seen: set[Path] = set()
+    folders: dict[str, None] = {}  # the folders to start from, in order, each once (a run names many files)
     for start in starts:
-        here = start.resolve()
-        if here.is_file() or not here.exists():
-            here = here.parent
+        folders.setdefault(str(start) if start.is_dir() else os.path.dirname(os.path.abspath(start)))
+    for folder in folders:
+        here = Path(folder).resolve()
         for d in (here, *here.parents):
             if d in seen:
                 break

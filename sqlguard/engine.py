@@ -18,8 +18,7 @@ from sqlguard.diagnostic import Diagnostic, Finding, Span, SqlguardError, apply_
 from sqlguard.replay import Known, SchemaBuilder
 from sqlguard.rule import FileContext, Rule, StatementContext
 from sqlguard.schema import Schema
-from sqlguard.sources.history import real_path
-from sqlguard.sources.migrations import MigrationFile, MigrationIndex
+from sqlguard.sources.migrations import MigrationFile, MigrationIndex, real_path
 from sqlguard.sources.plpgsql import nested_statements
 from sqlguard.sources.sql import Statement, split
 from sqlguard.sources.text import SourceProblem, SourceText, decode
@@ -53,7 +52,6 @@ class Run:
 
     settings: Settings
     catalog: Catalog | None
-    rules: list[Rule]
     index: MigrationIndex
     histories: Any = None  # HistoryIndex, built on first use
     timelines: dict[tuple[str, str], Any] = field(default_factory=dict)
@@ -61,7 +59,16 @@ class Run:
     added: frozenset[Path] | None = None  # migrations new since --diff-base (SG34)
     integrity: Any = None  # IntegrityIndex: each history's sqlguard.sum is checked once per run
     contexts: dict[str, bytes] = field(default_factory=dict)  # per history: the hash its cache keys include
+    folder_contexts: dict[str, bytes] = field(default_factory=dict)  # per folder of linted files
     per_history: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _rules: list[Rule] | None = None
+
+    @property
+    def rules(self) -> list[Rule]:
+        """The enabled rules (imported on first use: a run answered from the cache never needs them)."""
+        if self._rules is None:
+            self._rules = _rules(self.settings)
+        return self._rules
 
     @classmethod
     def create(cls, settings: Settings, catalog: Catalog | None, added: frozenset[Path] | None = None) -> Run:
@@ -69,7 +76,7 @@ class Run:
 
         index = MigrationIndex({f.path: f.convention for f in settings.migrations}, settings.convention,
                                dialect=settings.dialect)
-        return cls(settings, catalog, _rules(settings), index,
+        return cls(settings, catalog, index,
                    catalog_schema=from_catalog(catalog) if catalog is not None else None, added=added)
 
     def history_facts(self, path: Path | None, migration: MigrationFile | None) -> HistoryFacts:
@@ -112,22 +119,37 @@ class Run:
         }
 
     def history_context(self, path: Path) -> bytes:
-        """What a cached result of `path` also depends on: every file of its migration history."""
+        """What a cached result of `path` also depends on: every file of its migration history.
+
+        Files of one folder belong to one history: once a file of a folder has one, the others of that
+        folder get the same (for a file that is not a migration, a dependency it does not need, which
+        can only cost a cache miss) without classifying each again.
+        """
+        folder = os.path.dirname(path)
+        known = self.folder_contexts.get(folder)
+        if known is not None:
+            return known
+        found = self._history_context(path)
+        if found:
+            self.folder_contexts[folder] = found
+        return found
+
+    def _history_context(self, path: Path) -> bytes:
         try:
             migration = self.index.classify(real_path(path))
         except Exception:  # a file that cannot be classified has no history to depend on
             return b""
         if migration is None:
             return b""
-        history = self.history_index().history_for(real_path(path))
-        if history is None:
+        folder = self.history_index().folder_of(real_path(path))
+        if folder is None:
             return b""
-        key = str(history.folder)
+        key = str(folder)
         if key not in self.contexts:
             import hashlib
 
             h = hashlib.sha256()
-            for f in sorted(p for p in history.folder.rglob("*") if p.is_file() and ".sqlguard_cache" not in p.parts):
+            for f in sorted(p for p in folder.rglob("*") if p.is_file() and ".sqlguard_cache" not in p.parts):
                 try:
                     h.update(str(f).encode())
                     h.update(f.read_bytes())
@@ -221,7 +243,7 @@ def _rules(settings: Settings) -> list[Rule]:
 
 def display_path(path: Path) -> str:
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return real_path(path).relative_to(real_path(Path.cwd())).as_posix()
     except ValueError:
         return path.as_posix()
 
@@ -250,7 +272,7 @@ def discover(paths: Iterable[str], settings: Settings) -> list[Path]:
         else:
             candidates = _walk(p, settings)
         for f in candidates:
-            key = f.resolve()
+            key = real_path(f)  # (also what display_path and the history lookups ask for next)
             if key in seen or _excluded(f, settings):
                 continue
             seen.add(key)

@@ -39,10 +39,9 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
-from sqlguard.sources.migrations import CONVENTIONS, MigrationFile, MigrationIndex
+from sqlguard.sources.migrations import CONVENTIONS, MigrationFile, MigrationIndex, real_path
 
 SortKey = tuple[int, int, tuple[int, ...], str]
 
@@ -115,13 +114,6 @@ class History:
             return Path(os.path.relpath(path, self.folder)).as_posix()
 
 
-@lru_cache(maxsize=65536)
-def real_path(path: Path) -> Path:
-    # Symlinks resolved: a linted `./db/../db/x.sql` or a /tmp -> /private/tmp checkout is the same file.
-    # Remembered: one run asks about the same few thousand paths again and again.
-    return Path(os.path.realpath(path))
-
-
 # --- the index --------------------------------------------------------------------------------
 
 class HistoryIndex:
@@ -145,6 +137,12 @@ class HistoryIndex:
             return None
         history = self._history_at(*where)
         return history if history.index_of(path) is not None else None
+
+    def folder_of(self, path: Path) -> Path | None:
+        """The folder of the history `path` would be part of, without building that history (None: no
+        history). A superset of `history_for`: a file the history leaves out still names its folder."""
+        where = self._root_of(Path(path))
+        return where[0] if where is not None else None
 
     def histories(self, folder: Path) -> list[History]:
         """Every history under `folder` (itself included) that holds at least one migration."""

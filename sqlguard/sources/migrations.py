@@ -26,14 +26,23 @@ tool runs is not flagged): dbmate runs any `^\\d+.*\\.sql$`, harness's migrator 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 from sqlguard.diagnostic import SqlguardError
 from sqlguard.sources.sql import Statement, split
+
+
+@lru_cache(maxsize=65536)
+def real_path(path: Path) -> Path:
+    """`path` with symlinks and `..` resolved: a linted `./db/../db/x.sql` or a /tmp -> /private/tmp
+    checkout is the same file. Remembered: one run asks about the same few thousand paths again and again."""
+    return Path(os.path.realpath(path))
 
 # `numbered` is forward-only numbered SQL (`0001-init.sql`, as node's postgres-migrations runs it):
 # never guessed from a listing, because a folder of numbered files is as often a set of scripts.
@@ -323,8 +332,8 @@ class MigrationIndex:
         if not self._folders:
             return None
         try:
-            resolved = path.resolve()
-        except (OSError, RuntimeError):
+            resolved = real_path(path)
+        except (OSError, RuntimeError, ValueError):
             resolved = path.absolute()
         for depth, folder in enumerate(resolved.parents):
             convention = self._folders.get(folder)
