@@ -317,6 +317,59 @@ def bench_startup(sg: str, one: Path, no_cache: bool, extra: list[str], work: Pa
     return [pre, ver], imports
 
 
+def stress_files(work: Path, megabytes: int) -> dict[str, Path]:
+    """A `megabytes` MB SQL file (a data dump: one huge INSERT, then many small statements) and a
+    statement nested 50,000 parentheses deep (the compiled sqlglot segfaults on such input when the
+    recursion limit is simply raised)."""
+    folder = work / "stress"
+    folder.mkdir()
+    big = folder / "big_dump.sql"
+    half = megabytes * 1024 * 1024 // 2
+    with big.open("w", encoding="utf-8") as out:
+        out.write("CREATE TABLE events (id bigint PRIMARY KEY, user_id bigint, kind text, at timestamptz);\n")
+        out.write("INSERT INTO events (id, user_id, kind, at) VALUES\n")
+        row, written = 0, 0
+        while written < half:
+            line = f"  ({row}, {row % 977}, 'swipe_{row % 7}', '2024-01-01 00:00:00+00'),\n"
+            out.write(line)
+            written += len(line)
+            row += 1
+        out.write(f"  ({row}, 0, 'end', now());\n")
+        n = 0
+        while written < 2 * half:
+            stmt = (f"CREATE TABLE IF NOT EXISTS t_{n} (id bigint PRIMARY KEY, note text);\n"
+                    f"INSERT INTO t_{n} (id, note) VALUES ({n}, 'row {n}');\n"
+                    f"CREATE INDEX IF NOT EXISTS t_{n}_note_idx ON t_{n} (note);\n")
+            out.write(stmt)
+            written += len(stmt)
+            n += 1
+    deep = folder / "deep_nesting.sql"
+    deep.write_text("SELECT " + "(" * 50_000 + "1" + ")" * 50_000 + ";\n", encoding="utf-8")
+    return {f"{megabytes} MB file": big, "50,000-deep nesting": deep}
+
+
+def bench_stress(tools: dict[str, str | None], megabytes: int, no_cache: bool, extra: list[str],
+                 work: Path) -> list[Row]:
+    rows: list[Row] = []
+    sg = tools["sqlguard"]
+    assert sg is not None
+    for what, f in stress_files(work, megabytes).items():
+        cmd = [sg, "lint", "--format", "json", "--exit-zero", *(["--no-cache"] if no_cache else []), *extra]
+        r = fill(Row(what, "sqlguard", 1, command=f"{shown(cmd)} {f.name}"), measure(cmd, [f], work, chunk=1))
+        r.files_per_s = None
+        crashed = [c for c in r.exit_codes if c < 0]
+        r.note = ((f"crashed (signal {-crashed[0]})" if crashed else "no crash")
+                  + (f"; peak RSS {'under' if (r.peak_rss_mb or 0) < 500 else 'OVER'} 500 MB" if "MB" in what else "")
+                  + (f"; {r.note}" if r.note else ""))
+        rows.append(r)
+        if tools["squawk"]:
+            q = fill(Row(what, "squawk", 1, command=f"squawk {f.name}"),
+                     measure([tools["squawk"]], [f], work, chunk=1, ok=(0, 1, 2)))
+            q.files_per_s = None
+            rows.append(q)
+    return rows
+
+
 # ---------------------------------------------------------------------------------------------- output
 
 def fmt(v: float | None, spec: str) -> str:
@@ -381,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--chunk", type=int, default=2000, help="files per command line (default 2000)")
     ap.add_argument("--sqlguard-args", default="", help="extra `sqlguard lint` arguments, e.g. '--jobs 1'")
+    ap.add_argument("--stress-mb", type=int, default=20, metavar="MB", help="size of the large-file memory "
+                    "test (default 20; 0: skip the stress files)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = ap.parse_args(argv)
 
@@ -406,6 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, files in corpora.items():
             if files:
                 rows += bench_corpus(name, files, tools, args, no_cache, extra, work)
+        if args.stress_mb > 0:
+            rows += bench_stress(tools, args.stress_mb, no_cache, extra, work)
         one = next(iter(f for fs in corpora.values() for f in fs), None)
         imports: dict = {}
         if one is not None:

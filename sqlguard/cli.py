@@ -174,6 +174,21 @@ def main(argv: list[str] | None = None) -> int:
 
             _require_live()
             return run_apply(args, _settings_for, _catalog)
+        if args.command == "rollback":
+            from sqlguard.cli_apply import run_rollback
+
+            _require_live()
+            return run_rollback(args, _settings_for)
+        if args.command == "restore":
+            from sqlguard.cli_apply import run_restore
+
+            _require_live()
+            return run_restore(args, _settings_for)
+        if args.command == "baseline":
+            from sqlguard.cli_apply import run_baseline
+
+            _require_live()
+            return run_baseline(args, _settings_for)
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     except SqlguardError as err:

@@ -1,4 +1,4 @@
-"""The migration runner's commands: `sqlguard apply` (and the commands that undo it).
+"""The migration runner's commands: `sqlguard apply`, and `rollback`, `restore` and `baseline`.
 
 Each handler loads the settings, asks `live` to do the database work, and renders the result with
 `report.apply`. Changing a database needs a confirmation: an answer on the terminal, or `--yes`; with
@@ -40,6 +40,53 @@ def add_parsers(sub: Any, common: Any) -> None:
     apply.add_argument("--no-progress", action="store_true", help="print no progress on standard error")
     common(apply)
 
+    rollback = sub.add_parser(
+        "rollback", help="undo applied migrations with their rollback files (backup first)",
+        description="Run the rollback of the last applied migration (--steps N: the last N; --to VERSION: every "
+                    "one applied after VERSION; --to 0: all), newest first, each in its own transaction that also "
+                    "deletes its history row. Backs the database up first and prints the command that restores "
+                    "that backup. Needs a confirmation on the terminal, or --yes; --dry-run runs the rollbacks in "
+                    "a transaction that is rolled back. Exit 0: done (or nothing to roll back); 1: a rollback "
+                    "failed; 2: a usage, configuration or connection error, or a refusal.")
+    rollback.add_argument("path", nargs="?", help="the migration folder (default: the configured one)")
+    rollback.add_argument("--env", required=True, metavar="NAME", help="the environment to roll back")
+    how_far = rollback.add_mutually_exclusive_group()
+    how_far.add_argument("--to", metavar="VERSION",
+                         help="roll back every migration after VERSION (VERSION stays applied; 0: all)")
+    how_far.add_argument("--steps", type=int, metavar="N", help="roll back the last N applied migrations")
+    rollback.add_argument("--yes", "-y", action="store_true", help="confirm without asking (for CI)")
+    rollback.add_argument("--dry-run", action="store_true",
+                          help="run the rollbacks in a transaction that is rolled back; change nothing")
+    rollback.add_argument("--format", choices=("text", "json"), default="text")
+    rollback.add_argument("--no-progress", action="store_true", help="print no progress on standard error")
+    common(rollback)
+
+    restore = sub.add_parser(
+        "restore", help="put a backup back: the database becomes exactly what the backup holds",
+        description="Back up the database as it is, then restore BACKUP (a `sqlguard apply`/`rollback` backup, "
+                    "or any pg_dump --format=custom file) in one transaction: objects created after the backup "
+                    "are dropped too. Needs a confirmation on the terminal, or --yes. Exit 0: restored; 1: the "
+                    "restore failed (nothing changed); 2: a usage, configuration or connection error, or a refusal.")
+    restore.add_argument("backup", metavar="BACKUP", type=Path, help="the .dump file to restore")
+    restore.add_argument("--env", required=True, metavar="NAME", help="the environment to restore into")
+    restore.add_argument("--yes", "-y", action="store_true", help="confirm without asking (for CI)")
+    restore.add_argument("--format", choices=("text", "json"), default="text")
+    restore.add_argument("--no-progress", action="store_true", help="print no progress on standard error")
+    common(restore)
+
+    baseline = sub.add_parser(
+        "baseline", help="record migrations up to a version as applied without running them",
+        description="Record every migration up to and including VERSION as applied in the history table "
+                    "(created when missing), without running them: for a database another tool migrated. "
+                    "Migrations already recorded are left alone. Needs a confirmation on the terminal, or --yes. "
+                    "Exit 0: done; 2: a usage, configuration or connection error, or a refusal.")
+    baseline.add_argument("path", nargs="?", help="the migration folder (default: the configured one)")
+    baseline.add_argument("--env", required=True, metavar="NAME", help="the environment to record into")
+    baseline.add_argument("--to", required=True, metavar="VERSION", help="the last migration to record")
+    baseline.add_argument("--yes", "-y", action="store_true", help="confirm without asking (for CI)")
+    baseline.add_argument("--format", choices=("text", "json"), default="text")
+    common(baseline)
+
 
 def run_apply(args: argparse.Namespace, settings_for: Any, load_catalog: Any) -> int:
     from sqlguard.live import apply as runner
@@ -77,6 +124,89 @@ def run_apply(args: argparse.Namespace, settings_for: Any, load_catalog: Any) ->
     done.validation = validation
     done.dry_run = result
     return _finish(done, args, settings)
+
+
+def run_rollback(args: argparse.Namespace, settings_for: Any) -> int:
+    from sqlguard.live import rollback as undo
+    from sqlguard.live.compare import one_history
+    from sqlguard.live.connect import environment
+    from sqlguard.report.undo import render_rollback
+
+    path = Path(args.path) if args.path else None
+    settings: Settings = settings_for(args, [path] if path else [])
+    if not args.dry_run and not args.yes and not _interactive():
+        return _refuse("rollback changes the database and needs a confirmation: no terminal to ask on, so pass "
+                       "--yes (or --dry-run to try it)")
+    history = one_history(settings, [path] if path else [], "rollback")
+    env = environment(settings, args.env)
+    plan = undo.plan_rollback(settings, history, env, to=args.to, steps=args.steps)
+    progress = None if args.no_progress else Progress(sys.stderr)
+    if args.dry_run:
+        result = undo.dry_run_rollback(settings, history, plan, to=args.to, steps=args.steps, progress=progress)
+    elif not plan.migrations:
+        result = undo.execute_rollback(settings, history, plan)  # nothing to do: it returns at once
+    else:
+        lines = [f"rollback will back up `{env.name}` ({plan.target}), then run the rollback of "
+                 f"{len(plan.migrations)} migration(s), newest first:"]
+        lines += [f"  {history.relative(m.path)}" for m in plan.migrations]
+        if not args.yes and not _ask(lines):
+            return _refuse("not confirmed: nothing was changed")
+        result = undo.execute_rollback(settings, history, plan, to=args.to, steps=args.steps, progress=progress)
+    sys.stdout.write(render_rollback(result, args.format))
+    return EXIT_CLEAN if result.ok else EXIT_FINDINGS
+
+
+def run_restore(args: argparse.Namespace, settings_for: Any) -> int:
+    from sqlguard.live import rollback as undo
+    from sqlguard.live.backup import read_archive
+    from sqlguard.live.connect import environment
+    from sqlguard.report.undo import render_restore
+
+    settings: Settings = settings_for(args, [])
+    env = environment(settings, args.env)
+    archive = read_archive(args.backup)  # a missing or unreadable file is refused before anything else
+    if not args.yes and not _interactive():
+        return _refuse("restore replaces the database's contents and needs a confirmation: no terminal to ask on, "
+                       "so pass --yes")
+    if not args.yes:
+        source = f" (database {archive.database}, taken {archive.created})" if archive.database else ""
+        lines = [f"restore will back up `{env.name}` ({undo.target_of(env)}), then replace everything in it with "
+                 f"{archive.path}{source}."]
+        if not _ask(lines):
+            return _refuse("not confirmed: nothing was changed")
+    progress = None if args.no_progress else Progress(sys.stderr)
+    try:
+        result = undo.restore(settings, env, archive.path, progress)
+    except undo.RestoreFailed as err:
+        print(f"sqlguard: error: {err}", file=sys.stderr)
+        return EXIT_FINDINGS
+    sys.stdout.write(render_restore(result, args.format))
+    return EXIT_CLEAN
+
+
+def run_baseline(args: argparse.Namespace, settings_for: Any) -> int:
+    from sqlguard.live import rollback as undo
+    from sqlguard.live.compare import one_history
+    from sqlguard.live.connect import environment
+    from sqlguard.report.undo import render_baseline
+
+    path = Path(args.path) if args.path else None
+    settings: Settings = settings_for(args, [path] if path else [])
+    if not args.yes and not _interactive():
+        return _refuse("baseline writes to the history table and needs a confirmation: no terminal to ask on, so "
+                       "pass --yes")
+    history = one_history(settings, [path] if path else [], "baseline")
+    env = environment(settings, args.env)
+    plan = undo.plan_baseline(settings, history, env, args.to)
+    if not args.yes:
+        lines = [f"baseline will record {len(plan.unrecorded)} migration(s) up to {args.to} as applied on "
+                 f"`{env.name}` ({plan.target}) without running them"
+                 f" ({len(plan.migrations) - len(plan.unrecorded)} already recorded)."]
+        if not _ask(lines):
+            return _refuse("not confirmed: nothing was changed")
+    result = undo.execute_baseline(settings, history, plan)
+    sys.stdout.write(render_baseline(result, args.format))
+    return EXIT_CLEAN
 
 
 def _finish(result: Any, args: argparse.Namespace, settings: Settings) -> int:
@@ -122,6 +252,11 @@ def _confirm(plans: list[Any], dry: Any) -> bool:
     for p in plans:
         if p.pending:
             lines.append(f"  back up `{p.env.name}` ({p.target}), then apply {len(p.pending)} migration(s)")
+    return _ask(lines)
+
+
+def _ask(lines: list[str]) -> bool:
+    """Show `lines` on the terminal and read the answer: only `yes` goes on."""
     sys.stderr.write("\n".join(lines) + "\nType `yes` to go on: ")
     sys.stderr.flush()
     try:

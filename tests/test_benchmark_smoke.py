@@ -16,7 +16,7 @@ SCRIPT = ROOT / "benchmarks" / "compare.py"
 
 def test_compare_smoke() -> None:
     p = subprocess.run([sys.executable, str(SCRIPT), "--sample", "5", "--generate", "10", "--sqlfluff-sample", "10",
-                        "--json"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+                        "--stress-mb", "1", "--json"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert p.returncode == 0, p.stderr
     result = json.loads(p.stdout)
     assert result["machine"]["cpu_count"]
@@ -39,6 +39,12 @@ def test_compare_smoke() -> None:
                 assert row["seconds"] > 0 and row["files_per_s"] > 0, row
             else:
                 assert row["note"] == "not available"
+
+    big, deep = rows[("1 MB file", "sqlguard")], rows[("50,000-deep nesting", "sqlguard")]
+    for row in (big, deep):
+        assert row["seconds"] > 0 and row["peak_rss_mb"] > 0 and row["exit_codes"] == [0], row
+        assert row["note"].startswith("no crash"), row
+    assert "under 500 MB" in big["note"]
 
     assert rows[("one file", "sqlguard pre-commit")]["seconds"] > 0
     assert rows[("-", "sqlguard --version")]["seconds"] > 0

@@ -129,22 +129,41 @@ def test_restore_into_a_database_whose_name_reads_like_a_conninfo(pg_server: PgS
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def test_restore_leaves_exactly_what_the_backup_holds(fresh_db: str, tmp_path: Path) -> None:
+    _seed(fresh_db)
+    backup = take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("UPDATE users SET name = 'changed'")
+        # made since the backup: gone after the restore (a plain pg_restore --clean would keep them,
+        # and the view would even block its DROP TABLE users)
+        conn.execute("CREATE VIEW user_names AS SELECT name FROM users")
+        conn.execute("CREATE SCHEMA audit")
+        conn.execute("CREATE TABLE audit.log (id int)")
+        conn.execute("CREATE TYPE mood AS ENUM ('ok')")
+
+    restore_backup(fresh_db, backup.path)
+
+    assert _rows(fresh_db) == [(1, "ada"), (2, "grace")]
+    with psycopg.connect(fresh_db) as conn:
+        assert conn.execute("SELECT to_regclass('user_names'), to_regnamespace('audit'), "
+                            "to_regtype('mood')").fetchone() == (None, None, None)
+
+
 def test_a_failed_restore_changes_nothing(fresh_db: str, tmp_path: Path) -> None:
     _seed(fresh_db)
     backup = take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         conn.execute("UPDATE users SET name = 'changed'")
-        # --clean drops only what the backup holds: a view made since then blocks DROP TABLE users
-        conn.execute("CREATE VIEW user_names AS SELECT name FROM users")
+    # the archive's table of contents reads, its data does not: pg_restore fails halfway
+    broken = tmp_path / "broken.dump"
+    broken.write_bytes(backup.path.read_bytes()[:-40])
 
     with pytest.raises(SqlguardError) as info:
-        restore_backup(fresh_db, backup.path)
+        restore_backup(fresh_db, broken)
 
     message = str(info.value)
-    assert "\n" not in message and str(backup.path) in message and "nothing was restored" in message
-    assert message.endswith("cannot drop table public.users because other objects depend on it "
-                            "(view public.user_names depends on table public.users)")
-    assert _rows(fresh_db) == [(1, "changed"), (2, "changed")]  # the single transaction rolled back
+    assert "\n" not in message and str(broken) in message and "nothing was restored" in message
+    assert _rows(fresh_db) == [(1, "changed"), (2, "changed")]  # the single transaction was never committed
 
 
 def test_two_backups_in_the_same_second_do_not_overwrite(fresh_db: str, tmp_path: Path) -> None:
@@ -225,7 +244,9 @@ def test_credentials_never_reach_a_command_line(pg_server: PgServer, fresh_db: s
     fake = tmp_path / "bin"
     real_dump, real_restore = shutil.which("pg_dump"), shutil.which("pg_restore")
     _fake_tool(fake, "pg_dump", f'printf "%s\\n" "$0" "$@" >> "{argv_log}"\nexec "{real_dump}" "$@"\n')
+    real_psql = shutil.which("psql")
     _fake_tool(fake, "pg_restore", f'printf "%s\\n" "$0" "$@" >> "{argv_log}"\nexec "{real_restore}" "$@"\n')
+    _fake_tool(fake, "psql", f'printf "%s\\n" "$0" "$@" >> "{argv_log}"\nexec "{real_psql}" "$@"\n')
     _put_first_on_path(monkeypatch, fake)
 
     backup = take_backup(dsn, "dev", tmp_path / "backups", now=NOON)  # the server refuses the role without its password
@@ -236,9 +257,9 @@ def test_credentials_never_reach_a_command_line(pg_server: PgServer, fresh_db: s
 
     assert _rows(fresh_db) == [(1, "ada"), (2, "grace")]
     argv = argv_log.read_text(encoding="utf-8").splitlines()
-    assert "--format=custom" in argv and "--clean" in argv  # both tools went through the recording wrappers
-    assert not [arg for arg in argv if password in arg or role in arg or "://" in arg]
-    assert "--dbname=" in argv  # pg_restore's target comes from PGDATABASE, as pg_dump's does
+    # the three tools went through the recording wrappers
+    assert "--format=custom" in argv and "--clean" in argv and "--set=ON_ERROR_STOP=1" in argv
+    assert not [arg for arg in argv if password in arg or role in arg or "://" in arg or "dbname" in arg]
 
     wrong = pg_server.url(dbname="sqlguard_no_such_db", user=role, password=password)
     with pytest.raises(SqlguardError) as info:
@@ -330,15 +351,16 @@ def test_restore_refuses_a_missing_file_or_one_that_is_not_a_dump(fresh_db: str,
     missing = tmp_path / "gone.dump"
     with pytest.raises(SqlguardError) as info:
         restore_backup(fresh_db, missing)
-    assert str(info.value) == f"cannot restore {missing}: No such file or directory"
+    assert str(info.value) == f"no backup at {missing}"
 
     text = tmp_path / "notes.dump"
     text.write_text("CREATE TABLE users (id int);\n", encoding="utf-8")
     with pytest.raises(SqlguardError) as info:
         restore_backup(fresh_db, text)
     message = str(info.value)
-    assert message.startswith(f"cannot restore {text}: not a usable backup: `pg_restore --list` failed: ")
+    assert message.startswith(f"{text} is not a backup pg_restore can read: ")
     assert "does not appear to be a valid archive" in message and "\n" not in message
 
-    with pytest.raises(SqlguardError, match=f"cannot restore {tmp_path}: Is a directory"):
+    with pytest.raises(SqlguardError) as info:
         restore_backup(fresh_db, tmp_path)
+    assert str(info.value) == f"no backup at {tmp_path} (it is a folder)"

@@ -16,8 +16,10 @@ The steps cannot be skipped or reordered:
    migration holding a non-transactional statement runs statement by statement; an index a failed
    CONCURRENTLY build left INVALID is dropped and reported.
 
-A session-level advisory lock per database and history table serialises concurrent runs: the second
-waits (`apply.lock-wait` seconds), then re-reads the history, so each migration is applied once.
+A session-level advisory lock per database and history table serialises concurrent runs, dry runs
+included: the second waits (`apply.lock-wait` seconds), then re-reads the history, so each migration is
+applied once. A wait that runs out before this run changed anything is a `SqlguardError` (exit 2: try
+again later), not a failed migration.
 """
 
 from __future__ import annotations
@@ -165,7 +167,8 @@ def _has_test(settings: Settings) -> bool:
 
 
 def plan(settings: Settings, history: History, envs: list[Environment]) -> list[TargetPlan]:
-    """Each environment's status, read-only. Raises when a migration changed after it was applied."""
+    """Each environment's status, read-only. Raises when a migration changed after it was applied, and
+    when the run has no test environment and would give another one a migration test has not run."""
     from sqlguard.live.connect import connect, describe, dsn_for
 
     store = HistoryStore(settings.apply.history)
@@ -179,6 +182,10 @@ def plan(settings: Settings, history: History, envs: list[Environment]) -> list[
         refuse_modified(report)
         pending = [history.migrations[e.position] for e in report.pending if e.position is not None]
         plans.append(TargetPlan(env, describe(_params(dsn_for(env))), report, pending))
+    if not any(p.env.stage == "test" for p in plans):
+        # `--env dev` alone: refuse now, in the dry run too, rather than after a backup of dev
+        for p in plans:
+            _require_tried_on_test(settings, history, p.env, p.pending, {})
     return plans
 
 
@@ -223,18 +230,28 @@ def dry_run(settings: Settings, history: History, plans: list[TargetPlan], *, ch
         conn = connect(p.env, application_name="sqlguard apply (dry run)")
         try:
             session = _Session(conn, settings, progress, p.env.name)
+            # A run executing on this database would change it under the dry run, and may have applied part
+            # of the plan since it was read: wait for it as --execute does, then read what is pending now.
+            store = HistoryStore(settings.apply.history)
+            session.advisory_lock(store, settings.apply.lock_wait)
+            report = classify(p.env.name, history, store.rows(conn), store)
+            conn.commit()
+            refuse_modified(report)
+            pending = [history.migrations[e.position] for e in report.pending if e.position is not None]
+            env_result.migrations = [_result_for(history, m) for m in pending]
             session.set_timeouts(local=True)
-            for n, (m, mr) in enumerate(zip(p.pending, env_result.migrations, strict=True)):
-                _progress(progress, f"{p.env.name}: trying {mr.file}", n, len(p.pending))
+            for n, (m, mr) in enumerate(zip(pending, env_result.migrations, strict=True)):
+                _progress(progress, f"{p.env.name}: trying {mr.file}", n, len(pending))
                 if not session.try_migration(m, mr, history, check_rollback):
                     env_result.status = "failed"
                     env_result.error = f"{mr.file}: {mr.error}"
                     result.stopped = f"`{mr.file}` failed on `{p.env.name}` in the dry run"
                     break
             else:
-                env_result.status = "tried"
-                _progress(progress, f"{p.env.name}: tried {len(p.pending)} migration(s), rolling back",
-                          len(p.pending), len(p.pending))
+                env_result.status = "tried" if pending else "up to date"
+                if pending:
+                    _progress(progress, f"{p.env.name}: tried {len(pending)} migration(s), rolling back",
+                              len(pending), len(pending))
         finally:
             _quietly(conn.rollback)
             conn.close()
@@ -273,6 +290,11 @@ def execute(settings: Settings, history: History, plans: list[TargetPlan], *, ch
         try:
             _migrate_env(settings, history, p, er, check_rollback and p.env.stage == "test", progress,
                          applied_on_test)
+        except _Busy as err:
+            if not any(e.status == "applied" for e in envs):
+                # another run is at work: not a failed migration (exit 1) but a run to retry (exit 2)
+                raise SqlguardError(f"{err} (this run changed no database)") from None
+            er.status, er.error = "failed", str(err)
         except SqlguardError as err:
             er.status, er.error = "failed", str(err)
         er.ms = (time.monotonic() - began) * 1000
@@ -366,6 +388,10 @@ def _quietly(action: Callable[[], Any]) -> None:
         action()
 
 
+class _Busy(SqlguardError):
+    """Another `sqlguard apply` held the database's apply lock for longer than `apply.lock-wait`."""
+
+
 class _Failed(Exception):
     def __init__(self, message: str, line: int | None) -> None:
         super().__init__(message)
@@ -411,9 +437,9 @@ class _Session:
                 return
             holder = self._lock_holder(key)
             if time.monotonic() >= deadline:
-                raise SqlguardError(f"environment `{self.env_name}`: another sqlguard apply is migrating this "
-                                    f"database{holder}; it still ran after {wait} s (apply.lock-wait): try again "
-                                    "when it has finished")
+                raise _Busy(f"environment `{self.env_name}`: another sqlguard apply is migrating this "
+                            f"database{holder}; it still ran after {wait} s (apply.lock-wait): try again "
+                            "when it has finished")
             if not told:
                 _progress(self.progress, f"{self.env_name}: another sqlguard apply is migrating this "
                                          f"database{holder}; waiting up to {wait} s", 0, 1)
@@ -424,7 +450,7 @@ class _Session:
         with self.conn.cursor() as cur:
             cur.execute("SELECT a.pid, a.application_name, a.client_addr FROM pg_locks l "
                         "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
-                        "AND ((l.classid::bigint << 32) | l.objid::bigint) = %s", (key & 0xFFFFFFFFFFFFFFFF,))
+                        "AND ((l.classid::bigint << 32) | l.objid::bigint) = %s", (key,))  # both signed
             row = cur.fetchone()
         self.conn.commit()
         return f" (server pid {row[0]}, `{row[1]}`)" if row else ""
@@ -503,7 +529,7 @@ class _Session:
             mr.changes = diff(before, after)
             if check_rollback:
                 self._check_rollback(up, down, mr, before, after)
-            mr.status = "tried"
+            mr.status = "tried" if mr.error is None else "failed"  # a failed rollback check fails it
             return mr.error is None
         except _Failed as failed:
             mr.status, mr.error, mr.error_line = "failed", str(failed), failed.line
@@ -516,7 +542,12 @@ class _Session:
 
     def _check_rollback(self, up: Script, down: Script | None, mr: MigrationResult, before: Any,
                         after: Any) -> None:
-        """Run the rollback, compare the schema with the one before the migration, run the migration again."""
+        """Run the rollback, compare the schema with the one before the migration, run the migration again.
+
+        In a transaction the round trip is undone afterwards (a savepoint): a rollback usually restores the
+        schema, not the data, so running the migration again would leave its rows twice. Outside a
+        transaction there is no savepoint: the migration really runs, is rolled back, and runs again.
+        """
         from sqlguard.live.introspect import introspect
 
         if down is None:
@@ -524,6 +555,8 @@ class _Session:
             mr.status, mr.error = "failed", "no rollback to check (add its rollback file)"
             return
         in_tx = self.conn.autocommit is False
+        if in_tx:
+            self.conn.execute("SAVEPOINT sqlguard_rollback_check")
         self._run(down.to_run(in_tx), in_transaction=in_tx, results=None)
         back = introspect(self.conn)
         mr.rollback_diff = diff(before, back)
@@ -538,6 +571,9 @@ class _Session:
         again = introspect(self.conn)
         if diff(after, again):
             mr.status, mr.error = "failed", "running the migration again after its rollback gives another schema"
+        elif in_tx:
+            self.conn.execute("ROLLBACK TO SAVEPOINT sqlguard_rollback_check")  # back to the state after `up`
+            self.conn.execute("RELEASE SAVEPOINT sqlguard_rollback_check")
 
     def apply_migration(self, m: Migration, mr: MigrationResult, history: History, store: HistoryStore,
                         check_rollback: bool, backup_path: str | None) -> bool:

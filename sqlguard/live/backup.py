@@ -7,10 +7,13 @@ once pg_dump has exited 0 and `pg_restore --list` has read its table of contents
 outcome (a tool missing, a refused connection, a failed verification, Ctrl-C) removes the file and
 raises a one-line `SqlguardError`. So a file under backups/ is always a verified backup.
 
+A restore makes the database exactly what the backup holds, or leaves it untouched: psql runs, in
+one transaction, a preamble that empties every non-system schema, then the script `pg_restore
+--file=-` writes from the backup, and COMMIT only once pg_restore exited 0 (so `psql` is needed too).
+
 Credentials never reach a command line, where `ps` shows them to every user of the machine: the
-connection goes to pg_dump and pg_restore as libpq environment variables (PGHOST, PGPASSWORD…) of
-the child alone, and pg_restore is given an empty `--dbname=`, which makes it connect (rather than
-print a script) and leaves the database to PGDATABASE, exactly as pg_dump found it.
+connection goes to pg_dump, pg_restore and psql as libpq environment variables (PGHOST,
+PGPASSWORD…) of the child alone.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 from sqlguard.diagnostic import SqlguardError
 from sqlguard.live.connect import DEFAULT_CONNECT_TIMEOUT, _parse, _require_psycopg, describe, redact
@@ -109,34 +114,186 @@ def take_backup(dsn: str, env_name: str, folder: Path, *, now: datetime | None =
                   seconds=time.monotonic() - began)
 
 
-def restore_backup(dsn: str, path: Path) -> None:
-    """Restore the backup at `path` into the database `dsn` names, in one transaction.
+@dataclass(frozen=True)
+class Archive:
+    """What `pg_restore --list` says of a backup file."""
 
-    Runs `pg_restore --clean --if-exists --single-transaction --no-owner --exit-on-error`: the objects the
-    backup holds are dropped (when present) and recreated with their rows; objects created since the
-    backup are left alone. On any error nothing changes. The file must exist, be readable and pass
-    `pg_restore --list` first. Every failure raises a one-line `SqlguardError` naming the file.
-    """
-    params = _params(dsn)
-    env = _child_env(params)
-    target = describe(params)
-    path = path.absolute()  # a relative name starting with `-` would read as an option
+    path: Path  # absolute
+    database: str | None  # the database it was dumped from
+    created: str | None  # "2024-01-01 12:00:00 UTC"
+    entries: int
+
+
+def read_archive(path: Path) -> Archive:
+    """Check that `path` is a backup pg_restore can read; what its table of contents says."""
+    path = path.absolute()
+    if not path.is_file():
+        raise SqlguardError(f"no backup at {path}" + (" (it is a folder)" if path.is_dir() else ""))
     try:
         with path.open("rb"):
             pass
-    except OSError as unreadable:
-        raise SqlguardError(f"cannot restore {path}: {unreadable.strerror or unreadable}") from None
-    pg_restore = pg_tool("pg_restore")
-    _verify(pg_restore, path, env, f"cannot restore {path}: not a usable backup")
-    # `--dbname=` (empty) connects, as any -d does, and libpq skips an empty value, so PGDATABASE (or the
-    # service, or the user name) picks the database exactly as it did for pg_dump; a name given here would
-    # be parsed as a conninfo when it holds `=` or starts with `postgresql://`.
-    code, _, err = _run([pg_restore, "--clean", "--if-exists", "--single-transaction", "--no-owner",
-                         "--exit-on-error", "--no-password", "--dbname=", str(path)], env,
-                         stdout=subprocess.DEVNULL)
-    if code != 0:
-        raise SqlguardError(redact(f"cannot restore {path} into {target}: pg_restore failed, nothing was "
-                                   f"restored: {_reason(err)}"))
+    except OSError as err:
+        raise SqlguardError(f"cannot read the backup {path}: {err.strerror or err}") from None
+    code, out, stderr = _run([pg_tool("pg_restore"), "--list", str(path)], dict(os.environ))
+    if code != 0 or not _HEADER.search(out):
+        why = _reason(stderr) if code != 0 else "no table of contents"
+        raise SqlguardError(f"{path} is not a backup pg_restore can read: {why}")
+    database = re.search(r"^;\s+dbname: (.*)$", out, re.M)
+    created = re.search(r"^; Archive created at (.*)$", out, re.M)
+    entries = sum(1 for line in out.splitlines() if line.strip() and not line.startswith(";"))
+    return Archive(path, database.group(1).strip() if database else None,
+                   created.group(1).strip() if created else None, entries)
+
+
+# Empties the database inside the restore's transaction, evaluated when it runs. A schema the
+# restoring role owns (other than `public`) is dropped whole; in `public` and in schemas of other
+# owners, the relations, routines and types the role owns are dropped one by one (`public` itself
+# stays: a PostgreSQL 15 dump does not create it, and a role that does not own the database may not
+# drop it). What an extension created is left to the extension. Objects of other owners stay: the
+# role could not drop them, and pg_restore's own DROP … IF EXISTS handles those the backup holds.
+_EMPTY_DATABASE = r"""
+SET client_min_messages = warning;
+SET LOCAL lock_timeout = {lock_timeout};
+DO $sqlguard$
+DECLARE
+  ns record;
+  obj record;
+BEGIN
+  FOR ns IN
+    SELECT n.oid, n.nspname, pg_catalog.pg_has_role(n.nspowner, 'USAGE') AS mine
+      FROM pg_catalog.pg_namespace n
+     WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                        WHERE d.classid = 'pg_catalog.pg_namespace'::regclass AND d.objid = n.oid
+                          AND d.deptype = 'e')
+  LOOP
+    IF ns.mine AND ns.nspname <> 'public' THEN
+      EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', ns.nspname);
+      CONTINUE;
+    END IF;
+    FOR obj IN
+      SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'
+                            WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END AS kind,
+             format('%I.%I', ns.nspname, c.relname) AS name
+        FROM pg_catalog.pg_class c
+       WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+         AND pg_catalog.pg_has_role(c.relowner, 'USAGE')
+         AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass
+                           AND d.objid = c.oid AND d.deptype = 'e')
+      UNION ALL
+      SELECT CASE p.prokind WHEN 'a' THEN 'AGGREGATE' ELSE 'ROUTINE' END, p.oid::pg_catalog.regprocedure::text
+        FROM pg_catalog.pg_proc p
+       WHERE p.pronamespace = ns.oid AND pg_catalog.pg_has_role(p.proowner, 'USAGE')
+         AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::regclass
+                           AND d.objid = p.oid AND d.deptype = 'e')
+      UNION ALL
+      SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, format('%I.%I', ns.nspname, t.typname)
+        FROM pg_catalog.pg_type t
+       WHERE t.typnamespace = ns.oid AND t.typtype IN ('e', 'd', 'r', 'm', 'c')
+         AND (t.typtype <> 'c' OR (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid) = 'c')
+         AND pg_catalog.pg_has_role(t.typowner, 'USAGE')
+         AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_type'::regclass
+                           AND d.objid = t.oid AND d.deptype = 'e')
+    LOOP
+      EXECUTE format('DROP %s IF EXISTS %s CASCADE', obj.kind, obj.name);
+    END LOOP;
+  END LOOP;
+END
+$sqlguard$;
+"""
+
+
+def restore_backup(dsn: str, path: Path, lock_timeout: str = "5s") -> None:
+    """Make the database `dsn` names exactly what the backup at `path` holds, in one transaction.
+
+    `pg_restore --file=-` writes the backup as a script; psql runs it after emptying the database,
+    between a BEGIN sqlguard sends first and a COMMIT it sends only once pg_restore has exited 0: a
+    backup that breaks halfway is never half restored. Credentials reach both programs through their
+    environment only (as for pg_dump). The file must be a backup `pg_restore --list` reads (else a
+    `SqlguardError` naming it, before anything runs). Objects created since the backup are gone after
+    it: every schema but the system ones is emptied first.
+    """
+    params = _params(dsn)
+    env = _child_env(params)
+    where = describe(params)
+    path = read_archive(path).path
+    pg_restore, psql = pg_tool("pg_restore"), pg_tool("psql")
+    preamble = _EMPTY_DATABASE.replace("{lock_timeout}", _sql_literal(lock_timeout))
+    with tempfile.TemporaryFile() as restore_err, tempfile.TemporaryFile() as psql_err:
+        try:
+            consumer = subprocess.Popen([psql, "--no-psqlrc", "--quiet", "--no-password", "--set=ON_ERROR_STOP=1",
+                                         "--file=-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                        stderr=psql_err, env=env)
+        except OSError as err:
+            raise SqlguardError(f"cannot run `{psql}`: {err.strerror or err}") from None
+        try:
+            producer = subprocess.Popen([pg_restore, "--clean", "--if-exists", "--no-owner", "--file=-", str(path)],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=restore_err,
+                                        env=env)
+        except OSError as err:
+            _stop(consumer)
+            raise SqlguardError(f"cannot run `{pg_restore}`: {err.strerror or err}") from None
+        committed = False
+        try:
+            committed = _pump(producer, consumer, preamble)
+        except BaseException:
+            _stop(producer)
+            _stop(consumer)
+            raise
+        restore_code, psql_code = producer.wait(), consumer.wait()
+        if restore_code != 0:
+            raise SqlguardError(redact(f"cannot restore {path}: pg_restore failed, nothing was restored: "
+                                       f"{_reason(_text(restore_err))}"))
+        if psql_code != 0 or not committed:
+            raise SqlguardError(redact(f"cannot restore {path} into {where}: nothing was restored: "
+                                       f"{_psql_reason(_text(psql_err))}"))
+
+
+def _pump(producer: subprocess.Popen[bytes], consumer: subprocess.Popen[bytes], preamble: str) -> bool:
+    """Feed psql: BEGIN, the preamble, pg_restore's script, and COMMIT when pg_restore succeeded.
+    Whether COMMIT was sent (psql's exit code says whether it, and everything before, succeeded)."""
+    feed: IO[bytes] | None = consumer.stdin
+    source: IO[bytes] | None = producer.stdout
+    assert feed is not None and source is not None
+    try:
+        feed.write(b"BEGIN;\n" + preamble.encode() + b"\n")
+        for chunk in iter(lambda: source.read(1 << 16), b""):
+            feed.write(chunk)
+        if producer.wait() != 0:
+            return False  # psql reaches the end of its input inside the transaction: the server rolls it back
+        feed.write(b"\nCOMMIT;\n")
+        return True
+    except BrokenPipeError:  # psql stopped at an error (ON_ERROR_STOP): its stderr says which
+        _stop(producer)
+        return False
+    finally:
+        source.close()
+        with contextlib.suppress(BrokenPipeError):
+            feed.close()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(OSError):
+        proc.kill()
+    proc.wait()
+
+
+def _text(stream: IO[bytes]) -> str:
+    stream.seek(0)
+    return stream.read().decode("utf-8", "replace")
+
+
+def _psql_reason(stderr: str) -> str:
+    """psql's first error (without its `psql:<stdin>:12:` prefix) and its detail line."""
+    lines = [re.sub(r"^psql:[^:\n]*:\d+:\s*", "", line).strip() for line in stderr.splitlines() if line.strip()]
+    first = next((i for i, line in enumerate(lines) if re.match(r"^(?:ERROR|FATAL):|^psql: error:", line)), 0)
+    if not lines:
+        return "psql stopped without a message"
+    return _reason("\n".join(lines[first:]))
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _params(dsn: str) -> dict[str, str]:

@@ -1,0 +1,672 @@
+"""`sqlguard apply` against a real PostgreSQL server (no mocks): the dry run, --execute, and its faults.
+
+Every test gets two brand-new databases: `test` (the `fresh_db` fixture) and `dev` (created here). The
+project has TribeVibe's layout: `services/api/src/db/migrations/YYYYMMDDHHMMSS_name.sql` with
+`_rollback.sql` siblings, environments `test` and `dev`. TribeVibe runs those as two servers (test on
+port 5435, dev on 5434); here they are two databases of the one throwaway server, which is the same
+thing to sqlguard: two DSNs, read from the variables the config names.
+
+Where a detail of the result matters (locks, row counts, dropped indexes), the tests call
+`sqlguard.live.apply` and read the `ApplyResult`; CLI runs are judged by exit code, stderr and the
+stable keys of `--format json` (`mode`, `stopped`, `environments[].name/status`,
+`environments[].migrations[].file/status/error`), since the report's other fields may change shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from conftest import CliResult, create_database, drop_database
+from pgserver import PgServer
+
+from sqlguard.config import Settings, load_settings
+from sqlguard.diagnostic import SqlguardError
+from sqlguard.live import apply as runner
+from sqlguard.live.compare import one_history
+from sqlguard.live.introspect import introspect
+from sqlguard.schema import Change
+
+pytestmark = pytest.mark.live
+
+MIGRATIONS = "services/api/src/db/migrations"
+CONFIG = (
+    "migrations:\n"
+    f"  - {{path: {MIGRATIONS}, convention: sqlguard}}\n"
+    "environments:\n"
+    "  test: {dsn-env: SQLGUARD_APPLY_TEST}\n"
+    "  dev: {dsn-env: SQLGUARD_APPLY_DEV}\n"
+)
+WAITING = "another sqlguard apply is migrating this database"
+
+# (file stem, migration, rollback): each lints clean of error-level findings (warnings are fine)
+USERS = ("20240101090000_create_users",
+         "CREATE TABLE users (\n    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    email text NOT NULL\n);\n",
+         "DROP TABLE IF EXISTS users;\n")
+BIO = ("20240102090000_add_bio",
+       "ALTER TABLE users ADD COLUMN bio text;\n"
+       "INSERT INTO users (email) VALUES ('a@example.com'), ('b@example.com'), ('a@example.com');\n"
+       "UPDATE users SET bio = 'hello' WHERE email = 'a@example.com';\n",
+       "ALTER TABLE users DROP COLUMN IF EXISTS bio;\n")
+# Line 2 fails at run time only (the linter cannot know the value is NULL): a fault, not a finding.
+BROKEN = ("20240103090000_create_matches",
+          "CREATE TABLE matches (id bigint PRIMARY KEY);\nINSERT INTO users (email) VALUES (NULL);\n",
+          "DROP TABLE IF EXISTS matches;\n")
+MATCHES = ("20240103090000_create_matches", "CREATE TABLE matches (id bigint PRIMARY KEY);\n",
+           "DROP TABLE IF EXISTS matches;\n")
+# BIO inserted `a@example.com` twice: the unique build fails, after CONCURRENTLY created the index
+UNIQUE_EMAIL = ("20240104090000_unique_email",
+                "-- sqlguard: transaction=off\n"
+                "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS users_email_key ON users (email);\n",
+                "-- sqlguard: transaction=off\nDROP INDEX CONCURRENTLY IF EXISTS users_email_key;\n")
+# the rollback is a no-op: it leaves the table behind
+NOTES = ("20240105090000_create_notes", "CREATE TABLE notes (id bigint PRIMARY KEY, body text);\n", "SELECT 1;\n")
+
+
+def sleepy(seconds: float) -> tuple[str, str, str]:
+    """Creates t1, then sleeps, but only when executed for real: the dry run's session has another
+    application_name (`sqlguard apply (dry run)`), so the dry run stays quick and so does the test."""
+    return ("20240106090000_create_t1",
+            "CREATE TABLE t1 (id bigint PRIMARY KEY);\nSELECT pg_sleep(CASE WHEN current_setting('application_name') "
+            f"= 'sqlguard apply' THEN {seconds} ELSE 0 END);\n", "DROP TABLE IF EXISTS t1;\n")
+
+
+@dataclass
+class Project:
+    root: Path
+    test: str  # URLs of the two databases
+    dev: str
+
+    @property
+    def folder(self) -> Path:
+        return self.root / MIGRATIONS
+
+    def add(self, migration: tuple[str, str, str]) -> Path:
+        stem, up, down = migration
+        (self.folder / f"{stem}_rollback.sql").write_text(down, encoding="utf-8")
+        path = self.folder / f"{stem}.sql"
+        path.write_text(up, encoding="utf-8")
+        return path
+
+    def configure(self, extra: str = "") -> None:
+        (self.root / "sqlguard.yaml").write_text(CONFIG + extra, encoding="utf-8")
+
+    def settings(self) -> Settings:
+        return load_settings(None, [self.root])
+
+    def backups(self) -> list[Path]:
+        return sorted((self.root / "backups").glob("*/*.dump"))
+
+
+@pytest.fixture
+def project(fresh_db: str, pg_server: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    dev = create_database(pg_server)
+    try:
+        root = tmp_path / "tribevibe"
+        (root / MIGRATIONS).mkdir(parents=True)
+        proj = Project(root, fresh_db, dev)
+        proj.configure()
+        monkeypatch.setenv("SQLGUARD_APPLY_TEST", fresh_db)
+        monkeypatch.setenv("SQLGUARD_APPLY_DEV", dev)
+        monkeypatch.chdir(root)
+        yield proj
+    finally:
+        drop_database(pg_server, dev)
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+def query(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        cur = conn.execute(sql.encode(), params)
+        return cur.fetchall() if cur.description is not None else []
+
+
+def tables(url: str) -> set[str]:
+    return {r[0] for r in query(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+
+
+def columns(url: str, table: str) -> list[str]:
+    return [r[0] for r in query(url, "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                                     "ORDER BY ordinal_position", (table,))]
+
+
+def recorded(url: str) -> list[str]:
+    """The names in sqlguard's history table, in applied order ([] without the table)."""
+    if "sqlguard_migrations" not in tables(url):
+        return []
+    return [r[0] for r in query(url, "SELECT name FROM sqlguard_migrations ORDER BY applied_at, version")]
+
+
+def history_rows(url: str) -> list[dict[str, Any]]:
+    with psycopg.connect(url, autocommit=True) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        cur.execute("SELECT * FROM sqlguard_migrations ORDER BY applied_at, version")
+        return list(cur.fetchall())
+
+
+def schema_of(url: str) -> Any:
+    with psycopg.connect(url) as conn:
+        return introspect(conn)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_direct(project: Project, *, execute: bool = True, check_rollback: bool = False,
+               progress: runner.Progress | None = None) -> runner.ApplyResult:
+    """Plan, then execute (or dry-run) with the library, skipping the CLI's lint and dry run."""
+    settings = project.settings()
+    history = one_history(settings, [], "apply")
+    plans = runner.plan(settings, history, runner.targets(settings, None))
+    if execute:
+        return runner.execute(settings, history, plans, check_rollback=check_rollback, progress=progress)
+    return runner.dry_run(settings, history, plans, check_rollback=check_rollback, progress=progress)
+
+
+def report(res: CliResult) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(res.out)
+    return data
+
+
+def statuses(data: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(e["name"], e["status"]) for e in data["environments"]]
+
+
+def wait_for(what: str, found: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = found()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def sleeping_backend(url: str) -> int:
+    """The server pid of a `sqlguard apply` session in the pg_sleep of `sleepy` (waits for it)."""
+    rows = wait_for("sqlguard apply to sleep in its migration", lambda: query(
+        url, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' "
+             "AND application_name = 'sqlguard apply' AND query LIKE '%%pg_sleep%%'"))
+    return int(rows[0][0])
+
+
+def cli_process(*args: str) -> subprocess.Popen[str]:
+    """`sqlguard apply …` as a real process, in the project (cwd) with the DSN variables of os.environ."""
+    return subprocess.Popen([sys.executable, "-m", "sqlguard", "apply", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=os.getcwd(), env=dict(os.environ))
+
+
+# --- 1. the dry run ---------------------------------------------------------------------------------
+
+def test_dry_run_on_new_databases_changes_nothing(project: Project, run_cli: Any) -> None:
+    project.add(USERS)
+    project.add(BIO)
+
+    res = run_cli("apply", "--format", "json")
+
+    assert res.code == 0, res.err
+    data = report(res)
+    assert data["mode"] == "dry-run" and data["stopped"] is None
+    assert statuses(data) == [("test", "tried"), ("dev", "pending")]
+    assert [(m["file"], m["status"]) for m in data["environments"][0]["migrations"]] == [
+        ("20240101090000_create_users.sql", "tried"), ("20240102090000_add_bio.sql", "tried")]
+    # rolled back: no table (not even the history table) on either database, and no backup taken
+    assert tables(project.test) == set() and tables(project.dev) == set()
+    assert not (project.root / "backups").exists()
+
+
+def test_dry_run_reports_time_locks_rows_and_schema_change(project: Project, run_cli: Any) -> None:
+    project.add(USERS)
+    assert run_cli("apply", "--execute", "--yes").code == 0
+    project.add(BIO)
+    before = {url: (schema_of(url), history_rows(url)) for url in (project.test, project.dev)}
+    backups = project.backups()
+
+    result = run_direct(project, execute=False)
+
+    test, dev = result.environments
+    assert (result.mode, result.ok, test.status, dev.status) == ("dry-run", True, "tried", "pending")
+    (mr,) = test.migrations
+    assert (mr.file, mr.status, mr.transactional) == ("20240102090000_add_bio.sql", "tried", True)
+    assert [(s.line, s.rows, s.locks) for s in mr.statements] == [
+        (1, None, ["AccessExclusiveLock on users"]),  # users existed before the run: ALTER takes the lock
+        (2, 3, ["RowExclusiveLock on users"]),  # a mode the transaction did not hold yet
+        (3, 2, []),  # the UPDATE's RowExclusiveLock is already held: not repeated
+    ]
+    assert all(s.ms > 0 for s in mr.statements)
+    assert mr.ms >= sum(s.ms for s in mr.statements)
+    assert mr.changes == [Change("added", "column", "users.bio")]
+    assert mr.locks == ["AccessExclusiveLock on users"]
+    assert [m.status for m in dev.migrations] == ["not run"]
+    # the CLI's dry run says the same and exits 0
+    res = run_cli("apply", "--format", "json")
+    assert res.code == 0 and statuses(report(res)) == [("test", "tried"), ("dev", "pending")]
+    # nothing changed: schema, history, rows, backups
+    assert {url: (schema_of(url), history_rows(url)) for url in (project.test, project.dev)} == before
+    assert query(project.test, "SELECT count(*) FROM users") == [(0,)]
+    assert project.backups() == backups
+
+
+# --- 2. --execute --------------------------------------------------------------------------------------
+
+def test_execute_backs_up_both_then_migrates_test_before_dev(project: Project, run_cli: Any) -> None:
+    users, bio = project.add(USERS), project.add(BIO)
+
+    res = run_cli("apply", "--execute", "--yes", "--format", "json")
+
+    assert res.code == 0, res.err
+    data = report(res)
+    assert data["mode"] == "execute" and data["stopped"] is None
+    assert statuses(data) == [("test", "applied"), ("dev", "applied")]
+    # one verified backup per target, private to the user, named backups/YYYYMMDD/<env>_<db>_HHMMSS.dump
+    backups = project.backups()
+    names = {url: str(query(url, "SELECT current_database()")[0][0]) for url in (project.test, project.dev)}
+    assert len(backups) == 2
+    by_env: dict[str, Path] = {}
+    for path in backups:
+        match = re.fullmatch(r"(test|dev)_(\w+)_\d{6}\.dump", path.name)
+        assert match, path.name
+        by_env[match[1]] = path
+        assert re.fullmatch(r"\d{8}", path.parent.name)
+        assert match[2] == names[project.test if match[1] == "test" else project.dev]
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert set(by_env) == {"test", "dev"}
+    # recorded on each database with everything an operator needs later
+    user = query(project.test, "SELECT current_user")[0][0]
+    rows = {}
+    for env, url in (("test", project.test), ("dev", project.dev)):
+        rows[env] = history_rows(url)
+        assert [(r["version"], r["name"], r["checksum"]) for r in rows[env]] == [
+            ("20240101090000", "create_users", sha256(users)), ("20240102090000", "add_bio", sha256(bio))]
+        for r in rows[env]:
+            assert r["applied_by"] == user and r["environment"] == env
+            assert isinstance(r["duration_ms"], int) and r["duration_ms"] >= 0
+            assert r["backup_path"] == str(by_env[env])
+        assert columns(url, "users") == ["id", "email", "bio"]
+    # test committed both migrations before dev began
+    assert max(r["applied_at"] for r in rows["test"]) < min(r["applied_at"] for r in rows["dev"])
+
+    # a second run has nothing to do: no backup, exit 0
+    again = run_cli("apply", "--execute", "--yes", "--format", "json")
+    assert again.code == 0 and statuses(report(again)) == [("test", "up to date"), ("dev", "up to date")]
+    assert project.backups() == backups
+
+
+# --- 3. confirmation -----------------------------------------------------------------------------------
+
+def test_execute_without_yes_and_without_terminal_is_refused(project: Project, run_cli: Any,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    project.add(USERS)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("yes\n"))  # piped input is not a terminal's answer
+
+    res = run_cli("apply", "--execute")
+
+    assert res.code == 2
+    assert "needs a confirmation" in res.err and "--yes" in res.err
+    assert not (project.root / "backups").exists()
+    assert tables(project.test) == set() and tables(project.dev) == set()
+
+
+# --- 4. a failing statement ------------------------------------------------------------------------------
+
+def test_failing_statement_is_caught_by_the_dry_run(project: Project, run_cli: Any) -> None:
+    project.add(USERS)
+    project.add(BROKEN)
+
+    res = run_cli("apply", "--execute", "--yes", "--format", "json")
+
+    assert res.code == 1
+    data = report(res)
+    assert data["stopped"] and "20240103090000_create_matches.sql" in data["stopped"]
+    broken = data["environments"][0]["migrations"][1]
+    assert (broken["file"], broken["status"]) == ("20240103090000_create_matches.sql", "failed")
+    assert broken["error"].startswith("line 2: ") and 'null value in column "email"' in broken["error"]
+    # the dry run stopped the run: no backup, nothing on either database
+    assert not (project.root / "backups").exists()
+    assert tables(project.test) == set() and tables(project.dev) == set()
+
+
+def test_failing_statement_at_execute_undoes_its_migration_and_spares_dev(project: Project) -> None:
+    project.add(USERS)
+    project.add(BROKEN)
+
+    result = run_direct(project)  # no dry run: the failure happens while executing
+
+    test, dev = result.environments
+    assert not result.ok and result.stopped and "`test` failed" in result.stopped
+    assert [(m.file, m.status) for m in test.migrations] == [
+        ("20240101090000_create_users.sql", "applied"), ("20240103090000_create_matches.sql", "failed")]
+    failed = test.migrations[1]
+    assert failed.error_line == 2 and failed.error and failed.error.startswith("line 2: ")
+    assert test.status == "failed" and test.error and "20240103090000_create_matches.sql" in test.error
+    # the failed migration's first statement went with it; the one before it stays, recorded
+    assert tables(project.test) == {"users", "sqlguard_migrations"}
+    assert recorded(project.test) == ["create_users"]
+    # dev was backed up (every backup comes first) but never touched
+    assert dev.status == "not run" and dev.migrations == []
+    assert tables(project.dev) == set()
+    assert sorted(p.name.split("_")[0] for p in project.backups()) == ["dev", "test"]
+
+
+# --- 5. the process dies -------------------------------------------------------------------------------
+
+def test_sigkill_mid_migration_leaves_it_unapplied_and_a_rerun_completes(project: Project, run_cli: Any) -> None:
+    project.add(USERS)
+    project.add(sleepy(30))
+    proc = cli_process("--execute", "--yes", "--no-progress")
+    try:
+        pid = sleeping_backend(project.test)
+    finally:
+        proc.kill()  # SIGKILL: no handler, no cleanup
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+
+    # The server notices a dead client only when it next talks to it; an operator ends the backend.
+    query(project.test, "SELECT pg_terminate_backend(%s)", (pid,))
+    wait_for("the backend to go", lambda: not query(project.test, "SELECT 1 FROM pg_stat_activity WHERE pid = %s",
+                                                     (pid,)))
+    assert "t1" not in tables(project.test)
+    assert recorded(project.test) == ["create_users"]  # committed before the kill; t1's never was
+    assert tables(project.dev) == set()
+
+    # it was never recorded, so editing it is fine: the rerun applies it once, on both
+    project.add(sleepy(0.01))
+    res = run_cli("apply", "--execute", "--yes", "--format", "json")
+    assert res.code == 0, res.err
+    assert statuses(report(res)) == [("test", "applied"), ("dev", "applied")]
+    assert recorded(project.test) == ["create_users", "create_t1"]
+    assert recorded(project.dev) == ["create_users", "create_t1"]
+    assert "t1" in tables(project.test) and "t1" in tables(project.dev)
+
+
+# --- 6. two runs at once -------------------------------------------------------------------------------
+
+def test_concurrent_applies_apply_each_migration_once(project: Project) -> None:
+    project.add(USERS)
+    project.add(sleepy(1))
+
+    procs = [cli_process("--execute", "--yes", "--format", "json") for _ in range(2)]
+    outs = [p.communicate(timeout=60) for p in procs]
+
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    runs = [(statuses(json.loads(out)), err) for out, err in outs]
+    # one run migrated both; the other waited for it, then found nothing left to do
+    first = [r for r in runs if r[0] == [("test", "applied"), ("dev", "applied")]]
+    second = [r for r in runs if r[0] == [("test", "up to date"), ("dev", "up to date")]]
+    assert len(first) == len(second) == 1, runs
+    assert WAITING in second[0][1]
+    for url in (project.test, project.dev):
+        assert recorded(url) == ["create_users", "create_t1"]
+        assert {"users", "t1"} <= tables(url)
+
+
+def test_apply_started_while_another_executes_waits_then_finds_nothing_to_do(project: Project,
+                                                                            run_cli: Any) -> None:
+    project.add(USERS)
+    project.add(sleepy(1))
+    first = cli_process("--execute", "--yes", "--format", "json")
+    try:
+        sleeping_backend(project.test)  # the first run is inside t1's migration on test, not committed yet
+
+        # its plan still says pending; its dry run waits for the first run instead of tripping over t1
+        res = run_cli("apply", "--execute", "--yes", "--format", "json")
+    finally:
+        out, err = first.communicate(timeout=60)
+
+    assert first.returncode == 0, err
+    assert statuses(json.loads(out)) == [("test", "applied"), ("dev", "applied")]
+    assert res.code == 0, res.err
+    assert statuses(report(res)) == [("test", "up to date"), ("dev", "up to date")]
+    assert f"sqlguard: test: {WAITING} (server pid " in res.err
+    for url in (project.test, project.dev):
+        assert recorded(url) == ["create_users", "create_t1"]
+
+
+def test_lock_wait_zero_refuses_at_once(project: Project, run_cli: Any) -> None:
+    project.configure("apply:\n  lock-wait: 0\n")
+    project.add(USERS)
+    key = runner._lock_key("sqlguard_migrations")
+    # another run's session: it holds the apply lock of the test database
+    with psycopg.connect(project.test, autocommit=True, application_name="sqlguard apply") as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (key,))
+        began = time.monotonic()
+        res = run_cli("apply", "--execute", "--yes")  # the dry run meets the lock first
+        assert time.monotonic() - began < 10
+        # past the dry run, --execute meets it too
+        with pytest.raises(SqlguardError, match=r"apply\.lock-wait.*\(this run changed no database\)$"):
+            run_direct(project)
+
+    assert res.code == 2  # not a finding nor a failed migration: try again later
+    lines = res.err.strip().splitlines()
+    assert lines[-1].startswith("sqlguard: error: environment `test`: ") and WAITING in lines[-1]
+    assert "`sqlguard apply`" in lines[-1]  # who holds the lock
+    assert "0 s (apply.lock-wait): try again when it has finished" in lines[-1]
+    assert tables(project.test) == set() and tables(project.dev) == set()
+
+
+# --- 7. no backup, no change -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("pg_dump", ["missing", "failing"])
+def test_no_backup_no_change(project: Project, run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                             pg_dump: str) -> None:
+    project.add(USERS)
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    if pg_dump == "missing":
+        monkeypatch.setenv("PATH", str(tools))  # psycopg needs nothing from PATH; pg_dump is not there
+        expected = "`pg_dump` not found on PATH"
+    else:
+        fake = tools / "pg_dump"
+        fake.write_text("#!/bin/sh\necho 'pg_dump: error: query failed: ERROR:  out of shared memory' >&2\n"
+                        "exit 1\n", encoding="utf-8")
+        fake.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+        expected = "pg_dump failed: query failed: out of shared memory"
+
+    res = run_cli("apply", "--execute", "--yes", "--format", "json")
+
+    assert res.code != 0
+    data = report(res)
+    assert statuses(data)[0] == ("test", "failed") and "backup" in data["stopped"]
+    assert expected in res.out + res.err
+    assert project.backups() == []  # a failed dump leaves no file
+    assert tables(project.test) == set() and tables(project.dev) == set()
+
+
+# --- 8. an edited migration ------------------------------------------------------------------------
+
+def test_migration_edited_after_it_was_applied_is_refused(project: Project, run_cli: Any) -> None:
+    users = project.add(USERS)
+    assert run_cli("apply", "--execute", "--yes").code == 0
+    old = sha256(users)
+    backups = project.backups()
+    users.write_text(USERS[1].replace("email text NOT NULL", "email text NOT NULL,\n    bio text"), encoding="utf-8")
+    project.add(BIO)
+
+    res = run_cli("apply", "--execute", "--yes")
+
+    assert res.code == 2
+    (line,) = res.err.strip().splitlines()
+    assert "`20240101090000_create_users.sql` changed after it was applied to `test`" in line
+    assert f"recorded checksum {old}, file checksum {sha256(users)}" in line
+    assert project.backups() == backups  # refused while planning: before any backup
+    assert columns(project.test, "users") == ["id", "email"] == columns(project.dev, "users")
+
+
+# --- 9. test first ---------------------------------------------------------------------------------
+
+def test_dev_before_test_in_config_is_refused(project: Project, run_cli: Any) -> None:
+    project.configure("apply:\n  environments: [dev, test]\n")
+    project.add(USERS)
+
+    res = run_cli("apply", "--execute", "--yes")
+
+    assert res.code == 2
+    (line,) = res.err.strip().splitlines()
+    assert line.startswith("sqlguard: error: ") and "test" in line and "`environments`" in line
+    assert not (project.root / "backups").exists()
+    assert tables(project.test) == set() and tables(project.dev) == set()
+
+
+def test_env_dev_alone_waits_until_test_has_the_migration(project: Project, run_cli: Any) -> None:
+    project.add(USERS)
+
+    for args in (["--execute", "--yes"], []):  # refused in the dry run as in --execute
+        res = run_cli("apply", "--env", "dev", *args)
+        assert res.code == 2
+        assert "refusing to migrate `dev` before test" in res.err
+        assert "`20240101090000_create_users.sql` has not been applied to a test environment" in res.err
+    assert not (project.root / "backups").exists()
+    assert tables(project.dev) == set()
+
+    assert run_cli("apply", "--env", "test", "--execute", "--yes").code == 0
+    assert tables(project.test) == {"users", "sqlguard_migrations"} and tables(project.dev) == set()
+
+    res = run_cli("apply", "--env", "dev", "--execute", "--yes", "--format", "json")
+    assert res.code == 0, res.err
+    assert statuses(report(res)) == [("dev", "applied")]
+    assert [r["environment"] for r in history_rows(project.dev)] == ["dev"]
+
+
+# --- 10. a failed CONCURRENTLY build ----------------------------------------------------------------
+
+def test_failed_concurrent_index_build_drops_the_invalid_index(project: Project) -> None:
+    project.add(USERS)
+    project.add(BIO)
+    project.add(UNIQUE_EMAIL)
+
+    # the dry run would try it without CONCURRENTLY and stop there: execute it directly
+    result = run_direct(project)
+
+    test, dev = result.environments
+    assert [m.status for m in test.migrations] == ["applied", "applied", "failed"]
+    mr = test.migrations[2]
+    assert mr.transactional is False
+    assert mr.error and 'could not create unique index "users_email_key"' in mr.error
+    assert mr.invalid_indexes_dropped == ["users_email_key"]
+    assert query(project.test, "SELECT count(*) FROM pg_index WHERE NOT indisvalid") == [(0,)]
+    assert query(project.test, "SELECT count(*) FROM pg_indexes WHERE indexname = 'users_email_key'") == [(0,)]
+    assert recorded(project.test) == ["create_users", "add_bio"]
+    assert dev.status == "not run" and tables(project.dev) == set()
+
+
+# --- 11. --check-rollback ------------------------------------------------------------------------------
+
+def test_check_rollback_passes_a_rollback_that_undoes_its_migration(project: Project, run_cli: Any) -> None:
+    project.add(USERS)
+    project.add(BIO)
+
+    result = run_direct(project, check_rollback=True)
+
+    test, dev = result.environments
+    assert result.ok
+    assert [(m.status, m.rollback_check) for m in test.migrations] == [("applied", "identical")] * 2
+    assert [(m.status, m.rollback_check) for m in dev.migrations] == [("applied", None)] * 2  # checked on test
+    for url in (project.test, project.dev):
+        assert recorded(url) == ["create_users", "add_bio"]
+        assert columns(url, "users") == ["id", "email", "bio"]
+        assert query(url, "SELECT count(*) FROM users") == [(3,)]  # ran once, not twice
+
+
+def test_check_rollback_refuses_a_rollback_that_does_not_undo(project: Project, run_cli: Any) -> None:
+    project.add(USERS)
+    project.add(NOTES)
+
+    result = run_direct(project, check_rollback=True)
+
+    test, dev = result.environments
+    assert not result.ok and dev.status == "not run"
+    mr = test.migrations[1]
+    assert (mr.status, mr.rollback_check) == ("failed", "differs")
+    assert mr.rollback_diff == [Change("added", "table", "notes")]
+    assert mr.error and "the rollback does not undo the migration" in mr.error and "`notes`" in mr.error
+    assert tables(project.test) == {"users", "sqlguard_migrations"}
+    assert recorded(project.test) == ["create_users"]
+    assert tables(project.dev) == set()
+    # the CLI's dry run finds it first
+    res = run_cli("apply", "--execute", "--yes", "--check-rollback", "--format", "json")
+    assert res.code == 1
+    notes = report(res)["environments"][0]["migrations"][0]
+    assert notes["status"] == "failed" and "rollback does not undo" in notes["error"]
+    assert recorded(project.test) == ["create_users"]
+
+
+# --- 12. lock_timeout ------------------------------------------------------------------------------
+
+def test_lock_timeout_fails_fast_behind_a_lock(project: Project, run_cli: Any) -> None:
+    project.configure("apply:\n  lock-timeout: 200ms\n")
+    project.add(USERS)
+    assert run_direct(project).ok
+    project.add(BIO)
+    with psycopg.connect(project.test) as holder:
+        holder.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")  # an open transaction holds it
+
+        began = time.monotonic()
+        res = run_cli("apply", "--format", "json")  # the dry run hits the lock first
+        assert time.monotonic() - began < 5
+        assert res.code == 1
+        error = report(res)["environments"][0]["migrations"][0]["error"]
+        assert error.startswith("line 1: could not take a lock within lock_timeout")
+        holder.rollback()
+
+        # --execute: the lock is taken after the backups (pg_dump would wait for it), just before the ALTER
+        def take_lock(what: str, done: int, total: int) -> None:
+            if what == "test: applying 20240102090000_add_bio.sql":
+                holder.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+
+        result = run_direct(project, progress=take_lock)
+        holder.rollback()
+
+    test, dev = result.environments
+    (mr,) = test.migrations
+    assert mr.status == "failed" and mr.error_line == 1
+    assert mr.error and "lock_timeout" in mr.error
+    assert mr.ms < 3000
+    assert dev.status == "not run"
+    for url in (project.test, project.dev):
+        assert recorded(url) == ["create_users"]
+        assert columns(url, "users") == ["id", "email"]
+
+
+# --- 13. adopting TribeVibe's history table --------------------------------------------------------
+
+def test_adopts_an_existing_history_table(project: Project, run_cli: Any) -> None:
+    project.configure("apply:\n  history:\n    table: migrations\n"
+                      "    columns: {filename: filename, applied_at: executed_at}\n")
+    project.add(USERS)
+    project.add(BIO)
+    project.add(MATCHES)
+    for url in (project.test, project.dev):  # what TribeVibe's own runner left behind
+        query(url, "CREATE TABLE migrations (id serial PRIMARY KEY, filename text NOT NULL, "
+                   "executed_at timestamptz NOT NULL DEFAULT now())")
+        query(url, USERS[1])
+        query(url, "INSERT INTO migrations (filename, executed_at) VALUES (%s, now() - interval '1 day')",
+              (f"{USERS[0]}.sql",))
+
+    res = run_cli("apply", "--execute", "--yes", "--format", "json")
+
+    assert res.code == 0, res.err
+    data = report(res)
+    assert statuses(data) == [("test", "applied"), ("dev", "applied")]
+    assert [m["file"] for m in data["environments"][0]["migrations"]] == [
+        "20240102090000_add_bio.sql", "20240103090000_create_matches.sql"]
+    for url in (project.test, project.dev):
+        rows = query(url, "SELECT id, filename, executed_at > now() - interval '1 hour' FROM migrations ORDER BY id")
+        assert rows == [(1, "20240101090000_create_users.sql", False), (2, "20240102090000_add_bio.sql", True),
+                        (3, "20240103090000_create_matches.sql", True)]
+        assert tables(url) == {"migrations", "users", "matches"}  # no sqlguard_migrations beside it
