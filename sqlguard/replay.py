@@ -24,6 +24,7 @@ from sqlguard.schema import (
     Index,
     Schema,
     Table,
+    TableMap,
     find,
     key,
     normalize_default,
@@ -56,7 +57,7 @@ _TABLEISH = {"TABLE", "VIEW", "INDEX", "SEQUENCE", "TYPE", "SCHEMA", "MATERIALIZ
 
 @dataclass
 class SchemaBuilder:
-    tables: dict[str, Table] = field(default_factory=dict)
+    tables: dict[str, Table] = field(default_factory=TableMap)
     views: set[str] = field(default_factory=set)
     indexes: dict[str, Index] = field(default_factory=dict)
     sequences: set[str] = field(default_factory=set)
@@ -70,7 +71,7 @@ class SchemaBuilder:
     def from_schema(cls, schema: Schema | None, dialect: str = "postgres") -> SchemaBuilder:
         if schema is None:
             return cls(dialect=dialect)
-        return cls(dict(schema.tables), set(schema.views), dict(schema.indexes), set(schema.sequences),
+        return cls(TableMap(schema.tables), set(schema.views), dict(schema.indexes), set(schema.sequences),
                    dict(schema.enums), set(schema.schemas), dialect)
 
     def freeze(self) -> Schema:

@@ -102,6 +102,55 @@ class Schema:
         return sorted(set(self.tables) | set(self.views))
 
 
+class TableMap(dict[str, "Table"]):
+    """The tables of a schema being built, by key, with an index of the schema-qualified keys by their
+    last part, so that looking up an unqualified name that is not there costs no scan of every table
+    (a dump creating thousands of tables looks each one up before creating it). Every way of changing
+    it keeps the index; popitem and clear, which nothing needs, are refused."""
+
+    def __init__(self, items: Mapping[str, Table] | None = None) -> None:
+        super().__init__()
+        self.qualified: dict[str, dict[str, None]] = {}  # (dicts: insertion order, as a scan would find)
+        for k, t in (items or {}).items():
+            self[k] = t
+
+    def __setitem__(self, k: str, t: Table) -> None:
+        if "." in k and k not in self:
+            self.qualified.setdefault(k.rsplit(".", 1)[-1].lower(), {})[k] = None
+        super().__setitem__(k, t)
+
+    def __delitem__(self, k: str) -> None:
+        super().__delitem__(k)
+        if "." in k:
+            self.qualified.get(k.rsplit(".", 1)[-1].lower(), {}).pop(k, None)
+
+    def update(self, *others: Any, **more: Table) -> None:
+        for other in others:
+            for k, t in dict(other).items():
+                self[k] = t
+        for k, t in more.items():
+            self[k] = t
+
+    def pop(self, k: str, *default: Any) -> Any:
+        if k in self:
+            t = self[k]
+            del self[k]
+            return t
+        if default:
+            return default[0]
+        raise KeyError(k)
+
+    def setdefault(self, k: str, t: Table) -> Table:
+        if k not in self:
+            self[k] = t
+        return self[k]
+
+    def _refuse(self, *_: Any, **__: Any) -> Any:
+        raise TypeError("TableMap changes through [k] = t, del [k], update, pop and setdefault only")
+
+    popitem = clear = _refuse
+
+
 def find(tables: Mapping[str, Table], name: str, schema: str | None = None) -> Table | None:
     """A table by name: exact key, then folded case, then (unqualified) the same name in any schema."""
     for k in (key(name, schema), key(name.lower(), schema.lower() if schema else None)):
@@ -109,6 +158,11 @@ def find(tables: Mapping[str, Table], name: str, schema: str | None = None) -> T
             return tables[k]
     if schema is None:
         low = name.lower()
+        if isinstance(tables, TableMap):
+            for k in tables.qualified.get(low, {}):
+                if k.rsplit(".", 1)[-1] in (name, low):
+                    return tables[k]
+            return None
         for k, t in tables.items():
             if k.rsplit(".", 1)[-1] in (name, low):
                 return t

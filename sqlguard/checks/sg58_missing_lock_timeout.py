@@ -295,9 +295,16 @@ def _created_before(ctx: FileContext, table: str, pos: int) -> bool:
     """Whether `table` was created (or a view of that name) earlier in this file than `pos`."""
     if ctx.state is None:
         return False
-    low = table.lower()
-    return any(e.kind in ("create table", "create view") and e.span is not None and e.span.start < pos
-               and e.target.rsplit(".", 1)[-1].lower() == low for e in ctx.state.effects)
+    first: dict[str, int] | None = ctx.memo.get("sg58_first_created")
+    if first is None:  # once per file: where each name is first created (a dump creates thousands)
+        first = {}
+        for e in ctx.state.effects:
+            if e.kind in ("create table", "create view") and e.span is not None:
+                name = e.target.rsplit(".", 1)[-1].lower()
+                first[name] = min(first.get(name, e.span.start), e.span.start)
+        ctx.memo["sg58_first_created"] = first
+    created = first.get(table.lower())
+    return created is not None and created < pos
 
 
 def _report(ctx: FileContext, stmt: Statement, found: Locking, tops: list[Statement], lost_local: bool) -> Finding:

@@ -9,6 +9,7 @@ Dynamic SQL (`EXECUTE format(…)`) cannot be read statically and is left alone.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from sqlguard.diagnostic import Span
@@ -24,8 +25,14 @@ _CONDITION_ENDS = {"IF": "THEN", "ELSIF": "THEN", "ELSEIF": "THEN", "WHEN": "THE
 _PEEL = frozenset({"BEGIN", "ELSE", "LOOP", "EXCEPTION", "THEN"})
 
 
+_ROUTINE = re.compile(r"\b(?:FUNCTION|PROCEDURE)\b", re.I)
+
+
 def body_of(stmt: Statement) -> tuple[int, int, str] | None:
     """(start, end, context) of the dollar-quoted body inside `stmt.text`, if it is lintable SQL."""
+    keyword = stmt.keyword
+    if keyword != "DO" and (keyword != "CREATE" or _ROUTINE.search(stmt.text) is None):
+        return None  # (most statements: decided without lexing them)
     toks = lex(stmt.text)
     if not toks or toks[0].kind != "word":
         return None

@@ -363,11 +363,17 @@ def lex(text: str, dialect: str = "postgres") -> list[Lexeme]:
     statement of ordinary size is remembered (a fresh list each call, so callers may keep or change it).
     """
     if len(text) > _LEX_MEMO_MAX_CHARS:
-        return _lex(text, dialect)
+        # one large statement (a dump's INSERT) is asked about by several checks in a row: keep the last
+        global _last_large
+        if _last_large is None or _last_large[1] != dialect or (
+                _last_large[0] is not text and _last_large[0] != text):
+            _last_large = (text, dialect, tuple(_lex(text, dialect)))
+        return list(_last_large[2])
     return list(_lex_memo(text, dialect))
 
 
 _LEX_MEMO_MAX_CHARS = 20_000
+_last_large: tuple[str, str, tuple[Lexeme, ...]] | None = None
 
 
 @lru_cache(maxsize=2048)
