@@ -120,10 +120,20 @@ def run_apply(args: argparse.Namespace, settings_for: Any, load_catalog: Any) ->
         return _finish(result, args, settings)
     if not args.yes and not _confirm(plans, result):
         return _refuse("not confirmed: nothing was changed")
+    # read again: another run may have applied some while the dry run waited for its lock (no backup of
+    # a database that has nothing left to apply)
+    plans = runner.plan(settings, history, envs)
+    before = {p.env.name: _last_applied(p) for p in plans}
     done = runner.execute(settings, history, plans, check_rollback=args.check_rollback, progress=progress)
     done.validation = validation
     done.dry_run = result
-    return _finish(done, args, settings)
+    return _finish(done, args, settings, before)
+
+
+def _last_applied(plan: Any) -> str | None:
+    """The version of the last migration `plan`'s environment had applied before this run (None: none)."""
+    applied = sorted(plan.status.applied, key=lambda e: e.position or 0)
+    return applied[-1].version if applied else None
 
 
 def run_rollback(args: argparse.Namespace, settings_for: Any) -> int:
@@ -209,15 +219,16 @@ def run_baseline(args: argparse.Namespace, settings_for: Any) -> int:
     return EXIT_CLEAN
 
 
-def _finish(result: Any, args: argparse.Namespace, settings: Settings) -> int:
+def _finish(result: Any, args: argparse.Namespace, settings: Settings,
+            before: dict[str, str | None] | None = None) -> int:
     from sqlguard.report.apply import render
 
-    text = render(result, args.format, settings)
+    text = render(result, args.format, settings, before=before)
     sys.stdout.write(text)
     if args.output is not None:
         fmt = {".md": "markdown", ".json": "json"}.get(args.output.suffix.lower(), args.format)
         try:
-            args.output.write_text(render(result, fmt, settings), encoding="utf-8")
+            args.output.write_text(render(result, fmt, settings, before=before), encoding="utf-8")
         except OSError as err:
             print(f"sqlguard: error: cannot write {args.output}: {err.strerror or err}", file=sys.stderr)
             return EXIT_ERROR
