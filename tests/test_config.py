@@ -74,3 +74,37 @@ def test_select_and_ignore_prefixes() -> None:
     s = Settings(select=("SG2",), ignore=("SG21",))
     assert s.enabled("SG20") and not s.enabled("SG21") and not s.enabled("SG10")
     assert Settings(ignore=("SG2",), select=("SG21",)).enabled("SG21")  # the more specific wins
+
+
+_ENVS = "environments:\n  test:\n    dsn-env: T_URL\n  dev:\n    dsn-env: D_URL\n  qa:\n    dsn-env: Q_URL\n"
+
+
+@pytest.mark.parametrize("apply, message", [
+    ("apply:\n  environments: [dev, test]\n", "`dev` comes first but is not a test environment"),
+    ("apply:\n  environments: [test, qa]\n", "`qa` has no stage"),
+    ("apply:\n  environments: [test, prod]\n", "unknown environment `prod`"),
+    ("apply:\n  lock-timeout: soon\n", "`lock-timeout` must be a duration"),
+    ("apply:\n  lock-wait: -1\n", "`lock-wait` must be a number of seconds"),
+    ("apply:\n  histroy: x\n", "unknown key `histroy`: did you mean `history`?"),
+    ("apply:\n  history:\n    table: m\n    columns: {applied_at: at}\n", "must map `filename` or `version`"),
+    ("apply:\n  history:\n    columns: {file: f}\n", "unknown field `file`"),
+    ("apply:\n  history: 'a.b.c'\n", "optionally schema-qualified"),
+])
+def test_apply_section_mistakes_name_the_key(tmp_path: Path, apply: str, message: str) -> None:
+    (tmp_path / "sqlguard.yaml").write_text(_ENVS + apply, encoding="utf-8")
+    with pytest.raises(SqlguardError) as info:
+        load_settings(None, [tmp_path])
+    assert message in str(info.value) and "`apply`" in str(info.value)
+    assert info.value.line is not None
+
+
+def test_apply_section_defaults_and_stages(tmp_path: Path) -> None:
+    envs = _ENVS.replace("    dsn-env: Q_URL\n", "    dsn-env: Q_URL\n    stage: staging\n")
+    (tmp_path / "sqlguard.yaml").write_text(envs + "apply:\n  lock-timeout: 250\n  backup-dir: var/dumps\n",
+                                            encoding="utf-8")
+    settings = load_settings(None, [tmp_path])
+    assert [(e.name, e.stage) for e in settings.environments] == [("test", "test"), ("dev", "dev"), ("qa", "staging")]
+    a = settings.apply
+    assert (a.environments, a.lock_timeout, a.statement_timeout, a.lock_wait) == ((), "250ms", "15min", 300)
+    assert a.backup_dir == (tmp_path / "var" / "dumps").resolve()
+    assert a.history.table == "sqlguard_migrations" and not a.history.keyed_by_filename

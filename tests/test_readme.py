@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from conftest import ROOT
 
@@ -34,3 +35,20 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     test_command = _setup_commands()[1]
     assert ci.rstrip().splitlines()[-1] == test_command
+
+
+def test_the_apply_configuration_example_is_a_valid_config(tmp_path: Path) -> None:
+    from sqlguard.config import load_settings
+
+    section = README[README.index("## Applying migrations"):]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert block, "the apply section lost its yaml example"
+    (tmp_path / "sqlguard.yaml").write_text(block.group(1), encoding="utf-8")
+    settings = load_settings(None, [tmp_path])
+    assert [e.name for e in settings.environments] == ["test", "dev"]
+    assert [e.stage for e in settings.environments] == ["test", "dev"]
+    assert settings.apply.environments == ("test", "dev")
+    assert (settings.apply.lock_timeout, settings.apply.statement_timeout) == ("5s", "15min")
+    assert settings.apply.history.table == "migrations"
+    assert dict(settings.apply.history.columns) == {"filename": "filename", "applied_at": "executed_at"}
+    assert settings.apply.backup_dir == (tmp_path / "backups").resolve()
