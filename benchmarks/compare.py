@@ -12,7 +12,11 @@ Two corpora are measured:
 Measured, per corpus: sqlguard cold (`--no-cache`), sqlguard warm (a second run over a filled
 `.sqlguard_cache/`), squawk on the same files, and sqlfluff on a fixed sample (it is two orders of
 magnitude slower; its files/s is extrapolated). Once: `sqlguard lint ONE_FILE` (the pre-commit case,
-best of 5) and `sqlguard --version` (best of 5, plus whether it imports sqlglot).
+best of 5) and `sqlguard --version` (best of 5, plus whether it imports sqlglot). Stress: a
+`--stress-mb` MB file (a dump: one huge INSERT, then many small statements) and a statement nested
+50,000 parentheses deep, for sqlguard and squawk: time, peak RSS (sqlguard's target: under 500 MB),
+and whether the tool crashed; a tool still running after `--stress-timeout` seconds is killed and
+reported as not finishing.
 
 Each measurement runs in its own helper process, which runs the tool (in chunks of `--chunk` files
 when the command line would be too long; the times are summed) and reports the wall time and its own
@@ -52,16 +56,24 @@ NON_PG_DIRS = frozenset({"mysql", "sqlite"})
 SQLFLUFF_RULES = "LT01,AL01,ST01,CP01,RF01"
 
 # Runs in its own process so that RUSAGE_CHILDREN covers only this measurement's tool processes.
+TIMED_OUT = -999  # the exit code a measurement records for a tool that did not finish in time
+
 HELPER = textwrap.dedent("""
     import json, resource, subprocess, sys, time
+    TIMED_OUT = -999
     job = json.load(sys.stdin)
     times, codes, err = [], [], ""
     for _ in range(job["repeat"]):
         total = 0.0
         for chunk in job["chunks"]:
             t0 = time.perf_counter()
-            p = subprocess.run(job["cmd"] + chunk, cwd=job["cwd"], env=job["env"], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                p = subprocess.run(job["cmd"] + chunk, cwd=job["cwd"], env=job["env"], stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=job["timeout"])
+            except subprocess.TimeoutExpired:  # killed (and reaped: its peak RSS still counts)
+                total += time.perf_counter() - t0
+                codes.append(TIMED_OUT)
+                continue
             total += time.perf_counter() - t0
             codes.append(p.returncode)
             if p.returncode not in job["ok"]:
@@ -198,10 +210,10 @@ def find_tool(name: str) -> str | None:
 
 
 def measure(cmd: list[str], files: list[Path], cwd: Path, *, chunk: int, repeat: int = 1,
-            ok: tuple[int, ...] = (0, 1), env: dict[str, str] | None = None) -> dict:
+            ok: tuple[int, ...] = (0, 1), env: dict[str, str] | None = None, timeout: float | None = None) -> dict:
     chunks = [[str(f) for f in files[i:i + chunk]] for i in range(0, len(files), chunk)] or [[]]
     job = {"cmd": cmd, "chunks": chunks, "cwd": str(cwd), "repeat": repeat, "ok": list(ok),
-           "env": env if env is not None else dict(os.environ)}
+           "env": env if env is not None else dict(os.environ), "timeout": timeout}
     p = subprocess.run([sys.executable, "-c", HELPER], input=json.dumps(job), capture_output=True, text=True,
                        check=True)
     return json.loads(p.stdout)
@@ -221,11 +233,14 @@ def shown(cmd: list[str]) -> str:
     return " ".join(shlex.quote(Path(c).name if i == 0 else c) for i, c in enumerate(cmd))
 
 
-def fill(row: Row, res: dict, files_total: int | None = None) -> Row:
-    row.seconds = min(res["times"])
-    row.files_per_s = row.files / row.seconds if row.seconds > 0 else None
+def fill(row: Row, res: dict, files_total: int | None = None, timeout: float | None = None) -> Row:
     row.peak_rss_mb = round(res["peak_rss_mb"], 1)
     row.exit_codes = res["codes"]
+    if TIMED_OUT in res["codes"]:
+        row.note = f"did not finish within {timeout:.0f} s (killed)"
+        return row
+    row.seconds = min(res["times"])
+    row.files_per_s = row.files / row.seconds if row.seconds > 0 else None
     bad = [c for c in res["codes"] if c not in (0, 1)]
     if bad:
         row.note = (row.note + f"; exit {bad}: {res['stderr'].strip().splitlines()[-1:] or ''}").lstrip("; ")
@@ -349,22 +364,23 @@ def stress_files(work: Path, megabytes: int) -> dict[str, Path]:
 
 
 def bench_stress(tools: dict[str, str | None], megabytes: int, no_cache: bool, extra: list[str],
-                 work: Path) -> list[Row]:
+                 work: Path, timeout: float) -> list[Row]:
     rows: list[Row] = []
     sg = tools["sqlguard"]
     assert sg is not None
     for what, f in stress_files(work, megabytes).items():
         cmd = [sg, "lint", "--format", "json", "--exit-zero", *(["--no-cache"] if no_cache else []), *extra]
-        r = fill(Row(what, "sqlguard", 1, command=f"{shown(cmd)} {f.name}"), measure(cmd, [f], work, chunk=1))
+        r = fill(Row(what, "sqlguard", 1, command=f"{shown(cmd)} {f.name}"),
+                 measure(cmd, [f], work, chunk=1, timeout=timeout), timeout=timeout)
         r.files_per_s = None
-        crashed = [c for c in r.exit_codes if c < 0]
+        crashed = [c for c in r.exit_codes if c < 0 and c != TIMED_OUT]
         r.note = ((f"crashed (signal {-crashed[0]})" if crashed else "no crash")
                   + (f"; peak RSS {'under' if (r.peak_rss_mb or 0) < 500 else 'OVER'} 500 MB" if "MB" in what else "")
                   + (f"; {r.note}" if r.note else ""))
         rows.append(r)
         if tools["squawk"]:
             q = fill(Row(what, "squawk", 1, command=f"squawk {f.name}"),
-                     measure([tools["squawk"]], [f], work, chunk=1, ok=(0, 1, 2)))
+                     measure([tools["squawk"]], [f], work, chunk=1, ok=(0, 1, 2), timeout=timeout), timeout=timeout)
             q.files_per_s = None
             rows.append(q)
     return rows
@@ -436,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sqlguard-args", default="", help="extra `sqlguard lint` arguments, e.g. '--jobs 1'")
     ap.add_argument("--stress-mb", type=int, default=20, metavar="MB", help="size of the large-file memory "
                     "test (default 20; 0: skip the stress files)")
+    ap.add_argument("--stress-timeout", type=float, default=180, metavar="S", help="seconds each tool gets per "
+                    "stress file before it is killed and reported as not finishing (default 180)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = ap.parse_args(argv)
 
@@ -462,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
             if files:
                 rows += bench_corpus(name, files, tools, args, no_cache, extra, work)
         if args.stress_mb > 0:
-            rows += bench_stress(tools, args.stress_mb, no_cache, extra, work)
+            rows += bench_stress(tools, args.stress_mb, no_cache, extra, work, args.stress_timeout)
         one = next(iter(f for fs in corpora.values() for f in fs), None)
         imports: dict = {}
         if one is not None:

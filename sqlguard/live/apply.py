@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -575,6 +575,36 @@ class _Session:
             self.conn.execute("ROLLBACK TO SAVEPOINT sqlguard_rollback_check")  # back to the state after `up`
             self.conn.execute("RELEASE SAVEPOINT sqlguard_rollback_check")
 
+    @contextlib.contextmanager
+    def script_mode(self, script: Script) -> Iterator[list[str]]:
+        """Run the body in the way `script` runs: inside a transaction (with SET LOCAL timeouts), or, for
+        a file marked `transaction=off`, statement by statement with session timeouts. Leaving normally,
+        the connection is back in transaction mode, so the caller records (or deletes) the history row
+        and commits. On an error: rolled back, the INVALID indexes a failed CONCURRENTLY build left are
+        dropped (their names fill the yielded list), and the error goes on."""
+        conn = self.conn
+        dropped: list[str] = []
+        invalid_before: set[tuple[str, str]] = set()
+        if script.wrapped:
+            self.set_timeouts(local=True)
+        else:
+            conn.commit()
+            conn.autocommit = True
+            self.set_timeouts(local=False)
+            invalid_before = self._invalid_indexes()
+        try:
+            yield dropped
+        except BaseException:
+            _quietly(conn.rollback)
+            if not script.wrapped:
+                dropped.extend(self._drop_invalid(invalid_before))
+                _quietly(self.reset_timeouts)
+                _quietly(lambda: setattr(conn, "autocommit", False))
+            raise
+        if not script.wrapped:
+            self.reset_timeouts()
+            conn.autocommit = False
+
     def apply_migration(self, m: Migration, mr: MigrationResult, history: History, store: HistoryStore,
                         check_rollback: bool, backup_path: str | None) -> bool:
         """Execute: run `m` and record it, in one transaction when it can run in one."""
@@ -583,44 +613,31 @@ class _Session:
         from sqlguard.live.introspect import introspect
 
         began = time.monotonic()
-        conn = self.conn
-        invalid_before: set[tuple[str, str]] = set()
+        dropped: list[str] = []
         try:
             up, down = self._scripts(m, history)
             mr.transactional = up.wrapped
-            if up.wrapped:
-                self.set_timeouts(local=True)
-            else:
-                conn.commit()
-                conn.autocommit = True
-                self.set_timeouts(local=False)
-                invalid_before = self._invalid_indexes()
-            before = introspect(conn)
-            mr.locks = self._run(up.to_run(), in_transaction=up.wrapped,
-                      results=mr.statements)
-            after = introspect(conn)
-            mr.changes = diff(before, after)
-            if check_rollback:
-                self._check_rollback(up, down, mr, before, after)
-                if mr.error is not None:
-                    raise _Failed(mr.error, None)
-            if not up.wrapped:
-                self.reset_timeouts()
-                conn.autocommit = False
+            with self.script_mode(up) as dropped:
+                before = introspect(self.conn)
+                mr.locks = self._run(up.to_run(), in_transaction=up.wrapped, results=mr.statements)
+                after = introspect(self.conn)
+                mr.changes = diff(before, after)
+                if check_rollback:
+                    self._check_rollback(up, down, mr, before, after)
+                    if mr.error is not None:
+                        raise _Failed(mr.error, None)
             ms = int((time.monotonic() - began) * 1000)
-            store.insert(conn, m, mr.checksum, duration_ms=ms, environment=self.env_name, backup_path=backup_path)
-            conn.commit()
+            store.insert(self.conn, m, mr.checksum, duration_ms=ms, environment=self.env_name,
+                         backup_path=backup_path)
+            self.conn.commit()
             mr.status = "applied"
             return True
         except (_Failed, psycopg.Error, SqlguardError) as err:
+            _quietly(self.conn.rollback)
             mr.status = "failed"
             mr.error = _error_text(err, None) if isinstance(err, psycopg.Error) else str(err)
             mr.error_line = err.line if isinstance(err, _Failed) else None
-            _quietly(conn.rollback)
-            if not mr.transactional:
-                mr.invalid_indexes_dropped = self._drop_invalid(invalid_before)
-                _quietly(self.reset_timeouts)
-                _quietly(lambda: setattr(conn, "autocommit", False))
+            mr.invalid_indexes_dropped = dropped
             return False
         finally:
             mr.ms = (time.monotonic() - began) * 1000

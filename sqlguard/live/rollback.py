@@ -344,32 +344,19 @@ def _roll_back(session: _Session, store: HistoryStore, m: Migration, down: Scrip
     """Run one rollback and delete its history row: in one transaction when the rollback runs in one."""
     import psycopg
 
-    conn = session.conn
     began = time.monotonic()
-    invalid_before: set[tuple[str, str]] = set()
+    dropped: list[str] = []
     try:
-        if down.wrapped:
-            session.set_timeouts(local=True)
-        else:
-            conn.commit()
-            conn.autocommit = True
-            session.set_timeouts(local=False)
-            invalid_before = session._invalid_indexes()
-        session._run(down.to_run(), in_transaction=down.wrapped, results=step.statements)
-        if not down.wrapped:
-            session.reset_timeouts()
-            conn.autocommit = False
-        store.delete(conn, m)
-        conn.commit()
+        with session.script_mode(down) as dropped:
+            session._run(down.to_run(), in_transaction=down.wrapped, results=step.statements)
+        store.delete(session.conn, m)
+        session.conn.commit()
         step.status = "rolled back"
         return True
     except (_Failed, psycopg.Error, SqlguardError) as err:
+        _quietly(session.conn.rollback)
         _record_failure(step, err)
-        _quietly(conn.rollback)
         if not down.wrapped:
-            dropped = session._drop_invalid(invalid_before)
-            _quietly(session.reset_timeouts)
-            _quietly(lambda: setattr(conn, "autocommit", False))
             done = [s for s in step.statements if s.note is None or "not tried" not in s.note]
             notes = []
             if done:
