@@ -5,13 +5,23 @@ settings, the catalog's bytes, the set of migrations added since `--diff-base`, 
 migration history, the bytes of every file of that history (the history rules read them all).
 Entries are written to a temporary file and renamed into place, so concurrent runs never read a
 half-written entry; a cache that cannot be written is simply not used.
+
+It also keeps, per migration history, the last replay of that history (`Timeline.replayed()`), so
+that the next run replays only the migrations that changed or came after: one new migration in a
+history of hundreds costs the replay of one. That state is pickled, and a pickle from a file in a
+repository would run whatever its author wrote: each one is signed with an HMAC whose key lives
+outside the project (`$XDG_CACHE_HOME/sqlguard/cache.key`, mode 0600), and one whose signature does
+not match is ignored, never unpickled.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
+import pickle
+import secrets
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -83,6 +93,69 @@ class Cache:
             os.replace(tmp, folder / f"{key}.json")
         except OSError:
             self.enabled = False  # a read-only checkout: lint without a cache
+
+
+    # --- signed blobs (the replay of each history) ---
+
+    def get_replay(self, history_key: str) -> Any:
+        """The replay stored for a history (`Timeline.replayed()`), None when absent, stale or unsigned."""
+        if not self.enabled:
+            return None
+        key = _signing_key()
+        if key is None:
+            return None
+        try:
+            raw = (self.dir / "replays" / f"{self._replay_name(history_key)}.pickle").read_bytes()
+        except OSError:
+            return None
+        mac, data = raw[:32], raw[32:]
+        if len(raw) < 32 or not hmac.compare_digest(mac, hmac.new(key, data, "sha256").digest()):
+            return None  # not written by this user's sqlguard: never unpickled
+        try:
+            return pickle.loads(data)
+        except Exception:  # written by another version of the classes: replay instead
+            return None
+
+    def put_replay(self, history_key: str, replayed: Any) -> None:
+        if not self.enabled:
+            return
+        key = _signing_key()
+        if key is None:
+            return
+        folder = self.dir / "replays"
+        try:
+            data = pickle.dumps(replayed, protocol=pickle.HIGHEST_PROTOCOL)
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+            with os.fdopen(fd, "wb") as out:
+                out.write(hmac.new(key, data, "sha256").digest() + data)
+            os.replace(tmp, folder / f"{self._replay_name(history_key)}.pickle")
+        except (OSError, pickle.PicklingError, RecursionError):
+            pass  # no stored replay: the next run replays the history again
+
+    def _replay_name(self, history_key: str) -> str:
+        return hashlib.sha256(f"{self.fingerprint}\n{history_key}".encode()).hexdigest()
+
+
+def _signing_key() -> bytes | None:
+    """This user's key for signing cached replays, created on first use (None when it cannot be)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = Path(base) / "sqlguard" / "cache.key"
+    try:
+        key = path.read_bytes()
+        if len(key) >= 32 and (path.stat().st_mode & 0o077) == 0:
+            return key
+    except OSError:
+        pass
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent)  # created 0600
+        with os.fdopen(fd, "wb") as out:
+            out.write(secrets.token_bytes(32))
+        os.replace(tmp, path)
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def _diagnostic(d: dict[str, Any]) -> Diagnostic:

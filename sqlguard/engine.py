@@ -62,6 +62,7 @@ class Run:
     folder_contexts: dict[str, bytes] = field(default_factory=dict)  # per folder of linted files
     per_history: dict[str, dict[str, Any]] = field(default_factory=dict)
     _rules: list[Rule] | None = None
+    replays: Any = None  # the Cache that keeps each history's last replay (None: --no-cache)
 
     @property
     def rules(self) -> list[Rule]:
@@ -169,7 +170,13 @@ class Run:
         k = (str(history.folder), history.convention)
         if k not in self.timelines:
             base = self._required_base(history, depth) if history.convention == "sqitch" else None
-            self.timelines[k] = Timeline(history, self.settings.dialect, _read_text, base)
+            stored = f"{history.folder}\n{history.convention}"
+            prior = self.replays.get_replay(stored) if self.replays is not None and base is None else None
+            timeline = Timeline(history, self.settings.dialect, _read_text, base, prior)
+            if self.replays is not None and base is None and (prior is None or timeline.reused < len(history.migrations)
+                                                              or len(prior.prefixes) != len(history.migrations)):
+                self.replays.put_replay(stored, timeline.replayed())
+            self.timelines[k] = timeline
         return self.timelines[k]  # type: ignore[no-any-return]
 
     def _required_base(self, history: Any, depth: int) -> Schema | None:
@@ -304,6 +311,7 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
         from sqlguard.cache import Cache
 
         store = Cache.for_run(settings.root, settings, settings.catalog, added)
+        run.replays = store
     todo: list[tuple[int, Path, str, bytes, str | None]] = []  # (position, path, shown, bytes, cache key)
     done: dict[int, tuple[list[Diagnostic], SourceText]] = {}
     for i, path in enumerate(files):
@@ -320,7 +328,7 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
             continue
         todo.append((i, path, shown, data, key))
     if jobs > 1 and len(todo) >= 4 * jobs and not (fix or diff):
-        _lint_parallel(todo, settings, catalog, added, jobs, done, progress, len(files))
+        _lint_parallel(todo, settings, catalog, added, jobs, done, progress, len(files), store)
     else:
         for n, (i, path, shown, data, _) in enumerate(todo):
             try:
@@ -359,9 +367,10 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
 _worker_run: Run | None = None
 
 
-def _init_worker(settings: Settings, catalog: Catalog | None, added: frozenset[Path] | None) -> None:
+def _init_worker(settings: Settings, catalog: Catalog | None, added: frozenset[Path] | None, replays: Any) -> None:
     global _worker_run
     _worker_run = Run.create(settings, catalog, added)
+    _worker_run.replays = replays
 
 
 def _lint_one(item: tuple[int, Path, str, bytes]) -> tuple[int, list[Diagnostic], str]:
@@ -377,13 +386,13 @@ def _lint_one(item: tuple[int, Path, str, bytes]) -> tuple[int, list[Diagnostic]
 def _lint_parallel(todo: list[tuple[int, Path, str, bytes, str | None]], settings: Settings,
                    catalog: Catalog | None, added: frozenset[Path] | None, jobs: int,
                    done: dict[int, tuple[list[Diagnostic], SourceText]],
-                   progress: Callable[[int, int], None] | None, total: int) -> None:
+                   progress: Callable[[int, int], None] | None, total: int, replays: Any = None) -> None:
     from concurrent.futures import ProcessPoolExecutor
 
     shown_of = {i: shown for i, _, shown, _, _ in todo}
     already = total - len(todo)
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                             initargs=(settings, catalog, added)) as pool:
+                             initargs=(settings, catalog, added, replays)) as pool:
         chunk = max(1, min(64, len(todo) // (jobs * 8)))
         for n, (i, diags, text) in enumerate(pool.map(_lint_one, [(i, p, s, d) for i, p, s, d, _ in todo],
                                                       chunksize=chunk)):

@@ -8,6 +8,7 @@ from (SG11, SG12), the leftovers of replaying a migration up and then its rollba
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -47,35 +48,82 @@ class Leftover:
     span: Span | None  # where the migration made the change, in the migration's file
 
 
+@dataclass(frozen=True)
+class Replayed:
+    """What replaying a history produced, to start the next replay from (see `Timeline.prior`).
+
+    `prefixes[i]` hashes the first i + 1 migrations (their names and up-text, in order): the states up
+    to the longest prefix two histories share are the same, whatever comes after."""
+
+    prefixes: tuple[str, ...]
+    before: tuple[Schema, ...]
+    effects: tuple[tuple[Effect, ...], ...]
+    unreadable: tuple[bool, ...]
+
+
 @dataclass
 class Timeline:
     history: History
     dialect: str
     read: Callable[[Path], str]
     base: Schema | None = None
+    # an earlier replay of this history: the migrations it shares from the start are not replayed again
+    prior: Replayed | None = None
     _before: list[Schema] = field(default_factory=list)
     _effects: list[list[Effect]] = field(default_factory=list)
     _unreadable: list[bool] = field(default_factory=list)
     _leftovers: dict[int, list[Leftover]] = field(default_factory=dict)
+    _prefixes: list[str] = field(default_factory=list)
+    reused: int = 0  # migrations taken from `prior`
 
     def __post_init__(self) -> None:
-        builder = SchemaBuilder.from_schema(self.base, self.dialect)
-        for m in self.history.migrations:
+        texts = [self._text(m.path) for m in self.history.migrations]
+        h = hashlib.sha256(f"{self.dialect}\n".encode())
+        for m, text in zip(self.history.migrations, texts, strict=True):
+            h.update(f"{m.path.name}\n{m.single_file}\n{len(text or '')}\n".encode())
+            h.update((text or "").encode("utf-8", errors="surrogateescape"))
+            self._prefixes.append(h.hexdigest())
+        start = self._reuse() if self.base is None else 0
+        builder = SchemaBuilder.from_schema(self._before[start] if start else self.base, self.dialect)
+        del self._before[start:]
+        for m, text in zip(self.history.migrations[start:], texts[start:], strict=True):
             self._before.append(builder.freeze())
             builder.effects = []
             builder.unreadable = []
-            self._apply(builder, m.path, "up" if m.single_file else None)
+            if text is not None:
+                for stmt in statements_of(text, self.dialect, "up" if m.single_file else None):
+                    builder.apply_text(stmt)
             self._effects.append(builder.effects)
             self._unreadable.append(bool(builder.unreadable))
         self._before.append(builder.freeze())
 
-    def _apply(self, builder: SchemaBuilder, path: Path, section: str | None) -> None:
+    def _reuse(self) -> int:
+        """Take from `prior` the states of the migrations both share from the start; how many."""
+        prior = self.prior
+        if prior is None:
+            return 0
+        n = 0
+        for mine, theirs in zip(self._prefixes, prior.prefixes, strict=False):
+            if mine != theirs:
+                break
+            n += 1
+        if n:
+            self._before = list(prior.before[:n + 1])
+            self._effects = [list(e) for e in prior.effects[:n]]
+            self._unreadable = list(prior.unreadable[:n])
+            self.reused = n
+        return n
+
+    def replayed(self) -> Replayed:
+        """This replay, for `prior` of the next one."""
+        return Replayed(tuple(self._prefixes), tuple(self._before), tuple(tuple(e) for e in self._effects),
+                        tuple(self._unreadable))
+
+    def _text(self, path: Path) -> str | None:
         try:
-            text = self.read(path)
+            return self.read(path)
         except OSError:
-            return
-        for stmt in statements_of(text, self.dialect, section):
-            builder.apply_text(stmt)
+            return None
 
     def before(self, i: int) -> Schema:
         return self._before[i]

@@ -56,3 +56,62 @@ def test_parallel_workers_give_the_same_report(run_cli, tmp_path: Path) -> None:
     assert one.code == two.code == 1
     assert json.loads(one.out) == json.loads(two.out) and len(json.loads(one.out)) > 100
     assert run_cli("lint", "--jobs", "0", corpus).code == 2
+
+
+def test_a_history_is_replayed_again_only_from_the_first_changed_migration(
+        run_cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from sqlguard import engine
+
+    folder = _tree(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home-cache"))
+    seen: list[tuple[int, int]] = []
+    real = engine.Timeline.__post_init__
+
+    def spy(self) -> None:  # type: ignore[no-untyped-def]
+        real(self)
+        seen.append((len(self.history.migrations), self.reused))
+
+    monkeypatch.setattr(engine.Timeline, "__post_init__", spy)
+    cold = _codes(run_cli, tmp_path)
+    assert seen == [(2, 0)]
+    key = tmp_path / "home-cache" / "sqlguard" / "cache.key"
+    assert key.stat().st_mode & 0o777 == 0o600  # the signing key stays private
+
+    # a third migration: the two before it come from the stored replay
+    (folder / "20240103000000_likes.sql").write_text("CREATE TABLE likes (id int);\n")
+    (folder / "20240103000000_likes_rollback.sql").write_text("DROP TABLE IF EXISTS likes;\n")
+    seen.clear()
+    with_third = _codes(run_cli, tmp_path)
+    assert seen == [(3, 2)]
+    # the first migration edited: nothing of the stored replay applies, and the findings follow the edit
+    (folder / "20240101000000_create_users.sql").write_text("CREATE TABLE IF NOT EXISTS users (id int);\n"
+                                                             "CREATE TABLE likes (id int);\n")
+    seen.clear()
+    edited = _codes(run_cli, tmp_path)
+    assert seen == [(3, 0)]
+    assert ("20240102000000_likes.sql", "SG11") in cold and ("20240102000000_likes.sql", "SG11") in with_third
+    assert ("20240102000000_likes.sql", "SG11") not in edited
+    assert edited == _codes(run_cli, tmp_path, "--no-cache")
+
+
+def test_a_stored_replay_that_this_user_did_not_sign_is_never_unpickled(
+        run_cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pickle
+
+    _tree(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home-cache"))
+    cold = _codes(run_cli, tmp_path)
+    stored = list((tmp_path / ".sqlguard_cache").rglob("replays/*.pickle"))
+    assert len(stored) == 1
+    marker = tmp_path / "pwned"
+
+    class Payload:  # what a hostile repository could commit as .sqlguard_cache/…/replays/x.pickle
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (marker.write_text, ("ran",))
+
+    data = pickle.dumps(Payload())
+    stored[0].write_bytes(b"\0" * 32 + data)  # a signature made without the user's key
+    (tmp_path / "db" / "migrations" / "20240102000000_likes.sql").write_text("INSERT INTO likes VALUES (2);\n")
+    after = _codes(run_cli, tmp_path)
+    assert not marker.exists()
+    assert after == cold  # replayed from the files instead

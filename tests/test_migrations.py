@@ -648,3 +648,23 @@ def test_sg30_docs_example_is_flagged_and_use_instead_is_clean(tmp_path: Path) -
 
     assert all(findings("Example", tmp_path / "example"))
     assert not any(findings("Use instead", tmp_path / "fixed"))
+
+
+def test_real_path_follows_links_and_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from sqlguard.sources.migrations import real_path
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "a" / "b" / "x.sql").write_text("")
+    (tmp_path / "lnk").symlink_to(tmp_path / "a" / "b")
+    (tmp_path / "f.sql").symlink_to(tmp_path / "a" / "b" / "x.sql")
+    (tmp_path / "c" / "l2").symlink_to(tmp_path / "a" / "b")
+    for q in ("lnk/x.sql", "f.sql", "a/b/../b/x.sql", "lnk/../b/x.sql", "c/l2/../b/x.sql", "./a/b/x.sql"):
+        assert real_path(tmp_path / q) == Path(os.path.realpath(tmp_path / q)), q
+    # remembered answers never outlive a change of folder (a long-lived editor process moves around)
+    monkeypatch.chdir(tmp_path / "a")
+    first = real_path(Path("b/x.sql"))
+    monkeypatch.chdir(tmp_path)
+    assert real_path(Path("b/x.sql")) == Path(os.path.realpath(tmp_path)) / "b" / "x.sql" != first

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import pty
+import select
 
 from sqlguard.cli_apply import Progress
 
@@ -35,3 +36,14 @@ def test_a_bar_redrawn_in_place_on_a_terminal() -> None:
     assert parts[1] == "\x1b[2K[######------------------] 1/4 test: applying a.sql"
     assert parts[2] == "\x1b[2K[########################] 4/4 test: applied 4 migration(s)"
     assert parts[3:] == ["\n"]  # the last step ends the line (a pty shows \n as \r\n)
+
+
+def _read_all(fd: int) -> str:
+    """What the terminal received: reads until a second passes without more (a pty hands it in pieces)."""
+    data = b""
+    while select.select([fd], [], [], 1.0)[0]:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode()

@@ -38,11 +38,27 @@ from sqlguard.diagnostic import SqlguardError
 from sqlguard.sources.sql import Statement, split
 
 
-@lru_cache(maxsize=65536)
 def real_path(path: Path) -> Path:
     """`path` with symlinks and `..` resolved: a linted `./db/../db/x.sql` or a /tmp -> /private/tmp
-    checkout is the same file. Remembered: one run asks about the same few thousand paths again and again."""
-    return Path(os.path.realpath(path))
+    checkout is the same file. Remembered (by absolute path: the current folder may change between
+    two questions): one run asks about the same few thousand paths again and again. The files of one
+    folder share the folder's resolution (one lstat each to see they are no symlink)."""
+    text = os.fspath(path)
+    # joined, not normalised: `link/..` must go through the link, as realpath does
+    return _real_path(text if os.path.isabs(text) else os.path.join(os.getcwd(), text))
+
+
+@lru_cache(maxsize=65536)
+def _real_path(absolute: str) -> Path:
+    folder, name = os.path.split(absolute)
+    if ".." in Path(absolute).parts or name in ("", ".", "..") or os.path.islink(absolute):
+        return Path(os.path.realpath(absolute))
+    return Path(os.path.join(_real_folder(folder), name))
+
+
+@lru_cache(maxsize=4096)
+def _real_folder(folder: str) -> str:
+    return os.path.realpath(folder)
 
 # `numbered` is forward-only numbered SQL (`0001-init.sql`, as node's postgres-migrations runs it):
 # never guessed from a listing, because a folder of numbered files is as often a set of scripts.
