@@ -58,6 +58,15 @@ def find_bindir() -> Path | None:
     return Path(candidates[0]).parent if candidates else None
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port() -> int:
     """A TCP port of 127.0.0.1 nobody listens on (at the time of asking)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -106,9 +115,10 @@ class ServerStartError(RuntimeError):
 class ThrowawayServer:
     """initdb + pg_ctl start on a free port; `stop()` (idempotent) stops it and removes its directory."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, port: int | None = None) -> None:
         self.bindir = bindir
         self.dir: Path | None = None
+        self.wanted_port = port  # tried first; a free port when it is taken
         self.port = 0
         self._started = False
         self._owner: pwd.struct_passwd | None = None
@@ -147,7 +157,8 @@ class ThrowawayServer:
             f"host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n"
             "host all all 127.0.0.1/32 trust\n", encoding="utf-8")
         for attempt in range(3):  # another process may take the free port between asking and binding
-            self.port = free_port()
+            self.port = self.wanted_port if attempt == 0 and self.wanted_port and _port_free(self.wanted_port) \
+                else free_port()
             try:
                 self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.log),
                           "-o", f"-p {self.port}")
