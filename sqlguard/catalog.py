@@ -19,10 +19,12 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
-
-import yaml
+from typing import TYPE_CHECKING
 
 from sqlguard.diagnostic import SqlguardError
+
+if TYPE_CHECKING:
+    import yaml  # imported when a catalog is read: a run without one never pays for it
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ def load_catalog(path: Path) -> Catalog:
 
 
 def parse_catalog(text: str, path: str) -> Catalog:
+    import yaml
+
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -188,6 +192,8 @@ def parse_catalog(text: str, path: str) -> Catalog:
 
 
 def _columns(node, tname, err, mapping, scalar, is_null):  # type: ignore[no-untyped-def]
+    import yaml
+
     out: list[ColumnSpec] = []
     if isinstance(node, yaml.SequenceNode):
         for item in node.value:
