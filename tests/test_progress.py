@@ -27,7 +27,7 @@ def test_a_bar_redrawn_in_place_on_a_terminal() -> None:
             assert progress.tty
             progress("test: applying a.sql", 1, 4)
             progress("test: applied 4 migration(s)", 4, 4)
-        shown = os.read(leader, 4096).decode()
+        shown = _read_all(leader)
     finally:
         os.close(leader)
         os.close(follower)
