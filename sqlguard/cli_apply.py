@@ -54,12 +54,9 @@ def add_parsers(sub: Any, common: Any) -> None:
     how_far.add_argument("--to", metavar="VERSION",
                          help="roll back every migration after VERSION (VERSION stays applied; 0: all)")
     how_far.add_argument("--steps", type=int, metavar="N", help="roll back the last N applied migrations")
-    rollback.add_argument("--yes", "-y", action="store_true", help="confirm without asking (for CI)")
     rollback.add_argument("--dry-run", action="store_true",
                           help="run the rollbacks in a transaction that is rolled back; change nothing")
-    rollback.add_argument("--format", choices=("text", "json"), default="text")
-    rollback.add_argument("--no-progress", action="store_true", help="print no progress on standard error")
-    common(rollback)
+    _changes_a_database(rollback, common)
 
     restore = sub.add_parser(
         "restore", help="put a backup back: the database becomes exactly what the backup holds",
@@ -69,10 +66,7 @@ def add_parsers(sub: Any, common: Any) -> None:
                     "restore failed (nothing changed); 2: a usage, configuration or connection error, or a refusal.")
     restore.add_argument("backup", metavar="BACKUP", type=Path, help="the .dump file to restore")
     restore.add_argument("--env", required=True, metavar="NAME", help="the environment to restore into")
-    restore.add_argument("--yes", "-y", action="store_true", help="confirm without asking (for CI)")
-    restore.add_argument("--format", choices=("text", "json"), default="text")
-    restore.add_argument("--no-progress", action="store_true", help="print no progress on standard error")
-    common(restore)
+    _changes_a_database(restore, common)
 
     baseline = sub.add_parser(
         "baseline", help="record migrations up to a version as applied without running them",
@@ -83,9 +77,16 @@ def add_parsers(sub: Any, common: Any) -> None:
     baseline.add_argument("path", nargs="?", help="the migration folder (default: the configured one)")
     baseline.add_argument("--env", required=True, metavar="NAME", help="the environment to record into")
     baseline.add_argument("--to", required=True, metavar="VERSION", help="the last migration to record")
-    baseline.add_argument("--yes", "-y", action="store_true", help="confirm without asking (for CI)")
-    baseline.add_argument("--format", choices=("text", "json"), default="text")
-    common(baseline)
+    _changes_a_database(baseline, common, progress=False)
+
+
+def _changes_a_database(p: argparse.ArgumentParser, common: Any, progress: bool = True) -> None:
+    """The options every command that changes a database shares."""
+    p.add_argument("--yes", "-y", action="store_true", help="confirm without asking (for CI)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    if progress:
+        p.add_argument("--no-progress", action="store_true", help="print no progress on standard error")
+    common(p)
 
 
 def run_apply(args: argparse.Namespace, settings_for: Any, load_catalog: Any) -> int:
