@@ -130,8 +130,8 @@ class Cache:
             with os.fdopen(fd, "wb") as out:
                 out.write(hmac.new(key, data, "sha256").digest() + data)
             os.replace(tmp, folder / f"{self._replay_name(history_key)}.pickle")
-        except (OSError, pickle.PicklingError, RecursionError):
-            pass  # no stored replay: the next run replays the history again
+        except Exception:  # (OSError, an object pickle refuses, a deep structure) no stored replay: the next
+            pass  # run replays the history again
 
     def _replay_name(self, history_key: str) -> str:
         return hashlib.sha256(f"{self.fingerprint}\n{history_key}".encode()).hexdigest()
