@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from sqlguard.sources.sql import Statement
@@ -29,6 +30,23 @@ class ParseOutcome:
 _log_silenced = False
 
 
+@lru_cache(maxsize=8)
+def dialect_of(name: str) -> Any:
+    """sqlglot's Dialect for a name, made once (sqlglot builds a new one for each name it is given)."""
+    from sqlglot.dialects.dialect import Dialect
+
+    return Dialect.get_or_raise(name)
+
+
+@lru_cache(maxsize=8)
+def _tools(dialect: str) -> tuple[Any, Any]:
+    """A tokenizer and a strict parser for `dialect`, reused: each parse starts from a reset state."""
+    from sqlglot.errors import ErrorLevel
+
+    d = dialect_of(dialect)
+    return d.tokenizer(), d.parser(error_level=ErrorLevel.RAISE, max_errors=1)
+
+
 def parse_statement(stmt: Statement, dialect: str) -> ParseOutcome:
     """Parse one statement with sqlglot, strictly: an error is an outcome, never an exception."""
     global _log_silenced
@@ -41,17 +59,16 @@ def parse_statement(stmt: Statement, dialect: str) -> ParseOutcome:
         return ParseOutcome("skipped", reason=f"{len(stmt.text) / 1e6:.1f} MB long (the parser's limit is "
                                               f"{MAX_PARSE_CHARS / 1e6:.0f} MB)")
     from sqlglot import exp
-    from sqlglot.dialects.dialect import Dialect
-    from sqlglot.errors import ErrorLevel, ParseError, TokenError
+    from sqlglot.errors import ParseError, TokenError
 
     if not _log_silenced:
         # sqlglot logs "falling back to Command" itself; that is reported as SG00 instead.
         logging.getLogger("sqlglot").setLevel(logging.CRITICAL)
         _log_silenced = True
-    d = Dialect.get_or_raise(dialect)
+    tokenizer, parser = _tools(dialect)
     try:
-        tokens = d.tokenize(stmt.text)
-        trees = d.parser(error_level=ErrorLevel.RAISE, max_errors=1).parse(tokens, stmt.text)
+        tokens = tokenizer.tokenize(stmt.text)
+        trees = parser.parse(tokens, stmt.text)
     except ParseError as err:
         info = err.errors[0] if err.errors else {}
         desc = str(info.get("description") or err).splitlines()[0]
