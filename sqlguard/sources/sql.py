@@ -321,10 +321,7 @@ class Lexeme(NamedTuple):
     start: int  # offset into the statement's text
     end: int
     depth: int  # parenthesis depth
-
-    @property
-    def upper(self) -> str:
-        return self.value.upper() if self.kind == "word" else ""
+    upper: str = ""  # a word upper-cased (the checks compare keywords so); "" for anything else
 
     @property
     def name(self) -> str:
@@ -403,5 +400,5 @@ def _lex(text: str, dialect: str) -> list[Lexeme]:
                 continue
             if value == ")":
                 depth -= 1
-        append(Lexeme(kind or "punct", value, m.start(), m.end(), depth))
+        append(Lexeme(kind or "punct", value, m.start(), m.end(), depth, value.upper() if kind == "word" else ""))
     return out
