@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -47,8 +48,12 @@ def _tools(dialect: str) -> tuple[Any, Any]:
     return d.tokenizer(), d.parser(error_level=ErrorLevel.RAISE, max_errors=1)
 
 
-def parse_statement(stmt: Statement, dialect: str) -> ParseOutcome:
-    """Parse one statement with sqlglot, strictly: an error is an outcome, never an exception."""
+def parse_statement(stmt: Statement, dialect: str, *, keep: bool = False) -> ParseOutcome:
+    """Parse one statement with sqlglot, strictly: an error is an outcome, never an exception.
+
+    `keep`: the replay of a history parses each migration's statements before the migrations are
+    linted; what it parses is kept for the lint of that file to take (once), instead of parsing again.
+    """
     global _log_silenced
     if stmt.kind == "meta":
         return ParseOutcome("skipped", reason="psql meta-command")
@@ -65,6 +70,10 @@ def parse_statement(stmt: Statement, dialect: str) -> ParseOutcome:
         # sqlglot logs "falling back to Command" itself; that is reported as SG00 instead.
         logging.getLogger("sqlglot").setLevel(logging.CRITICAL)
         _log_silenced = True
+    memo_key = (stmt.text, dialect)
+    known = _parsed.pop(memo_key, None)
+    if known is not None:
+        return known
     tokenizer, parser = _tools(dialect)
     try:
         tokens = tokenizer.tokenize(stmt.text)
@@ -92,9 +101,19 @@ def parse_statement(stmt: Statement, dialect: str) -> ParseOutcome:
     if not trees:
         return ParseOutcome("failed", reason="nothing to parse")
     tree = trees[0]
-    if isinstance(tree, exp.Command):
-        return ParseOutcome("opaque", tree=tree)
-    return ParseOutcome("parsed", tree=tree)
+    outcome = ParseOutcome("opaque" if isinstance(tree, exp.Command) else "parsed", tree=tree)
+    if keep:
+        _parsed[memo_key] = outcome
+        if len(_parsed) > _PARSED_MAX:
+            _parsed.popitem(last=False)
+    return outcome
+
+
+# Trees the replay parsed, by statement text, until the lint of their file takes them (or the oldest
+# go). Trees are read, never changed, by the replay and the checks. Failures are not kept (their
+# positions belong to one place in one file).
+_PARSED_MAX = 4096
+_parsed: OrderedDict[tuple[str, str], ParseOutcome] = OrderedDict()
 
 
 def _offset_in(stmt: Statement, line: int, col: int) -> int:

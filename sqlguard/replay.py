@@ -94,7 +94,7 @@ class SchemaBuilder:
 
     def apply_text(self, stmt: Statement) -> None:
         """Parse and apply one statement (for replaying files that are not being linted)."""
-        self.apply(stmt, parse_statement(stmt, self.dialect), lex(stmt.text, self.dialect))
+        self.apply(stmt, parse_statement(stmt, self.dialect, keep=True), lex(stmt.text, self.dialect))
 
     def apply(self, stmt: Statement, outcome: ParseOutcome, toks: list[Lexeme]) -> None:
         if stmt.kind != "sql" or stmt.context not in ("top", "do") or not toks or toks[0].kind != "word":
