@@ -387,8 +387,14 @@ def _lint_parallel(todo: list[tuple[int, Path, str, bytes, str | None]], setting
                    catalog: Catalog | None, added: frozenset[Path] | None, jobs: int,
                    done: dict[int, tuple[list[Diagnostic], SourceText]],
                    progress: Callable[[int, int], None] | None, total: int, replays: Any = None) -> None:
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    if multiprocessing.get_start_method() == "fork":
+        # forked workers inherit what this process imported: sqlglot and the checks once, not per worker
+        import sqlglot  # noqa: F401
+
+        _rules(settings)
     shown_of = {i: shown for i, _, shown, _, _ in todo}
     already = total - len(todo)
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
