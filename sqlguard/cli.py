@@ -243,12 +243,16 @@ def _lint(args: argparse.Namespace) -> int:
                 print(f"sqlguard: {result.fixes_applied} fix{'es' if result.fixes_applied != 1 else ''} "
                       "would be applied", file=sys.stderr)
             return EXIT_FINDINGS if result.diffs else EXIT_CLEAN
-    from sqlguard.checks import RULES_BY_CODE
     from sqlguard.report import render
 
+    rules: dict[str, Any] = {}
+    if args.format == "sarif":  # the one format that carries every rule's metadata (a run from the
+        from sqlguard.checks import RULES_BY_CODE  # cache never imports the checks otherwise)
+
+        rules = RULES_BY_CODE
     out_is_tty = args.output is None and sys.stdout.isatty()
     color = args.color if args.color is not None else (out_is_tty and "NO_COLOR" not in os.environ)
-    rendered = render(args.format, result.diagnostics, result.sources, RULES_BY_CODE, color=color,
+    rendered = render(args.format, result.diagnostics, result.sources, rules, color=color,
                       tool_version=__version__)
     if args.output is not None:
         args.output.write_text(rendered, encoding="utf-8")

@@ -10,21 +10,21 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlguard.catalog import Catalog
 from sqlguard.config import Settings
 from sqlguard.diagnostic import Diagnostic, Finding, Span, SqlguardError, apply_fixes
-from sqlguard.replay import Known, SchemaBuilder
-from sqlguard.rule import FileContext, Rule, StatementContext
-from sqlguard.schema import Schema
 from sqlguard.sources.migrations import MigrationFile, MigrationIndex, real_path
-from sqlguard.sources.plpgsql import nested_statements
 from sqlguard.sources.sql import Statement, split
 from sqlguard.sources.text import SourceProblem, SourceText, decode
 from sqlguard.sources.transactions import explicit_transaction, runner_wraps
-from sqlguard.suppress import Ignore, parse_ignores
-from sqlguard.timeline import Leftover, Timeline
+
+if TYPE_CHECKING:  # imported where they run: a run answered from the cache never needs them
+    from sqlguard.catalog import Catalog
+    from sqlguard.rule import FileContext, Rule
+    from sqlguard.schema import Schema
+    from sqlguard.suppress import Ignore
+    from sqlguard.timeline import Leftover, Timeline
 
 SQL_SUFFIXES = (".sql",)
 PYTHON_SUFFIXES = (".py",)
@@ -167,6 +167,8 @@ class Run:
         return self.histories
 
     def timeline(self, history: Any, depth: int = 0) -> Timeline:
+        from sqlguard.timeline import Timeline
+
         k = (str(history.folder), history.convention)
         if k not in self.timelines:
             base = self._required_base(history, depth) if history.convention == "sqitch" else None
@@ -183,6 +185,8 @@ class Run:
         """A sqitch plan may require changes of another project (`[oss_chef:users]`): its history
         starts from that project's schema, found as a `sqitch.plan` with that `%project` nearby."""
         import re
+
+        from sqlguard.replay import SchemaBuilder
 
         try:
             plan = (history.folder / "sqitch.plan").read_text(encoding="utf-8", errors="replace")
@@ -453,6 +457,10 @@ def _lint_with_fixes(shown: str, real: Path | None, data: bytes, run: Run, fix: 
 def lint_source(shown: str, real: Path | None, data: bytes, run: Run) -> tuple[list[Diagnostic], SourceText]:
     if shown.lower().endswith(PYTHON_SUFFIXES):
         return _lint_python(shown, data, run)
+    from sqlguard.replay import Known, SchemaBuilder
+    from sqlguard.rule import FileContext, StatementContext
+    from sqlguard.sources.plpgsql import nested_statements
+
     settings, catalog, rules = run.settings, run.catalog, run.rules
     decoded = decode(data)
     source = SourceText(shown, decoded.text)
@@ -502,6 +510,8 @@ def lint_source(shown: str, real: Path | None, data: bytes, run: Run) -> tuple[l
 
 def _lint_python(shown: str, data: bytes, run: Run) -> tuple[list[Diagnostic], SourceText]:
     """A Python file: SQL sinks and how their SQL was built (SG40), and the SQL itself (SG10, SG11)."""
+    from sqlguard.replay import Known, SchemaBuilder
+    from sqlguard.rule import FileContext, StatementContext
     from sqlguard.sources.python import analyze
 
     settings = run.settings
@@ -542,6 +552,8 @@ def _lint_python(shown: str, data: bytes, run: Run) -> tuple[list[Diagnostic], S
 
 def _suppress(raw: list[tuple[Rule, Finding, Statement | None]], ctx: FileContext, source: SourceText,
               rules: list[Rule]) -> list[Diagnostic]:
+    from sqlguard.suppress import parse_ignores
+
     ignores = parse_ignores(ctx.comments, ctx.text, lambda off: source.location(off)[0])
     file_wide = [i for i in ignores if i.file_wide]
     by_line: dict[int, list[Ignore]] = {}

@@ -60,18 +60,18 @@ def test_parallel_workers_give_the_same_report(run_cli, tmp_path: Path) -> None:
 
 def test_a_history_is_replayed_again_only_from_the_first_changed_migration(
         run_cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from sqlguard import engine
+    from sqlguard import timeline
 
     folder = _tree(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home-cache"))
     seen: list[tuple[int, int]] = []
-    real = engine.Timeline.__post_init__
+    real = timeline.Timeline.__post_init__
 
     def spy(self) -> None:  # type: ignore[no-untyped-def]
         real(self)
         seen.append((len(self.history.migrations), self.reused))
 
-    monkeypatch.setattr(engine.Timeline, "__post_init__", spy)
+    monkeypatch.setattr(timeline.Timeline, "__post_init__", spy)
     cold = _codes(run_cli, tmp_path)
     assert seen == [(2, 0)]
     key = tmp_path / "home-cache" / "sqlguard" / "cache.key"
