@@ -501,11 +501,14 @@ def main(argv: list[str] | None = None) -> int:
                 rows += bench_corpus(name, files, tools, args, no_cache, extra, work)
         if args.stress_mb > 0:
             rows += bench_stress(tools, args.stress_mb, no_cache, extra, work, args.stress_timeout)
-        # the newest migration of the largest history among the real files (else any file)
+        # the newest migration of the largest migration history among the real files (a folder whose
+        # files are named by version, as migrations are; not a folder of test fixtures), else any file
         folders: dict[Path, list[Path]] = {}
         for f in corpora.get("real", []):
             folders.setdefault(f.parent, []).append(f)
-        largest = max(folders.values(), key=len, default=None)
+        versioned = [fs for fs in folders.values()
+                     if sum(bool(re.match(r"[VU]?\d", f.name)) for f in fs) >= 0.8 * len(fs)]
+        largest = max(versioned or list(folders.values()), key=len, default=None)
         one = max(largest) if largest else next(iter(f for fs in corpora.values() for f in fs), None)
         imports: dict = {}
         if one is not None:
