@@ -32,8 +32,10 @@ baseline
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -258,17 +260,13 @@ def dry_run_rollback(settings: Settings, history: History, plan: RollbackPlan, *
     the trial meaningless."""
     import psycopg
 
-    from sqlguard.live.connect import connect
-
     result = RollbackResult("dry-run", plan.env.name, plan.target, history.folder, plan.selection,
                             _steps(history, plan), nothing=plan.nothing)
     if not plan.migrations:
         return result
-    store = HistoryStore(settings.apply.history)
-    conn = connect(plan.env, application_name="sqlguard rollback (dry run)")
-    try:
-        session = _Session(conn, settings, progress, plan.env.name)
-        _lock_and_check(session, store, settings, history, plan, to, steps)
+    application = "sqlguard rollback (dry run)"
+    with _locked_session(settings, history, plan, to, steps, progress, application) as (session, store):
+        conn = session.conn
         session.set_timeouts(local=True)
         for n, (m, down, step) in enumerate(zip(plan.migrations, plan.rollbacks, result.steps, strict=True)):
             _progress(progress, f"{plan.env.name}: trying the rollback of {step.file}", n, len(plan.migrations))
@@ -283,9 +281,6 @@ def dry_run_rollback(settings: Settings, history: History, plan: RollbackPlan, *
                 break
             finally:
                 step.ms = (time.monotonic() - began) * 1000
-    finally:
-        _quietly(conn.rollback)
-        conn.close()
     return result
 
 
@@ -297,17 +292,13 @@ def execute_rollback(settings: Settings, history: History, plan: RollbackPlan, *
     rollback is reported in the result, with what was rolled back before it.
     """
     from sqlguard.live.backup import take_backup
-    from sqlguard.live.connect import connect, dsn_for
+    from sqlguard.live.connect import dsn_for
 
     result = RollbackResult("execute", plan.env.name, plan.target, history.folder, plan.selection,
                             _steps(history, plan), nothing=plan.nothing)
     if not plan.migrations:
         return result
-    store = HistoryStore(settings.apply.history)
-    conn = connect(plan.env, application_name="sqlguard rollback")
-    try:
-        session = _Session(conn, settings, progress, plan.env.name)
-        _lock_and_check(session, store, settings, history, plan, to, steps)
+    with _locked_session(settings, history, plan, to, steps, progress, "sqlguard rollback") as (session, store):
         _progress(progress, f"{plan.env.name}: backing up {plan.target}", 0, 1)
         try:
             result.backup = take_backup(dsn_for(plan.env), plan.env.name, backup_folder(settings))
@@ -323,10 +314,25 @@ def execute_rollback(settings: Settings, history: History, plan: RollbackPlan, *
                 break
         else:
             _progress(progress, f"{plan.env.name}: rolled back {total} migration(s)", total, total)
+    return result
+
+
+@contextlib.contextmanager
+def _locked_session(settings: Settings, history: History, plan: RollbackPlan, to: str | None, steps: int | None,
+                    progress: Progress | None, application: str) -> Iterator[tuple[_Session, HistoryStore]]:
+    """A session on the plan's database holding the apply lock, with the plan checked again under it;
+    closed at the end (which ends the lock), after rolling back whatever is still open."""
+    from sqlguard.live.connect import connect
+
+    store = HistoryStore(settings.apply.history)
+    conn = connect(plan.env, application_name=application)
+    try:
+        session = _Session(conn, settings, progress, plan.env.name)
+        _lock_and_check(session, store, settings, history, plan, to, steps)
+        yield session, store
     finally:
         _quietly(conn.rollback)
-        conn.close()  # ends the session: the advisory lock goes with it
-    return result
+        conn.close()
 
 
 def _lock_and_check(session: _Session, store: HistoryStore, settings: Settings, history: History,
