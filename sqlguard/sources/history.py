@@ -253,7 +253,7 @@ class HistoryIndex:
             if name is not None:
                 name = re.sub(r"\.(?:" + "|".join(DIALECT_TOKENS) + r")(?=\.|$)", "", name, flags=re.I)
                 name = re.sub(r"\.(?:up|down)$", "", name, flags=re.I)
-        version_key = _versionreal_path(m.convention, m.version)
+        version_key = _version_key(m.convention, m.version)
         if m.convention == "flyway" and role in ("up", "down"):
             pair_key: tuple[object, ...] = ("flyway", version_key)  # Flyway pairs an undo by version alone
         elif m.convention == "diesel":
@@ -312,7 +312,7 @@ def _logical(path: Path) -> tuple[str | None, str]:
     return None, path.name
 
 
-def _versionreal_path(convention: str, version: str | None) -> tuple[int, ...]:
+def _version_key(convention: str, version: str | None) -> tuple[int, ...]:
     if not version:
         return ()
     digits = re.findall(r"\d+", version)
