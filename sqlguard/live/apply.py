@@ -13,8 +13,8 @@ The steps cannot be skipped or reordered:
    targets in order, test first; a failure stops the run, so dev is never touched after test failed.
    Each migration runs in its own transaction with `lock_timeout` and `statement_timeout`, and the same
    transaction inserts its history row: a migration is recorded if and only if it committed. A
-   migration holding a non-transactional statement runs statement by statement; an index a failed
-   CONCURRENTLY build left INVALID is dropped and reported.
+   migration marked `-- sqlguard: transaction=off` (what CREATE INDEX CONCURRENTLY needs) runs
+   statement by statement; an index a failed CONCURRENTLY build left INVALID is dropped and reported.
 
 A session-level advisory lock per database and history table serialises concurrent runs, dry runs
 included: the second waits (`apply.lock-wait` seconds), then re-reads the history, so each migration is

@@ -1,9 +1,7 @@
 """What a migration file sends to the server when sqlguard runs it: its statements, one by one.
 
 `sqlguard apply` runs each statement on its own so that it can time it, read the locks it took and
-count the rows it touched. A statement PostgreSQL refuses inside a transaction block (CREATE INDEX
-CONCURRENTLY, VACUUM…) makes the whole migration run statement by statement, outside a transaction.
-Whether sqlguard wraps a migration in its transaction is what the linter assumes too
+count the rows it touched. Whether sqlguard wraps a migration in its transaction is what the linter assumes too
 (`sources.transactions.wraps`): yes for sqlguard's convention, unless the file says
 `-- sqlguard: transaction=off`; a statement that cannot run in a transaction block inside a wrapped
 file is SG51's error, found before anything runs. An unwrapped file runs statement by statement, its
@@ -83,9 +81,9 @@ def read_script(path: Path, section: str | None = None, dialect: str = "postgres
         toks = lex(body, dialect)
         if not toks:
             continue
-        words = [t.upper for t in toks[:2]] + ["", ""]
-        control = explicit_transaction(words[0], words[1], False) or (
-            words[0] in ("COMMIT", "END", "ABORT") or (words[0] == "ROLLBACK" and words[1] != "TO"))
+        first, second = ([t.upper for t in toks[:2]] + [""])[:2]
+        # BEGIN… opens a transaction that was not open; COMMIT, ROLLBACK… close one that was
+        control = explicit_transaction(first, second, False) or not explicit_transaction(first, second, True)
         out.append(ScriptStatement(body, line, non_transactional(toks), control))
     return Script(path, tuple(out), wraps(text, assume_in_transaction, convention))
 
