@@ -170,7 +170,7 @@ def run_rollback(args: argparse.Namespace, settings_for: Any) -> int:
 def run_restore(args: argparse.Namespace, settings_for: Any) -> int:
     from sqlguard.live import rollback as undo
     from sqlguard.live.backup import read_archive
-    from sqlguard.live.connect import environment
+    from sqlguard.live.connect import environment, target_of
     from sqlguard.report.undo import render_restore
 
     settings: Settings = settings_for(args, [])
@@ -181,7 +181,7 @@ def run_restore(args: argparse.Namespace, settings_for: Any) -> int:
                        "so pass --yes")
     if not args.yes:
         source = f" (database {archive.database}, taken {archive.created})" if archive.database else ""
-        lines = [f"restore will back up `{env.name}` ({undo.target_of(env)}), then replace everything in it with "
+        lines = [f"restore will back up `{env.name}` ({target_of(env)}), then replace everything in it with "
                  f"{archive.path}{source}."]
         if not _ask(lines):
             return _refuse("not confirmed: nothing was changed")

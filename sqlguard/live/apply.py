@@ -169,7 +169,7 @@ def _has_test(settings: Settings) -> bool:
 def plan(settings: Settings, history: History, envs: list[Environment]) -> list[TargetPlan]:
     """Each environment's status, read-only. Raises when a migration changed after it was applied, and
     when the run has no test environment and would give another one a migration test has not run."""
-    from sqlguard.live.connect import connect, describe, dsn_for
+    from sqlguard.live.connect import connect, target_of
 
     store = HistoryStore(settings.apply.history)
     plans: list[TargetPlan] = []
@@ -181,7 +181,7 @@ def plan(settings: Settings, history: History, envs: list[Environment]) -> list[
             conn.close()
         refuse_modified(report)
         pending = [history.migrations[e.position] for e in report.pending if e.position is not None]
-        plans.append(TargetPlan(env, describe(_params(dsn_for(env))), report, pending))
+        plans.append(TargetPlan(env, target_of(env), report, pending))
     if not any(p.env.stage == "test" for p in plans):
         # `--env dev` alone: refuse now, in the dry run too, rather than after a backup of dev
         for p in plans:
@@ -196,12 +196,6 @@ def refuse_modified(report: StatusReport) -> None:
         raise SqlguardError(f"`{e.file}` changed after it was applied to `{report.environment}`{more}: recorded "
                             f"checksum {e.recorded_checksum}, file checksum {e.checksum}. Restore the file and put "
                             "the change in a new migration.")
-
-
-def _params(dsn: str) -> dict[str, str]:
-    from sqlguard.live.connect import _parse
-
-    return _parse(dsn, "invalid DSN")
 
 
 # --- the runs --------------------------------------------------------------------------------------
@@ -262,15 +256,15 @@ def dry_run(settings: Settings, history: History, plans: list[TargetPlan], *, ch
 
 
 def execute(settings: Settings, history: History, plans: list[TargetPlan], *, check_rollback: bool = False,
-            progress: Progress | None = None, backup_dir: Path | None = None) -> ApplyResult:
+            progress: Progress | None = None) -> ApplyResult:
     """Back up every target, then migrate them in order; the first failure stops the run."""
-    from sqlguard.live.backup import take_backup
+    from sqlguard.live.backup import backups_folder, take_backup
     from sqlguard.live.connect import dsn_for
 
     result = ApplyResult("execute", history.folder, [], check_rollback=check_rollback)
     envs = [EnvResult(p.env.name, p.env.stage, p.target) for p in plans]
     result.environments = envs
-    folder = backup_dir or settings.apply.backup_dir or settings.root / "backups"
+    folder = backups_folder(settings)
     # 1. every backup first: a failed backup stops the run before anything changed anywhere
     for p, er in zip(plans, envs, strict=True):
         if not p.pending:

@@ -32,8 +32,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from sqlguard.config import Settings
 from sqlguard.diagnostic import SqlguardError
-from sqlguard.live.connect import DEFAULT_CONNECT_TIMEOUT, _parse, _require_psycopg, describe, redact
+from sqlguard.live.connect import DEFAULT_CONNECT_TIMEOUT, describe, dsn_params, redact
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 # Keywords libpq reads from no environment variable that only tune a live connection: without them the
@@ -64,6 +65,11 @@ def pg_tool(name: str) -> str:
     return os.path.abspath(found)
 
 
+def backups_folder(settings: Settings) -> Path:
+    """Where a project's backups go: `apply.backup-dir`, else `backups/` next to the config."""
+    return settings.apply.backup_dir or settings.root / "backups"
+
+
 def backup_path(folder: Path, env_name: str, dbname: str, now: datetime) -> Path:
     """Where a backup taken at `now` goes: `folder/YYYYMMDD/<env>_<db>_HHMMSS.dump` (`folder` is the
     backups folder, `<project>/backups` unless `apply.backup-dir` says otherwise).
@@ -88,7 +94,7 @@ def take_backup(dsn: str, env_name: str, folder: Path, *, now: datetime | None =
     failure raises a one-line `SqlguardError` (what failed, on which `host:port/dbname`, and pg_dump's
     reason) and removes the file: what stays on disk is a backup `pg_restore --list` has read.
     """
-    params = _params(dsn)
+    params = dsn_params(dsn)
     env = _child_env(params)
     dbname = _dbname(params)
     where = f"environment `{env_name}` ({describe(params)})"
@@ -213,7 +219,7 @@ def restore_backup(dsn: str, path: Path, lock_timeout: str = "5s") -> None:
     `SqlguardError` naming it, before anything runs). Objects created since the backup are gone after
     it: every schema but the system ones is emptied first.
     """
-    params = _params(dsn)
+    params = dsn_params(dsn)
     env = _child_env(params)
     where = describe(params)
     path = read_archive(path).path
@@ -294,11 +300,6 @@ def _psql_reason(stderr: str) -> str:
 
 def _sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-
-
-def _params(dsn: str) -> dict[str, str]:
-    _require_psycopg()
-    return _parse(dsn, "invalid DSN")
 
 
 def _child_env(params: Mapping[str, str]) -> dict[str, str]:

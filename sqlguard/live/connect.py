@@ -77,6 +77,17 @@ def dsn_for(env: Environment) -> str:
     return _make("", params, f"environment `{env.name}` does not make a valid DSN")
 
 
+def dsn_params(dsn: str) -> dict[str, str]:
+    """The parameters of a DSN (URL or key/value); a one-line `SqlguardError` when libpq cannot read it."""
+    _require_psycopg()
+    return _parse(dsn, "invalid DSN")
+
+
+def target_of(env: Environment) -> str:
+    """`host:port/dbname` of an environment, never its password: how every message names it."""
+    return describe(dsn_params(dsn_for(env)))
+
+
 def connect(env: Environment | str, *, application_name: str = "sqlguard", read_only: bool = False,
             connect_timeout: int | None = None) -> psycopg.Connection[TupleRow]:
     """A psycopg connection (autocommit off) to a configured environment or to a DSN.

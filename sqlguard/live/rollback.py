@@ -53,33 +53,13 @@ from sqlguard.live.apply import (
     migration_scripts,
     refuse_modified,
 )
-from sqlguard.live.backup import Archive, read_archive, restore_backup
+from sqlguard.live.backup import Archive, backups_folder, read_archive, restore_backup
+from sqlguard.live.connect import target_of
 from sqlguard.live.status import HistoryStore, StatusEntry, StatusReport, checksum, classify, migration_key
 from sqlguard.sources.history import History, Migration
 from sqlguard.sources.script import Script
 
 # --- shared ----------------------------------------------------------------------------------------
-
-def target_of(env: Environment) -> str:
-    """`host:port/dbname` of an environment, never its password."""
-    from sqlguard.live.connect import _parse, describe, dsn_for
-
-    return describe(_parse(dsn_for(env), "invalid DSN"))
-
-
-def backup_folder(settings: Settings) -> Path:
-    return settings.apply.backup_dir or settings.root / "backups"
-
-
-def restore_command(env_name: str, path: Path) -> str:
-    return f"sqlguard restore --env {_shell_word(env_name)} {_shell_word(str(path))}"
-
-
-def _shell_word(word: str) -> str:
-    import shlex
-
-    return shlex.quote(word)
-
 
 def _read_history(env: Environment, history: History, store: HistoryStore, conn: Any | None = None
                   ) -> StatusReport:
@@ -301,7 +281,7 @@ def execute_rollback(settings: Settings, history: History, plan: RollbackPlan, *
     with _locked_session(settings, history, plan, to, steps, progress, "sqlguard rollback") as (session, store):
         _progress(progress, f"{plan.env.name}: backing up {plan.target}", 0, 1)
         try:
-            result.backup = take_backup(dsn_for(plan.env), plan.env.name, backup_folder(settings))
+            result.backup = take_backup(dsn_for(plan.env), plan.env.name, backups_folder(settings))
         except SqlguardError as err:
             raise SqlguardError(f"{err}; nothing was rolled back") from None
         _progress(progress, f"{plan.env.name}: backup {result.backup.path.name} ({result.backup.size} bytes, "
@@ -410,7 +390,7 @@ def restore(settings: Settings, env: Environment, path: Path, progress: Progress
         session.advisory_lock(store, settings.apply.lock_wait)  # no apply or rollback while the restore runs
         _progress(progress, f"{env.name}: backing up {target} before the restore", 0, 2)
         try:
-            safety = take_backup(dsn_for(env), env.name, backup_folder(settings))
+            safety = take_backup(dsn_for(env), env.name, backups_folder(settings))
         except SqlguardError as err:
             raise SqlguardError(f"{err}; nothing was restored") from None
         _progress(progress, f"{env.name}: restoring {archive.path.name}", 1, 2)

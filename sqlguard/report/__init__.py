@@ -69,3 +69,10 @@ def scrub(text: str) -> str:
     if text.isascii():
         return text
     return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+
+
+def sqlguard_command(*args: str) -> str:
+    """A `sqlguard …` command line to print, each argument quoted for a POSIX shell."""
+    import shlex
+
+    return " ".join(["sqlguard", *(shlex.quote(a) for a in args)])

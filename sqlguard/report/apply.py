@@ -70,12 +70,11 @@ only the migration as a whole reports.
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlguard.diagnostic import SqlguardError
-from sqlguard.report import scrub
+from sqlguard.report import scrub, sqlguard_command
 
 if TYPE_CHECKING:
     from sqlguard.config import Settings
@@ -126,9 +125,9 @@ def undo_commands(result: ApplyResult, settings: Settings, *, before: dict[str, 
                 target = ["--to", recorded]
             else:  # no `before`, or the migration before the run has no version to name
                 target = ["--steps", str(len(applied))]
-            rollback.append(_command("rollback", *config, "--env", env.name, *target))
+            rollback.append(sqlguard_command("rollback", *config, "--env", env.name, *target))
         if env.backup is not None and _changed(env):
-            restore.append(_command("restore", *config, "--env", env.name, _shown(Path(env.backup.path), here)))
+            restore.append(sqlguard_command("restore", *config, "--env", env.name, _shown(Path(env.backup.path), here)))
     return {"rollback": rollback, "restore": restore}
 
 
@@ -434,10 +433,6 @@ def _error(m: MigrationResult) -> tuple[int | None, str]:
     if m.error_line is not None and message.startswith(prefix):
         message = message[len(prefix):]
     return m.error_line, message
-
-
-def _command(*args: str) -> str:
-    return " ".join(["sqlguard", *(shlex.quote(a) for a in args)])
 
 
 def _shown(path: Path | None, here: Path) -> str:

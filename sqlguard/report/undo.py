@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
-from sqlguard.live.rollback import (
-    BaselineResult,
-    RestoreResult,
-    RollbackResult,
-    restore_command,
-)
+from sqlguard.live.rollback import BaselineResult, RestoreResult, RollbackResult
+from sqlguard.report import sqlguard_command
 
 
 def render_rollback(result: RollbackResult, fmt: str) -> str:
@@ -49,6 +46,10 @@ def render_rollback(result: RollbackResult, fmt: str) -> str:
         lines.append(f"Backup taken before the rollback: {b.path} ({b.size} bytes, verified).")
         lines.append(f"To undo the rollback: {restore_command(result.environment, b.path)}")
     return "\n".join(lines) + "\n"
+
+
+def restore_command(env_name: str, path: Path) -> str:
+    return sqlguard_command("restore", "--env", env_name, str(path))
 
 
 def _without_line_prefix(error: str) -> str:
