@@ -16,6 +16,7 @@ not match is ignored, never unpickled.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -81,19 +82,18 @@ class Cache:
     def put(self, key: str, diagnostics: list[Diagnostic]) -> None:
         if not self.enabled:
             return
-        folder = self.dir / key[:2]
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            ignore = self.dir.parent / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text("*\n", encoding="utf-8")
-            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump([asdict(d) for d in diagnostics], out)
-            os.replace(tmp, folder / f"{key}.json")
+            self._write(self.dir / key[:2] / f"{key}.json", json.dumps([asdict(d) for d in diagnostics]).encode())
         except OSError:
             self.enabled = False  # a read-only checkout: lint without a cache
 
+    def _write(self, path: Path, data: bytes) -> None:
+        """Write `path` whole or not at all (a temporary file renamed into place), the cache ignored by git."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ignore = self.dir.parent / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("*\n", encoding="utf-8")
+        _replace_with(path, data)
 
     # --- signed blobs (the replay of each history) ---
 
@@ -122,14 +122,10 @@ class Cache:
         key = _signing_key()
         if key is None:
             return
-        folder = self.dir / "replays"
         try:
             data = pickle.dumps(replayed, protocol=pickle.HIGHEST_PROTOCOL)
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-            with os.fdopen(fd, "wb") as out:
-                out.write(hmac.new(key, data, "sha256").digest() + data)
-            os.replace(tmp, folder / f"{self._replay_name(history_key)}.pickle")
+            self._write(self.dir / "replays" / f"{self._replay_name(history_key)}.pickle",
+                        hmac.new(key, data, "sha256").digest() + data)
         except Exception:  # (OSError, an object pickle refuses, a deep structure) no stored replay: the next
             pass  # run replays the history again
 
@@ -149,13 +145,24 @@ def _signing_key() -> bytes | None:
         pass
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent)  # created 0600
-        with os.fdopen(fd, "wb") as out:
-            out.write(secrets.token_bytes(32))
-        os.replace(tmp, path)
+        _replace_with(path, secrets.token_bytes(32))  # mkstemp creates it 0600
         return path.read_bytes()
     except OSError:
         return None
+
+
+def _replace_with(path: Path, data: bytes) -> None:
+    """Put `data` at `path` through a temporary file of the same folder (mode 0600) renamed into place:
+    a concurrent reader sees the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _diagnostic(d: dict[str, Any]) -> Diagnostic:

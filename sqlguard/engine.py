@@ -175,9 +175,10 @@ class Run:
             stored = f"{history.folder}\n{history.convention}"
             prior = self.replays.get_replay(stored) if self.replays is not None and base is None else None
             timeline = Timeline(history, self.settings.dialect, _read_text, base, prior)
-            if self.replays is not None and base is None and (prior is None or timeline.reused < len(history.migrations)
-                                                              or len(prior.prefixes) != len(history.migrations)):
-                self.replays.put_replay(stored, timeline.replayed())
+            if self.replays is not None and base is None:
+                replayed = timeline.replayed()
+                if prior is None or prior.prefixes != replayed.prefixes:  # (unchanged: nothing to store)
+                    self.replays.put_replay(stored, replayed)
             self.timelines[k] = timeline
         return self.timelines[k]  # type: ignore[no-any-return]
 
