@@ -22,7 +22,7 @@ from pgserver import PgServer
 from psycopg import sql
 
 from sqlguard.diagnostic import SqlguardError
-from sqlguard.live.backup import backup_path, restore_backup, take_backup
+from sqlguard.live.backup import Backup, backup_path, restore_backup, take_backup
 
 pytestmark = pytest.mark.live
 
@@ -33,6 +33,16 @@ def _seed(dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL)")
         conn.execute("INSERT INTO users VALUES (1, 'ada'), (2, 'grace')")
+
+
+def _backed_up_then(dsn: str, tmp_path: Path, *changes: str) -> Backup:
+    """Seed `users`, back it up, then run `changes`: the state a restore has to undo."""
+    _seed(dsn)
+    backup = take_backup(dsn, "dev", tmp_path / "backups", now=NOON)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for change in changes:
+            conn.execute(change)
+    return backup
 
 
 def _rows(dsn: str) -> list[tuple[object, ...]]:
@@ -94,12 +104,8 @@ def test_empty_database_is_a_valid_backup_with_no_entries(fresh_db: str, tmp_pat
 
 
 def test_restore_brings_back_dropped_and_changed_data(fresh_db: str, tmp_path: Path) -> None:
-    _seed(fresh_db)
-    backup = take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        conn.execute("UPDATE users SET name = 'changed'")
-        conn.execute("DELETE FROM users WHERE id = 2")
-        conn.execute("ALTER TABLE users ADD COLUMN bio text")
+    backup = _backed_up_then(fresh_db, tmp_path, "UPDATE users SET name = 'changed'",
+                             "DELETE FROM users WHERE id = 2", "ALTER TABLE users ADD COLUMN bio text")
 
     restore_backup(fresh_db, backup.path)
     assert _rows(fresh_db) == [(1, "ada"), (2, "grace")]
@@ -130,16 +136,11 @@ def test_restore_into_a_database_whose_name_reads_like_a_conninfo(pg_server: PgS
 
 
 def test_restore_leaves_exactly_what_the_backup_holds(fresh_db: str, tmp_path: Path) -> None:
-    _seed(fresh_db)
-    backup = take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        conn.execute("UPDATE users SET name = 'changed'")
-        # made since the backup: gone after the restore (a plain pg_restore --clean would keep them,
-        # and the view would even block its DROP TABLE users)
-        conn.execute("CREATE VIEW user_names AS SELECT name FROM users")
-        conn.execute("CREATE SCHEMA audit")
-        conn.execute("CREATE TABLE audit.log (id int)")
-        conn.execute("CREATE TYPE mood AS ENUM ('ok')")
+    # made since the backup: gone after the restore (a plain pg_restore --clean would keep them, and the
+    # view would even block its DROP TABLE users)
+    backup = _backed_up_then(fresh_db, tmp_path, "UPDATE users SET name = 'changed'",
+                             "CREATE VIEW user_names AS SELECT name FROM users", "CREATE SCHEMA audit",
+                             "CREATE TABLE audit.log (id int)", "CREATE TYPE mood AS ENUM ('ok')")
 
     restore_backup(fresh_db, backup.path)
 
@@ -150,10 +151,7 @@ def test_restore_leaves_exactly_what_the_backup_holds(fresh_db: str, tmp_path: P
 
 
 def test_a_failed_restore_changes_nothing(fresh_db: str, tmp_path: Path) -> None:
-    _seed(fresh_db)
-    backup = take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        conn.execute("UPDATE users SET name = 'changed'")
+    backup = _backed_up_then(fresh_db, tmp_path, "UPDATE users SET name = 'changed'")
     # the archive's table of contents reads, its data does not: pg_restore fails halfway
     broken = tmp_path / "broken.dump"
     broken.write_bytes(backup.path.read_bytes()[:-40])
