@@ -399,7 +399,7 @@ def _lint_parallel(todo: list[tuple[int, Path, str, bytes, str | None]], setting
         # forked workers inherit what this process imported: sqlglot and the checks once, not per worker
         import sqlglot  # noqa: F401
 
-        _rules(settings)
+        import sqlguard.checks  # noqa: F401
     shown_of = {i: shown for i, _, shown, _, _ in todo}
     already = total - len(todo)
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,

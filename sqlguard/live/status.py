@@ -91,11 +91,16 @@ class HistoryStore:
 
     def key(self, migration: Migration) -> tuple[str, str]:
         """How a migration's row is found: by file name, or by (version, name), or by version alone."""
+        version, name = migration_key(migration)
+        return self._key(version, name, migration.path.name)
+
+    def _key(self, version: str, name: str, filename: str) -> tuple[str, str]:
+        """The part of (version, name, file name) the configured columns record, as a pair."""
         if self.spec.keyed_by_filename:
-            return "", migration.path.name
+            return "", filename
         if self.spec.column("name") is None:
-            return migration.version or "", ""
-        return migration_key(migration)
+            return version, ""
+        return version, name
 
     def identifier(self) -> Any:
         from psycopg import sql
@@ -143,12 +148,7 @@ class HistoryStore:
             version = None if version is None else str(version)
             name = None if name is None else str(name)
             filename = None if filename is None else str(filename)
-            if self.spec.keyed_by_filename:
-                key = ("", filename or "")
-            elif self.spec.column("name") is None:
-                key = (version or "", "")
-            else:
-                key = (version or "", name or "")
+            key = self._key(version or "", name or "", filename or "")
             at = at if isinstance(at, datetime) else None
             out.append(Recorded(key, version, name, filename, None if digest is None else str(digest), at))
         return out
