@@ -378,14 +378,28 @@ def _init_worker(settings: Settings, catalog: Catalog | None, added: frozenset[P
     _worker_run.replays = replays
 
 
-def _lint_one(item: tuple[int, Path, str, bytes]) -> tuple[int, list[Diagnostic], str]:
-    i, path, shown, data = item
+def _lint_group(items: list[tuple[int, Path, str, bytes]]) -> list[tuple[int, list[Diagnostic], str]]:
     assert _worker_run is not None
-    try:
-        diags, source = lint_source(shown, path, data, _worker_run)
-        return i, diags, source.text
-    except Exception as err:  # a bug on one file must not end the run over the others
-        return i, [_internal_error(shown, err)], ""
+    out = []
+    for i, path, shown, data in items:
+        try:
+            diags, source = lint_source(shown, path, data, _worker_run)
+            out.append((i, diags, source.text))
+        except Exception as err:  # a bug on one file must not end the run over the others
+            out.append((i, [_internal_error(shown, err)], ""))
+    return out
+
+
+def _history_groups(todo: list[tuple[int, Path, str, bytes, str | None]]) -> list[list[tuple[int, Path, str, bytes]]]:
+    """The files to lint, one group per folder (a sqitch project's deploy/revert/verify together),
+    largest first: a worker that lints a folder replays its history once, and no other worker needs to."""
+    groups: dict[str, list[tuple[int, Path, str, bytes]]] = {}
+    for i, path, shown, data, _ in todo:
+        folder = os.path.dirname(path)
+        if os.path.basename(folder) in ("deploy", "revert", "verify"):
+            folder = os.path.dirname(folder)
+        groups.setdefault(folder, []).append((i, path, shown, data))
+    return sorted(groups.values(), key=len, reverse=True)
 
 
 def _lint_parallel(todo: list[tuple[int, Path, str, bytes, str | None]], settings: Settings,
@@ -393,7 +407,7 @@ def _lint_parallel(todo: list[tuple[int, Path, str, bytes, str | None]], setting
                    done: dict[int, tuple[list[Diagnostic], SourceText]],
                    progress: Callable[[int, int], None] | None, total: int, replays: Any = None) -> None:
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     if multiprocessing.get_start_method() == "fork":
         # forked workers inherit what this process imported: sqlglot and the checks once, not per worker
@@ -401,15 +415,15 @@ def _lint_parallel(todo: list[tuple[int, Path, str, bytes, str | None]], setting
 
         import sqlguard.checks  # noqa: F401
     shown_of = {i: shown for i, _, shown, _, _ in todo}
-    already = total - len(todo)
+    finished = total - len(todo)
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
                              initargs=(settings, catalog, added, replays)) as pool:
-        chunk = max(1, min(64, len(todo) // (jobs * 8)))
-        for n, (i, diags, text) in enumerate(pool.map(_lint_one, [(i, p, s, d) for i, p, s, d, _ in todo],
-                                                      chunksize=chunk)):
-            done[i] = (diags, SourceText(shown_of[i], text))
-            if progress is not None:
-                progress(already + n + 1, total)
+        for future in as_completed([pool.submit(_lint_group, g) for g in _history_groups(todo)]):
+            for i, diags, text in future.result():
+                done[i] = (diags, SourceText(shown_of[i], text))
+                finished += 1
+                if progress is not None:
+                    progress(finished, total)
 
 
 def lint_stdin(data: bytes, filename: str | None, settings: Settings, catalog: Catalog | None, *,

@@ -50,12 +50,24 @@ def test_no_cache_writes_nothing(run_cli, tmp_path: Path) -> None:  # type: igno
 
 
 def test_parallel_workers_give_the_same_report(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    corpus = str(CORPORA / "harness-golang-migrate" / "app" / "store" / "database" / "migrate" / "postgres")
-    one = run_cli("lint", "--no-cache", "--jobs", "1", "--format", "json", corpus)
-    two = run_cli("lint", "--no-cache", "--jobs", "2", "--format", "json", corpus)
+    # several histories (a sqitch project among them), so both workers get folders
+    corpora = [str(CORPORA / "harness-golang-migrate" / "app" / "store" / "database" / "migrate" / "postgres"),
+               str(CORPORA / "chef-server-sqitch"), str(CORPORA / "supabase-auth")]
+    one = run_cli("lint", "--no-cache", "--jobs", "1", "--format", "json", *corpora)
+    two = run_cli("lint", "--no-cache", "--jobs", "2", "--format", "json", *corpora)
     assert one.code == two.code == 1
     assert json.loads(one.out) == json.loads(two.out) and len(json.loads(one.out)) > 100
-    assert run_cli("lint", "--jobs", "0", corpus).code == 2
+    assert run_cli("lint", "--jobs", "0", corpora[0]).code == 2
+
+
+def test_workers_get_whole_histories_largest_first() -> None:
+    from sqlguard.engine import _history_groups
+
+    todo = [(0, Path("p/deploy/a.sql"), "", b"", None), (1, Path("q/1.sql"), "", b"", None),
+            (2, Path("p/revert/a.sql"), "", b"", None), (3, Path("p/verify/a.sql"), "", b"", None),
+            (4, Path("q/2.sql"), "", b"", None), (5, Path("r/x.sql"), "", b"", None)]
+    groups = [[item[0] for item in g] for g in _history_groups(todo)]
+    assert groups == [[0, 2, 3], [1, 4], [5]]
 
 
 def test_a_history_is_replayed_again_only_from_the_first_changed_migration(
