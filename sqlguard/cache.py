@@ -1,10 +1,11 @@
 """A content-hash cache of lint results in `.sqlguard_cache/`, so an unchanged file costs a hash.
 
 A result is keyed by everything it depends on: the file's bytes and path, sqlguard's version, the
-settings, the catalog's bytes, the set of migrations added since `--diff-base`, and, for a file of a
-migration history, the bytes of every file of that history (the history rules read them all).
-Entries are written to a temporary file and renamed into place, so concurrent runs never read a
-half-written entry; a cache that cannot be written is simply not used.
+settings, the catalog's bytes, and, for a file of a migration history, the bytes of every file of that
+history (the history rules read them all) and which of them git calls new (`--diff-base`, SG34).
+Results live in one SQLite database (`results.sqlite`): a warm run reads all of them with a few
+queries instead of opening a file per linted file, and SQLite's locking keeps concurrent runs from
+reading a half-written entry. A cache that cannot be read or written is simply not used.
 
 It also keeps, per migration history, the last replay of that history (`Timeline.replayed()`), so
 that the next run replays only the migrations that changed or came after: one new migration in a
@@ -32,7 +33,7 @@ from sqlguard import __version__
 from sqlguard.diagnostic import Diagnostic, Edit, Fix, Span
 
 DIRNAME = ".sqlguard_cache"
-FORMAT = "1"
+FORMAT = "2"  # 1: one JSON file per result
 
 
 class Cache:
@@ -41,10 +42,10 @@ class Cache:
         self.fingerprint = fingerprint
         self.enabled = True
         self.hits = 0
+        self._conn: Any = None  # the results database, once opened
 
     @classmethod
-    def for_run(cls, root: Path, settings: Any, catalog_path: Path | None,
-                added: frozenset[Path] | None) -> Cache:
+    def for_run(cls, root: Path, settings: Any, catalog_path: Path | None) -> Cache:
         h = hashlib.sha256()
         h.update(f"sqlguard {__version__}\n{settings!r}\n".encode())
         # the code itself: an edited checkout (or an upgrade that kept the version) must not reuse results
@@ -57,8 +58,6 @@ class Cache:
                 h.update(catalog_path.read_bytes())
             except OSError:
                 h.update(b"<no catalog>")
-        for p in sorted(added or ()):
-            h.update(str(p).encode())
         return cls(root, h.hexdigest())
 
     def key(self, shown: str, data: bytes, context: bytes = b"") -> str:
@@ -68,31 +67,94 @@ class Cache:
             h.update(part)
         return h.hexdigest()
 
-    def get(self, key: str) -> list[Diagnostic] | None:
-        if not self.enabled:
-            return None
+    def get_many(self, keys: list[str]) -> dict[str, list[Diagnostic]]:
+        """The stored results of those keys that have one."""
+        db = self._db()
+        if db is None or not keys:
+            return {}
+        found: dict[str, list[Diagnostic]] = {}
         try:
-            raw = (self.dir / key[:2] / f"{key}.json").read_text(encoding="utf-8")
-            found = [_diagnostic(d) for d in json.loads(raw)]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        self.hits += 1
+            for i in range(0, len(keys), _BATCH):
+                batch = keys[i:i + _BATCH]
+                rows = db.execute(f"SELECT key, value FROM results WHERE key IN ({','.join('?' * len(batch))})",
+                                  batch).fetchall()
+                for key, raw in rows:
+                    try:
+                        found[key] = [_diagnostic(d) for d in json.loads(raw)]
+                    except (ValueError, KeyError, TypeError):
+                        continue  # an entry this version cannot read: lint the file again
+        except _sqlite_errors():
+            self._close(disable=True)
+            return {}
+        self.hits += len(found)
         return found
 
-    def put(self, key: str, diagnostics: list[Diagnostic]) -> None:
-        if not self.enabled:
+    def put_many(self, results: list[tuple[str, list[Diagnostic]]]) -> None:
+        db = self._db()
+        if db is None or not results:
             return
+        rows = [(key, json.dumps([asdict(d) for d in diags])) for key, diags in results]
         try:
-            self._write(self.dir / key[:2] / f"{key}.json", json.dumps([asdict(d) for d in diagnostics]).encode())
-        except OSError:
-            self.enabled = False  # a read-only checkout: lint without a cache
+            with db:  # one transaction: all of this run's results, or none
+                db.executemany("INSERT OR REPLACE INTO results (key, value) VALUES (?, ?)", rows)
+        except _sqlite_errors():
+            self._close(disable=True)  # a read-only checkout, a full disk, a lock held too long
 
-    def _write(self, path: Path, data: bytes) -> None:
-        """Write `path` whole or not at all (a temporary file renamed into place), the cache ignored by git."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def close(self) -> None:
+        self._close(disable=False)
+
+    def _db(self) -> Any:
+        """The results database, opened (and created) on first use; None when there is none to use."""
+        if not self.enabled:
+            return None
+        if self._conn is not None:
+            return self._conn
+        try:
+            import sqlite3
+        except ImportError:  # a Python built without SQLite: lint without a cache
+            self.enabled = False
+            return None
+        path = self.dir / "results.sqlite"
+        for attempt in (1, 2):
+            try:
+                self._ensure_dir()
+                conn = sqlite3.connect(path, timeout=30)
+                conn.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL) "
+                             "WITHOUT ROWID")
+                with contextlib.suppress(OSError):
+                    os.chmod(path, 0o600)
+                self._conn = conn
+                return conn
+            except sqlite3.DatabaseError:
+                # not a database (a truncated or foreign file): start a new one, once
+                if attempt == 2:
+                    break
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            except (sqlite3.Error, OSError):
+                break
+        self.enabled = False
+        return None
+
+    def _close(self, *, disable: bool) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+        if disable:
+            self.enabled = False
+
+    def _ensure_dir(self) -> None:
+        """The cache folder, ignored by git."""
+        self.dir.mkdir(parents=True, exist_ok=True)
         ignore = self.dir.parent / ".gitignore"
         if not ignore.exists():
             ignore.write_text("*\n", encoding="utf-8")
+
+    def _write(self, path: Path, data: bytes) -> None:
+        """Write `path` whole or not at all (a temporary file renamed into place), the cache ignored by git."""
+        self._ensure_dir()
+        path.parent.mkdir(parents=True, exist_ok=True)
         _replace_with(path, data)
 
     # --- signed blobs (the replay of each history) ---
@@ -131,6 +193,15 @@ class Cache:
 
     def _replay_name(self, history_key: str) -> str:
         return hashlib.sha256(f"{self.fingerprint}\n{history_key}".encode()).hexdigest()
+
+
+_BATCH = 500  # keys per query (SQLite allows at least 999 parameters)
+
+
+def _sqlite_errors() -> type[Exception]:
+    import sqlite3
+
+    return sqlite3.Error
 
 
 def _signing_key() -> bytes | None:

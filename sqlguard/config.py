@@ -7,11 +7,9 @@ config file is a `SqlguardError` naming the file, the line and the key.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -182,6 +180,8 @@ def read_config(path: Path) -> tuple[dict[str, Any], _Located]:
     except UnicodeDecodeError:
         raise SqlguardError("config is not valid UTF-8", str(path)) from None
     if path.suffix == ".toml":
+        import tomllib
+
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
@@ -228,7 +228,7 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
 
     for key in raw:
         if key not in KEYS:
-            close = difflib.get_close_matches(str(key).replace("_", "-"), KEYS, n=1)
+            close = _close_matches(str(key).replace("_", "-"), KEYS)
             hint = f": did you mean `{close[0]}`?" if close else f" (known keys: {', '.join(KEYS)})"
             raise fail(str(key), f"unknown key{hint}")
 
@@ -344,7 +344,7 @@ def _apply_settings(raw: Any, envs: list[Environment], fail: Any, root: Path) ->
         raise fail("apply", "must be a table, e.g. [tool.sqlguard.apply]")
     for k in raw:
         if k not in APPLY_KEYS:
-            close = difflib.get_close_matches(str(k), APPLY_KEYS, n=1)
+            close = _close_matches(str(k), APPLY_KEYS)
             raise fail("apply", f"unknown key `{k}`" + (f": did you mean `{close[0]}`?" if close else
                                                          f" (known: {', '.join(APPLY_KEYS)})"))
     out = ApplySettings()
@@ -462,3 +462,9 @@ def _apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
         else:
             changes[key] = value
     return replace(settings, **changes)
+
+
+def _close_matches(word: str, choices: Any) -> list[str]:
+    import difflib
+
+    return difflib.get_close_matches(word, choices, n=1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -73,12 +74,14 @@ class Run:
 
     @classmethod
     def create(cls, settings: Settings, catalog: Catalog | None, added: frozenset[Path] | None = None) -> Run:
-        from sqlguard.schema import from_catalog
-
         index = MigrationIndex({f.path: f.convention for f in settings.migrations}, settings.convention,
                                dialect=settings.dialect)
-        return cls(settings, catalog, index,
-                   catalog_schema=from_catalog(catalog) if catalog is not None else None, added=added)
+        catalog_schema = None
+        if catalog is not None:
+            from sqlguard.schema import from_catalog
+
+            catalog_schema = from_catalog(catalog)
+        return cls(settings, catalog, index, catalog_schema=catalog_schema, added=added)
 
     def history_facts(self, path: Path | None, migration: MigrationFile | None) -> HistoryFacts:
         """Where a migration stands in its history: the schema it starts from, and its findings."""
@@ -119,7 +122,7 @@ class Run:
             "newer_existing": short_name(newer.path, history.convention) if newer is not None else None,
         }
 
-    def history_context(self, path: Path) -> bytes:
+    def history_context(self, path: Path, data: bytes | None = None) -> bytes:
         """What a cached result of `path` also depends on: every file of its migration history.
 
         Files of one folder belong to one history: once a file of a folder has one, the others of that
@@ -130,14 +133,15 @@ class Run:
         known = self.folder_contexts.get(folder)
         if known is not None:
             return known
-        found = self._history_context(path)
+        found = self._history_context(path, data)
         if found:
             self.folder_contexts[folder] = found
         return found
 
-    def _history_context(self, path: Path) -> bytes:
+    def _history_context(self, path: Path, data: bytes | None) -> bytes:
         try:
-            migration = self.index.classify(real_path(path))
+            text = data.decode("utf-8", errors="replace") if data is not None else None
+            migration = self.index.classify(real_path(path), text)
         except Exception:  # a file that cannot be classified has no history to depend on
             return b""
         if migration is None:
@@ -149,13 +153,17 @@ class Run:
         if key not in self.contexts:
             import hashlib
 
-            h = hashlib.sha256()
-            for f in sorted(p for p in folder.rglob("*") if p.is_file() and ".sqlguard_cache" not in p.parts):
+            h = hashlib.sha256(b"not in git" if self.added is None else b"git")
+            for f in _files_under(key):
                 try:
-                    h.update(str(f).encode())
-                    h.update(f.read_bytes())
+                    with open(f, "rb") as fh:
+                        data = fh.read()
                 except OSError:
                     continue
+                h.update(f.encode())
+                h.update(data)
+                if self.added is not None:  # SG34 judges new migrations against the others
+                    h.update(b"new" if real_path(Path(f)) in self.added else b"old")
             self.contexts[key] = h.digest()
         return self.contexts[key]
 
@@ -253,11 +261,25 @@ def _rules(settings: Settings) -> list[Rule]:
     return [r for r in ALL_RULES if settings.enabled(r.code, r.group, r.default)]
 
 
+def _files_under(folder: str) -> list[str]:
+    """Every file under `folder` (not in a .sqlguard_cache), sorted."""
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if d != ".sqlguard_cache"]
+        out.extend(os.path.join(dirpath, n) for n in filenames)
+    return sorted(f for f in out if os.path.isfile(f))
+
+
 def display_path(path: Path) -> str:
-    try:
-        return real_path(path).relative_to(real_path(Path.cwd())).as_posix()
-    except ValueError:
-        return path.as_posix()
+    """`path` as reports show it: relative to the current folder when it is inside it."""
+    real = os.fspath(real_path(path))
+    here = os.fspath(real_path(Path(os.getcwd())))
+    if real == here:
+        return "."
+    inside = here if here.endswith(os.sep) else here + os.sep
+    if real.startswith(inside):
+        return real[len(inside):].replace(os.sep, "/")
+    return path.as_posix()
 
 
 def _excluded(path: Path, settings: Settings) -> bool:
@@ -277,9 +299,11 @@ def discover(paths: Iterable[str], settings: Settings) -> list[Path]:
     seen: set[Path] = set()
     for raw in paths:
         p = Path(raw)
-        if not p.exists():
-            raise SqlguardError(f"no such file or directory: {raw}")
-        if p.is_file():
+        try:
+            is_file = stat.S_ISREG(os.stat(raw).st_mode)
+        except (OSError, ValueError):
+            raise SqlguardError(f"no such file or directory: {raw}") from None
+        if is_file:
             candidates: Iterable[Path] = [p]
         else:
             candidates = _walk(p, settings)
@@ -315,7 +339,7 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
     if cache and not (fix or diff):
         from sqlguard.cache import Cache
 
-        store = Cache.for_run(settings.root, settings, settings.catalog, added)
+        store = Cache.for_run(settings.root, settings, settings.catalog)
         run.replays = store
     todo: list[tuple[int, Path, str, bytes, str | None]] = []  # (position, path, shown, bytes, cache key)
     done: dict[int, tuple[list[Diagnostic], SourceText]] = {}
@@ -326,12 +350,21 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
         except OSError as err:
             done[i] = ([_unreadable(shown, err)], SourceText(shown, ""))
             continue
-        key = store.key(shown, data, run.history_context(path)) if store is not None else None
-        cached = store.get(key) if store is not None and key is not None else None
-        if cached is not None:
-            done[i] = (cached, SourceText(shown, data.decode("utf-8", errors="surrogateescape")))
-            continue
+        key = store.key(shown, data, run.history_context(path, data)) if store is not None else None
         todo.append((i, path, shown, data, key))
+    if store is not None:
+        cached = store.get_many([key for *_, key in todo if key is not None])
+        store.close()  # (workers are forked next: no open database goes with them)
+        if cached:
+            missed = []
+            for item in todo:
+                i, _, shown, data, key = item
+                found = cached.get(key) if key is not None else None
+                if found is None:
+                    missed.append(item)
+                else:
+                    done[i] = (found, SourceText(shown, data.decode("utf-8", errors="surrogateescape")))
+            todo = missed
     if jobs > 1 and len(todo) >= 4 * jobs and not (fix or diff):
         _lint_parallel(todo, settings, catalog, added, jobs, done, progress, len(files), store)
     else:
@@ -355,9 +388,10 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
             if progress is not None:
                 progress(len(files) - len(todo) + n + 1, len(files))
     if store is not None:
-        for i, _, _, _, key in todo:
-            if key is not None and i in done and not any("internal error" in d.message for d in done[i][0]):
-                store.put(key, done[i][0])
+        store.put_many([(key, done[i][0]) for i, _, _, _, key in todo
+                        if key is not None and i in done and not any("internal error" in d.message
+                                                                     for d in done[i][0])])
+        store.close()
     for i in sorted(done):
         diags, source = done[i]
         result.diagnostics.extend(diags)

@@ -127,3 +127,37 @@ def test_a_stored_replay_that_this_user_did_not_sign_is_never_unpickled(
     after = _codes(run_cli, tmp_path)
     assert not marker.exists()
     assert after == cold  # replayed from the files instead
+
+
+def test_results_live_in_one_private_database_that_a_broken_file_does_not_disable(
+        run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from sqlguard.config import load_settings
+    from sqlguard.engine import lint_paths
+
+    folder = _tree(tmp_path)
+    cold = _codes(run_cli, tmp_path)
+    db = next((tmp_path / ".sqlguard_cache").rglob("results.sqlite"))
+    assert db.stat().st_mode & 0o777 == 0o600
+    db.write_bytes(b"not a database, just junk left by a crash " * 100)
+    assert _codes(run_cli, tmp_path) == cold  # linted again, and a new database written
+    settings = load_settings(None, [tmp_path])
+    assert lint_paths([str(folder)], settings, None, cache=True).cache_hits == 4
+
+
+def test_concurrent_runs_share_the_cache_safely(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    _tree(tmp_path)
+    for n in range(30):  # enough files that the runs overlap
+        (tmp_path / "db" / "migrations" / f"2024020100{n:04d}_t{n}.sql").write_text(
+            f"CREATE TABLE IF NOT EXISTS t{n} (id int);\n")
+        (tmp_path / "db" / "migrations" / f"2024020100{n:04d}_t{n}_rollback.sql").write_text(
+            f"DROP TABLE IF EXISTS t{n};\n")
+    cmd = [sys.executable, "-m", "sqlguard", "lint", "--format", "json", "--jobs", "1", "db"]
+    runs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in runs]
+    assert [p.returncode for p in runs] == [1] * 4, [e.decode()[-300:] for _, e in outs]
+    assert len({o for o, _ in outs}) == 1 and all(not e for _, e in outs)
+    warm = subprocess.run(cmd, cwd=tmp_path, capture_output=True, timeout=120)
+    assert warm.stdout == outs[0][0]

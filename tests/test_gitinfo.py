@@ -180,3 +180,33 @@ def test_sg34_sqitch_help(tmp_path: Path) -> None:
     assert found[0].help == "Move `b` in `sqitch.plan` to after `a`."
     diesel = sg34("2024-01-10-000000_newer/up.sql", tmp_path / "2024-01-05-000000_late" / "up.sql")
     assert "databases that ran `2024-01-10-000000_newer` will" in diesel[0].message
+
+
+def test_cached_results_follow_what_git_calls_new_and_nothing_else(repo: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from sqlguard.cli import main
+
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(repo.parent / "home-cache"))
+
+    def sg34() -> list[str]:
+        assert main(["lint", "--format", "json", "--exit-zero", "db"]) == 0
+        return [Path(d["filename"]).name for d in json.loads(capsys.readouterr().out) if d["code"] == "SG34"]
+
+    write(repo, {".gitignore": "*.log\n.sqlguard_cache/\n"})
+    assert sg34() == []
+    write(repo, {"db/20240105000000_b.sql": "SELECT 1;\n"})  # untracked and older than c: out of order
+    assert sg34() == ["20240105000000_b.sql"]
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "b")  # committed: no longer new, so no longer reported (same bytes)
+    assert sg34() == []
+    # a new file outside the history changes nothing the cached results depend on
+    from sqlguard.config import load_settings
+    from sqlguard.engine import lint_paths
+
+    write(repo, {"notes/todo.txt": "later\n"})
+    result = lint_paths(["db"], load_settings(None, [repo / "db"]), None, cache=True,
+                        added=added_paths(repo, None))
+    assert result.cache_hits == result.files == 3
