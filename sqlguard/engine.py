@@ -424,16 +424,23 @@ def _lint_group(items: list[tuple[int, Path, str, bytes]]) -> list[tuple[int, li
     return out
 
 
-def _history_groups(todo: list[tuple[int, Path, str, bytes, str | None]]) -> list[list[tuple[int, Path, str, bytes]]]:
-    """The files to lint, one group per folder (a sqitch project's deploy/revert/verify together),
-    largest first: a worker that lints a folder replays its history once, and no other worker needs to."""
+def _history_groups(todo: list[tuple[int, Path, str, bytes, str | None]], jobs: int
+                    ) -> list[list[tuple[int, Path, str, bytes]]]:
+    """The files to lint as worker tasks: one per folder (a sqitch project's deploy/revert/verify
+    together), largest first, so a worker that lints a folder replays its history once and no other
+    worker needs to. A folder larger than a worker's share is cut into small pieces, queued last: every
+    worker may then replay that history (once each), which costs less than leaving workers idle."""
     groups: dict[str, list[tuple[int, Path, str, bytes]]] = {}
     for i, path, shown, data, _ in todo:
         folder = os.path.dirname(path)
         if os.path.basename(folder) in ("deploy", "revert", "verify"):
             folder = os.path.dirname(folder)
         groups.setdefault(folder, []).append((i, path, shown, data))
-    return sorted(groups.values(), key=len, reverse=True)
+    share = -(-len(todo) // jobs)
+    piece = max(1, min(64, len(todo) // (jobs * 8)))
+    whole = sorted((g for g in groups.values() if len(g) <= share), key=len, reverse=True)
+    cut = [g[k:k + piece] for g in groups.values() if len(g) > share for k in range(0, len(g), piece)]
+    return whole + cut
 
 
 def _lint_parallel(todo: list[tuple[int, Path, str, bytes, str | None]], settings: Settings,
@@ -452,7 +459,7 @@ def _lint_parallel(todo: list[tuple[int, Path, str, bytes, str | None]], setting
     finished = total - len(todo)
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
                              initargs=(settings, catalog, added, replays)) as pool:
-        for future in as_completed([pool.submit(_lint_group, g) for g in _history_groups(todo)]):
+        for future in as_completed([pool.submit(_lint_group, g) for g in _history_groups(todo, jobs)]):
             for i, diags, text in future.result():
                 done[i] = (diags, SourceText(shown_of[i], text))
                 finished += 1

@@ -66,8 +66,12 @@ def test_workers_get_whole_histories_largest_first() -> None:
     todo = [(0, Path("p/deploy/a.sql"), "", b"", None), (1, Path("q/1.sql"), "", b"", None),
             (2, Path("p/revert/a.sql"), "", b"", None), (3, Path("p/verify/a.sql"), "", b"", None),
             (4, Path("q/2.sql"), "", b"", None), (5, Path("r/x.sql"), "", b"", None)]
-    groups = [[item[0] for item in g] for g in _history_groups(todo)]
+    groups = [[item[0] for item in g] for g in _history_groups(todo, 2)]
     assert groups == [[0, 2, 3], [1, 4], [5]]
+    # a history larger than a worker's share is cut into small pieces, queued after the whole ones
+    one = [(i, Path(f"h/{i:04d}.sql"), "", b"", None) for i in range(40)] + [(40, Path("x/a.sql"), "", b"", None)]
+    tasks = [[item[0] for item in g] for g in _history_groups(one, 2)]
+    assert tasks == [[40], *([2 * k, 2 * k + 1] for k in range(20))]
 
 
 def test_a_history_is_replayed_again_only_from_the_first_changed_migration(
