@@ -412,15 +412,15 @@ def _init_worker(settings: Settings, catalog: Catalog | None, added: frozenset[P
     _worker_run.replays = replays
 
 
-def _lint_group(items: list[tuple[int, Path, str, bytes]]) -> list[tuple[int, list[Diagnostic], str]]:
+def _lint_group(items: list[tuple[int, Path, str, bytes]]) -> list[tuple[int, list[Diagnostic]]]:
+    """A worker's task: the diagnostics of each file (the parent has the texts: they do not travel back)."""
     assert _worker_run is not None
-    out = []
+    out: list[tuple[int, list[Diagnostic]]] = []
     for i, path, shown, data in items:
         try:
-            diags, source = lint_source(shown, path, data, _worker_run)
-            out.append((i, diags, source.text))
+            out.append((i, lint_source(shown, path, data, _worker_run)[0]))
         except Exception as err:  # a bug on one file must not end the run over the others
-            out.append((i, [_internal_error(shown, err)], ""))
+            out.append((i, [_internal_error(shown, err)]))
     return out
 
 
@@ -455,13 +455,14 @@ def _lint_parallel(todo: list[tuple[int, Path, str, bytes, str | None]], setting
         import sqlglot  # noqa: F401
 
         import sqlguard.checks  # noqa: F401
-    shown_of = {i: shown for i, _, shown, _, _ in todo}
+    item_of = {i: (shown, data) for i, _, shown, data, _ in todo}
     finished = total - len(todo)
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
                              initargs=(settings, catalog, added, replays)) as pool:
         for future in as_completed([pool.submit(_lint_group, g) for g in _history_groups(todo, jobs)]):
-            for i, diags, text in future.result():
-                done[i] = (diags, SourceText(shown_of[i], text))
+            for i, diags in future.result():
+                shown, data = item_of[i]
+                done[i] = (diags, SourceText(shown, data.decode("utf-8", errors="surrogateescape")))
                 finished += 1
                 if progress is not None:
                     progress(finished, total)
