@@ -209,6 +209,24 @@ def test_pg_dump_failing_leaves_no_file(pg_server: PgServer, tmp_path: Path) -> 
     assert _files(tmp_path) == []
 
 
+def test_a_table_locked_for_longer_than_the_lock_wait_fails_the_backup_instead_of_stalling(
+        fresh_db: str, tmp_path: Path) -> None:
+    import time
+
+    _seed(fresh_db)
+    with psycopg.connect(fresh_db) as holder:  # a session that keeps `users` locked (a long migration)
+        holder.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        began = time.monotonic()
+        with pytest.raises(SqlguardError) as err:
+            take_backup(fresh_db, "dev", tmp_path / "backups", lock_wait="1s")
+        waited = time.monotonic() - began
+        holder.rollback()
+    assert "held a lock on a table for longer than 1s" in str(err.value)
+    assert waited < 30  # not until the holder lets go
+    assert _files(tmp_path) == []
+    assert take_backup(fresh_db, "dev", tmp_path / "backups", lock_wait="1s").entries > 0  # once it is free
+
+
 def test_pg_dump_version_mismatch_says_what_to_do(fresh_db: str, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     # what pg_dump 15 prints against a PostgreSQL 16 server (only a 15 server is at hand)

@@ -271,7 +271,8 @@ def execute(settings: Settings, history: History, plans: list[TargetPlan], *, ch
             continue
         _progress(progress, f"{p.env.name}: backing up {p.target}", 0, 1)
         try:
-            er.backup = take_backup(dsn_for(p.env), p.env.name, folder)
+            er.backup = take_backup(dsn_for(p.env), p.env.name, folder,
+                                    lock_wait=settings.apply.lock_timeout)
         except SqlguardError as err:
             er.status, er.error = "failed", str(err)
             result.stopped = f"the backup of `{p.env.name}` failed; nothing was changed"

@@ -87,10 +87,13 @@ def backup_path(folder: Path, env_name: str, dbname: str, now: datetime) -> Path
     return path
 
 
-def take_backup(dsn: str, env_name: str, folder: Path, *, now: datetime | None = None) -> Backup:
+def take_backup(dsn: str, env_name: str, folder: Path, *, now: datetime | None = None,
+                lock_wait: str | None = None) -> Backup:
     """Dump the database `dsn` names (`pg_dump --format=custom`) to `backup_path(folder, …)` and verify it.
 
-    `now` (default: the local time) names the file. The file is 0600 and its directories 0700. Every
+    `now` (default: the local time) names the file. `lock_wait` (a PostgreSQL duration, `5s`): how long
+    pg_dump may wait for each table's lock; a table that a session keeps locked longer fails the backup
+    instead of stalling it, and everything that queues behind it. The file is 0600 and its directories 0700. Every
     failure raises a one-line `SqlguardError` (what failed, on which `host:port/dbname`, and pg_dump's
     reason) and removes the file: what stays on disk is a backup `pg_restore --list` has read.
     """
@@ -103,9 +106,14 @@ def take_backup(dsn: str, env_name: str, folder: Path, *, now: datetime | None =
     path, fd = _create(folder.absolute(), env_name, dbname, now or datetime.now())
     verified = False
     try:
-        code, _, err = _run([pg_dump, "--format=custom", "--no-password"], env, stdout=fd)
+        waits = [f"--lock-wait-timeout={lock_wait}"] if lock_wait else []
+        code, _, err = _run([pg_dump, "--format=custom", "--no-password", *waits], env, stdout=fd)
         if code != 0:
-            raise SqlguardError(redact(f"cannot back up {where}: pg_dump failed: {_reason(err)}"))
+            reason = _reason(err)
+            if lock_wait and "timeout" in reason:
+                reason += (f" (a session held a lock on a table for longer than {lock_wait}, apply.lock-timeout: "
+                           "try again once it is done)")
+            raise SqlguardError(redact(f"cannot back up {where}: pg_dump failed: {reason}"))
         os.fsync(fd)  # the backup must outlive a crash during the migration that follows
         size = os.fstat(fd).st_size
         entries = _verify(pg_restore, path, env, f"cannot back up {where}: the dump did not verify")

@@ -281,7 +281,8 @@ def execute_rollback(settings: Settings, history: History, plan: RollbackPlan, *
     with _locked_session(settings, history, plan, to, steps, progress, "sqlguard rollback") as (session, store):
         _progress(progress, f"{plan.env.name}: backing up {plan.target}", 0, 1)
         try:
-            result.backup = take_backup(dsn_for(plan.env), plan.env.name, backups_folder(settings))
+            result.backup = take_backup(dsn_for(plan.env), plan.env.name, backups_folder(settings),
+                                        lock_wait=settings.apply.lock_timeout)
         except SqlguardError as err:
             raise SqlguardError(f"{err}; nothing was rolled back") from None
         _progress(progress, f"{plan.env.name}: backup {result.backup.path.name} ({result.backup.size} bytes, "
@@ -390,7 +391,8 @@ def restore(settings: Settings, env: Environment, path: Path, progress: Progress
         session.advisory_lock(store, settings.apply.lock_wait)  # no apply or rollback while the restore runs
         _progress(progress, f"{env.name}: backing up {target} before the restore", 0, 2)
         try:
-            safety = take_backup(dsn_for(env), env.name, backups_folder(settings))
+            safety = take_backup(dsn_for(env), env.name, backups_folder(settings),
+                                 lock_wait=settings.apply.lock_timeout)
         except SqlguardError as err:
             raise SqlguardError(f"{err}; nothing was restored") from None
         _progress(progress, f"{env.name}: restoring {archive.path.name}", 1, 2)
