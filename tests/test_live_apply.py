@@ -565,6 +565,38 @@ def test_failed_concurrent_index_build_drops_the_invalid_index(project: Project)
     assert dev.status == "not run" and tables(project.dev) == set()
 
 
+def test_a_statement_that_cannot_run_in_the_wrapping_transaction_fails_the_dry_run_and_execute(
+        project: Project) -> None:
+    project.add(USERS)
+    vacuum = project.add(("20240103090000_vacuum_users", "ALTER TABLE users ADD COLUMN bio text;\nVACUUM users;\n",
+                          "ALTER TABLE users DROP COLUMN IF EXISTS bio;\n"))
+    for execute in (False, True):
+        test = run_direct(project, execute=execute).environments[0]
+        assert [m.status for m in test.migrations] == ["tried" if not execute else "applied", "failed"]
+        failed = test.migrations[1]
+        assert failed.error is not None and failed.error.startswith(
+            "`VACUUM` cannot run inside a transaction block, and sqlguard runs this file in one")
+        assert failed.error_line == 2 and failed.statements == []  # refused before anything of it ran
+    assert recorded(project.test) == ["create_users"] and columns(project.test, "users") == ["id", "email"]
+    # marked transaction=off, it runs (statement by statement) and is recorded
+    vacuum.write_text("-- sqlguard: transaction=off\nALTER TABLE users ADD COLUMN bio text;\nVACUUM users;\n",
+                      encoding="utf-8")
+    assert [m.status for m in run_direct(project).environments[0].migrations] == ["applied"]
+    assert recorded(project.test) == ["create_users", "vacuum_users"]
+
+
+def test_reindex_with_the_concurrently_option_is_tried_without_it_then_runs_concurrently(project: Project) -> None:
+    project.add(USERS)
+    project.add(("20240103090000_reindex_users", "-- sqlguard: transaction=off\nREINDEX (CONCURRENTLY) TABLE users;\n",
+                 "SELECT 1;\n"))
+    dry = run_direct(project, execute=False).environments[0].migrations[1]
+    assert dry.status == "tried", dry.error
+    assert dry.statements[0].note == "tried without CONCURRENTLY (the dry run is one transaction)"
+    done = run_direct(project).environments[0].migrations[1]
+    assert done.status == "applied", done.error
+    assert done.statements[0].outside_transaction
+
+
 # --- 11. --check-rollback ------------------------------------------------------------------------------
 
 def test_check_rollback_passes_a_rollback_that_undoes_its_migration(project: Project, run_cli: Any) -> None:

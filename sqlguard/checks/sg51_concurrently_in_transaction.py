@@ -51,6 +51,7 @@ from sqlguard.checks._sg50_ddl import (
 from sqlguard.diagnostic import Finding
 from sqlguard.rule import Rule, StatementContext
 from sqlguard.sources.migrations import LABELS
+from sqlguard.sources.script import reindex_concurrently
 from sqlguard.sources.sql import Lexeme
 
 _MARKED_ON = re.compile(r"--\s*sqlguard:\s*transaction\s*=\s*(on|true)\b", re.I)
@@ -81,11 +82,8 @@ def _concurrent_operation(toks: list[Lexeme]) -> tuple[str, Lexeme] | None:
             return f"{idx.verb} {unique}INDEX CONCURRENTLY", idx.concurrently
         return None
     if first == "REINDEX":
-        for i, t in enumerate(toks):
-            off = i + 1 < len(toks) and (toks[i + 1].upper in ("FALSE", "OFF") or toks[i + 1].value == "0")
-            if t.upper == "CONCURRENTLY" and not off:
-                return "REINDEX … CONCURRENTLY", t
-        return None
+        found = reindex_concurrently(toks)
+        return ("REINDEX … CONCURRENTLY", found) if found is not None else None
     parsed = alter_table(toks)
     if parsed is None:
         return None

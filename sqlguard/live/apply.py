@@ -464,15 +464,25 @@ class _Session:
 
     # -- statements --
 
-    def _run(self, statements: list[ScriptStatement], *, in_transaction: bool,
-             results: list[StatementResult] | None) -> list[str]:
-        """Run the statements in order; the relation locks they hold at the end (in a transaction).
+    def _run(self, script: Script, *, in_transaction: bool, results: list[StatementResult] | None) -> list[str]:
+        """Run the script's statements in order; the relation locks they hold at the end (in a transaction).
 
         A statement's locks are those new after it: a lock its transaction already holds (an earlier
         statement's, or in the dry run an earlier migration's) is held, not taken again, and not repeated.
+        A statement that cannot run in a transaction block, in a script sqlguard wraps in one, fails the
+        script before anything of it runs (the dry run says so too: it is what --execute would meet). In
+        the dry run's transaction, a `transaction=off` script's such statements are tried without
+        CONCURRENTLY, or not at all.
         """
         import psycopg
 
+        statements = script.to_run(in_transaction)
+        if script.wrapped:
+            refused = next((s for s in statements if s.outside_transaction), None)
+            if refused is not None:
+                raise _Failed(f"`{refused.outside_transaction}` cannot run inside a transaction block, and sqlguard "
+                              "runs this file in one: move it to a migration of its own marked "
+                              "`-- sqlguard: transaction=off`", refused.line)
         held = start = self._locks() if in_transaction else set()
         for s in statements:
             text, note = s.text, None
@@ -519,7 +529,7 @@ class _Session:
             up, down = self._scripts(m, history)
             mr.transactional = up.wrapped
             before = introspect(self.conn)
-            mr.locks = self._run(up.to_run(True), in_transaction=True, results=mr.statements)
+            mr.locks = self._run(up, in_transaction=True, results=mr.statements)
             after = introspect(self.conn)
             mr.changes = diff(before, after)
             if check_rollback:
@@ -552,7 +562,7 @@ class _Session:
         in_tx = self.conn.autocommit is False
         if in_tx:
             self.conn.execute("SAVEPOINT sqlguard_rollback_check")
-        self._run(down.to_run(in_tx), in_transaction=in_tx, results=None)
+        self._run(down, in_transaction=in_tx, results=None)
         back = introspect(self.conn)
         mr.rollback_diff = diff(before, back)
         if mr.rollback_diff:
@@ -562,7 +572,7 @@ class _Session:
                         "; ".join(c.describe() for c in mr.rollback_diff[:5]))
             return
         mr.rollback_check = "identical"
-        self._run(up.to_run(in_tx), in_transaction=in_tx, results=None)
+        self._run(up, in_transaction=in_tx, results=None)
         again = introspect(self.conn)
         if diff(after, again):
             mr.status, mr.error = "failed", "running the migration again after its rollback gives another schema"
@@ -614,7 +624,7 @@ class _Session:
             mr.transactional = up.wrapped
             with self.script_mode(up) as dropped:
                 before = introspect(self.conn)
-                mr.locks = self._run(up.to_run(), in_transaction=up.wrapped, results=mr.statements)
+                mr.locks = self._run(up, in_transaction=up.wrapped, results=mr.statements)
                 after = introspect(self.conn)
                 mr.changes = diff(before, after)
                 if check_rollback:

@@ -252,7 +252,7 @@ def dry_run_rollback(settings: Settings, history: History, plan: RollbackPlan, *
             _progress(progress, f"{plan.env.name}: trying the rollback of {step.file}", n, len(plan.migrations))
             began = time.monotonic()
             try:
-                session._run(down.to_run(True), in_transaction=True, results=step.statements)
+                session._run(down, in_transaction=True, results=step.statements)
                 store.delete(conn, m)
                 step.status = "tried"
             except (_Failed, psycopg.Error, SqlguardError) as err:
@@ -335,7 +335,7 @@ def _roll_back(session: _Session, store: HistoryStore, m: Migration, down: Scrip
     dropped: list[str] = []
     try:
         with session.script_mode(down) as dropped:
-            session._run(down.to_run(), in_transaction=down.wrapped, results=step.statements)
+            session._run(down, in_transaction=down.wrapped, results=step.statements)
         store.delete(session.conn, m)
         session.conn.commit()
         step.status = "rolled back"

@@ -3,8 +3,9 @@
 `sqlguard apply` runs each statement on its own so that it can time it, read the locks it took and
 count the rows it touched. Whether sqlguard wraps a migration in its transaction is what the linter assumes too
 (`sources.transactions.wraps`): yes for sqlguard's convention, unless the file says
-`-- sqlguard: transaction=off`; a statement that cannot run in a transaction block inside a wrapped
-file is SG51's error, found before anything runs. An unwrapped file runs statement by statement, its
+`-- sqlguard: transaction=off`. A statement that cannot run in a transaction block (`non_transactional`)
+inside a wrapped file fails that migration before any of it runs, in the dry run too; the
+CONCURRENTLY ones are also SG51's error at lint time. An unwrapped file runs statement by statement, its
 own BEGIN / COMMIT included. In a wrapped file those are left out (they would end sqlguard's
 transaction early, and the history row with it). What sqlguard cannot run (a psql
 meta-command, COPY … FROM STDIN data, a template placeholder) is a `SqlguardError` naming the line.
@@ -97,12 +98,16 @@ def non_transactional(toks: list[Lexeme]) -> str | None:
     head = top[:6]
     if first in ("CREATE", "DROP") and "INDEX" in head and "CONCURRENTLY" in head:
         return f"{first} INDEX CONCURRENTLY"
-    if first == "REINDEX" and "CONCURRENTLY" in top[:4]:
-        return "REINDEX CONCURRENTLY"
+    if first == "REINDEX":
+        if top[1:2] in (["SCHEMA"], ["DATABASE"], ["SYSTEM"]):
+            return f"REINDEX {top[1]}"
+        return "REINDEX CONCURRENTLY" if reindex_concurrently(toks) is not None else None
     if first == "ALTER" and top[1:2] == ["TABLE"] and "DETACH" in top and "CONCURRENTLY" in top:
         return "ALTER TABLE … DETACH PARTITION … CONCURRENTLY"
     if first == "VACUUM":
         return "VACUUM"
+    if first == "CLUSTER" and len(top) == 1 + ("VERBOSE" in top[1:2]):
+        return "CLUSTER of every table"
     if first in ("CREATE", "DROP") and top[1:2] in (["DATABASE"], ["TABLESPACE"]):
         return f"{first} {top[1]}"
     if first == "ALTER" and top[1:2] == ["SYSTEM"]:
@@ -112,9 +117,35 @@ def non_transactional(toks: list[Lexeme]) -> str | None:
     return None
 
 
+_OFF = frozenset({"FALSE", "OFF", "0"})
+
+
+def reindex_concurrently(toks: list[Lexeme]) -> Lexeme | None:
+    """The CONCURRENTLY of a REINDEX that runs concurrently: the keyword (`REINDEX TABLE CONCURRENTLY t`)
+    or the option (`REINDEX (CONCURRENTLY) TABLE t`, not `(CONCURRENTLY false)`); None otherwise."""
+    if not toks or toks[0].upper != "REINDEX":
+        return None
+    for i, t in enumerate(toks):
+        if t.upper == "CONCURRENTLY" and t.depth <= 1:
+            after = toks[i + 1] if i + 1 < len(toks) else None
+            if t.depth == 1 and after is not None and after.depth == 1 and after.value.upper() in _OFF:
+                return None
+            return t
+    return None
+
+
 def without_concurrently(text: str, dialect: str = "postgres") -> str:
-    """The statement with its CONCURRENTLY removed: what a dry run can try inside its transaction."""
-    for t in lex(text, dialect):
-        if t.depth == 0 and t.upper == "CONCURRENTLY":
+    """The statement with its CONCURRENTLY removed (a REINDEX option set to false): what a dry run can
+    try inside its transaction."""
+    toks = lex(text, dialect)
+    for i, t in enumerate(toks):
+        if t.upper != "CONCURRENTLY":
+            continue
+        if t.depth == 0:
             return text[:t.start] + text[t.end:].lstrip(" ")
+        if t.depth == 1 and toks[0].upper == "REINDEX":  # the option: `(CONCURRENTLY [true])`
+            after = toks[i + 1] if i + 1 < len(toks) else None
+            if after is not None and after.depth == 1 and after.value.upper() in ("TRUE", "ON", "1"):
+                return text[:after.start] + "false" + text[after.end:]
+            return text[:t.end] + " false" + text[t.end:]
     return text
