@@ -199,6 +199,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_ERROR
+    except Exception as err:
+        if not type(err).__module__.startswith("psycopg"):
+            raise
+        from sqlguard.live.connect import database_error  # a driver error no live step turned into one line
+
+        print(f"sqlguard: error: {database_error(err)}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def _lint(args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ HISTORY_FIELDS = ("version", "name", "filename", "checksum", "applied_at", "appl
                   "backup_path")
 DEFAULT_HISTORY_COLUMNS = tuple((f, f) for f in HISTORY_FIELDS if f != "filename")
 _TIMEOUT = re.compile(r"^\s*\d+\s*(?:ms|s|min|h)?\s*$")
+_UNIT_MS = {"": 1, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}  # PostgreSQL reads a bare number as ms
 # How each migration runner runs a file: True when it wraps the file in one transaction.
 TRANSACTION_PRESETS = {"sqlguard": True, "golang-migrate": True, "flyway": True, "alembic": True, "django": True,
                        "dbmate": True, "goose": True, "psql": False, "sqitch": False}
@@ -370,6 +371,9 @@ def _apply_settings(raw: Any, envs: list[Environment], fail: Any, root: Path) ->
             value = f"{value}ms"
         if not isinstance(value, str) or not _TIMEOUT.match(value):
             raise fail("apply", f"`{key}` must be a duration such as `5s`, `500ms`, `15min` or `0` (no limit)")
+        number, unit = re.fullmatch(r"\s*(\d+)\s*([a-z]*)\s*", value).groups()  # type: ignore[union-attr]
+        if int(number) * _UNIT_MS[unit] > 2_147_483_647:
+            raise fail("apply", f"`{key}` is longer than PostgreSQL allows (about 24 days; `0` means no limit)")
         return value.replace(" ", "")
 
     out = replace(out, lock_timeout=duration("lock-timeout", out.lock_timeout),

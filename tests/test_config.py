@@ -84,6 +84,8 @@ _ENVS = "environments:\n  test:\n    dsn-env: T_URL\n  dev:\n    dsn-env: D_URL\
     ("apply:\n  environments: [test, qa]\n", "`qa` has no stage"),
     ("apply:\n  environments: [test, prod]\n", "unknown environment `prod`"),
     ("apply:\n  lock-timeout: soon\n", "`lock-timeout` must be a duration"),
+    ("apply:\n  statement-timeout: 9999999h\n", "`statement-timeout` is longer than PostgreSQL allows"),
+    ("apply:\n  lock-timeout: 2147483648\n", "`lock-timeout` is longer than PostgreSQL allows"),
     ("apply:\n  lock-wait: -1\n", "`lock-wait` must be a number of seconds"),
     ("apply:\n  histroy: x\n", "unknown key `histroy`: did you mean `history`?"),
     ("apply:\n  history:\n    table: m\n    columns: {applied_at: at}\n", "must map `filename` or `version`"),

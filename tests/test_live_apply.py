@@ -459,6 +459,44 @@ def test_lock_wait_zero_refuses_at_once(project: Project, run_cli: Any) -> None:
     assert tables(project.test) == set() and tables(project.dev) == set()
 
 
+def test_a_connection_lost_while_waiting_is_one_line_and_exit_2(project: Project) -> None:
+    project.add(USERS)
+    key = runner._lock_key("sqlguard_migrations")
+    with psycopg.connect(project.test, autocommit=True, application_name="another apply") as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (key,))
+        waiting = cli_process("--execute", "--yes")
+        try:
+            pid = wait_for("the run to wait for the apply lock", lambda: query(
+                project.test, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                              "AND application_name LIKE 'sqlguard apply%%'"))[0][0]
+            time.sleep(0.5)  # (inside its wait)
+            other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            _, err = waiting.communicate(timeout=60)
+        finally:
+            if waiting.poll() is None:
+                waiting.kill()
+    assert waiting.returncode == 2, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("sqlguard: error: lost the connection to the server: ")
+    assert tables(project.test) == set()
+
+
+def test_a_migration_that_became_pending_after_the_plan_is_backed_up_before_it_runs(project: Project) -> None:
+    project.add(USERS)
+    assert [e.status for e in run_direct(project).environments] == ["applied", "applied"]
+    settings = project.settings()
+    history = one_history(settings, [], "apply")
+    plans = runner.plan(settings, history, runner.targets(settings, None))  # nothing pending anywhere
+    # meanwhile another run rolls `create_users` back on dev
+    query(project.dev, "DROP TABLE users")
+    query(project.dev, "DELETE FROM sqlguard_migrations")
+    result = runner.execute(settings, history, plans)
+    test, dev = result.environments
+    assert (test.status, dev.status) == ("up to date", "applied")
+    assert dev.backup is not None and dev.backup.path.exists()
+    assert [r["backup_path"] for r in history_rows(project.dev)] == [str(dev.backup.path)]
+
+
 # --- 7. no backup, no change -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("pg_dump", ["missing", "failing"])
@@ -595,6 +633,44 @@ def test_reindex_with_the_concurrently_option_is_tried_without_it_then_runs_conc
     done = run_direct(project).environments[0].migrations[1]
     assert done.status == "applied", done.error
     assert done.statements[0].outside_transaction
+
+
+def test_what_a_migration_sets_for_its_session_does_not_move_its_history_row_or_reach_the_next(
+        project: Project) -> None:
+    project.add(("20240101090000_app_schema", "-- sqlguard: transaction=off\nCREATE SCHEMA app;\n"
+                 "SET search_path = app;\nCREATE TABLE users (id bigint PRIMARY KEY);\n",
+                 "DROP SCHEMA IF EXISTS app CASCADE;\n"))
+    project.add(("20240102090000_wrapped", "SET search_path = app;\nCREATE TABLE likes (id bigint PRIMARY KEY);\n",
+                 "DROP TABLE IF EXISTS app.likes;\n"))
+    project.add(("20240103090000_plain", "CREATE TABLE notes (id bigint PRIMARY KEY);\n",
+                 "DROP TABLE IF EXISTS notes;\n"))
+    dry = run_direct(project, execute=False).environments[0]
+    assert [m.status for m in dry.migrations] == ["tried"] * 3, [m.error for m in dry.migrations]
+    test = run_direct(project).environments[0]
+    assert [m.status for m in test.migrations] == ["applied"] * 3, [m.error for m in test.migrations]
+    assert recorded(project.test) == ["app_schema", "wrapped", "plain"]  # all in public.sqlguard_migrations
+    assert query(project.test, "SELECT schemaname, tablename FROM pg_tables WHERE schemaname IN ('app', 'public') "
+                               "ORDER BY 1, 2") == [("app", "likes"), ("app", "users"), ("public", "notes"),
+                                                    ("public", "sqlguard_migrations")]
+
+
+def test_the_dry_run_checks_deferred_constraints_as_commit_would(project: Project) -> None:
+    project.add(USERS)
+    project.add(("20240102090000_likes", "CREATE TABLE likes (user_id bigint REFERENCES users (id) "
+                 "DEFERRABLE INITIALLY DEFERRED);\nINSERT INTO likes VALUES (42);\n", "DROP TABLE IF EXISTS likes;\n"))
+    dry = run_direct(project, execute=False).environments[0]
+    assert [m.status for m in dry.migrations] == ["tried", "failed"]
+    assert "violates foreign key constraint" in (dry.migrations[1].error or "")
+    # fixed by a later statement of the same migration: the deferred check passes, as at COMMIT
+    project.add(("20240102090000_likes", "CREATE TABLE likes (user_id bigint REFERENCES users (id) "
+                 "DEFERRABLE INITIALLY DEFERRED);\nINSERT INTO likes VALUES (42);\n"
+                 "INSERT INTO users (id, email) OVERRIDING SYSTEM VALUE VALUES (42, 'a@example.com');\n",
+                 "DROP TABLE IF EXISTS likes;\n"))
+    project.add(("20240103090000_more_likes", "INSERT INTO likes VALUES (43);\n"
+                 "INSERT INTO users (id, email) OVERRIDING SYSTEM VALUE VALUES (43, 'b@example.com');\n",
+                 "DELETE FROM likes WHERE user_id = 43;\n"))
+    dry = run_direct(project, execute=False).environments[0]
+    assert [m.status for m in dry.migrations] == ["tried"] * 3, [m.error for m in dry.migrations]
 
 
 # --- 11. --check-rollback ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from sqlguard.config import load_settings
 from sqlguard.diagnostic import SqlguardError
@@ -36,7 +37,7 @@ def _project(tmp_path: Path) -> Path:
 
 def _record(dsn: str, rows: list[tuple[str, str, str]]) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(HISTORY_DDL)
+        conn.execute(sql.SQL(HISTORY_DDL).format(sql.Identifier("sqlguard_migrations")))
         for version, name, digest in rows:
             conn.execute("INSERT INTO sqlguard_migrations (version, name, checksum, environment) "
                          "VALUES (%s, %s, %s, 'dev')", (version, name, digest))

@@ -324,7 +324,16 @@ def _migrate_env(settings: Settings, history: History, p: TargetPlan, er: EnvRes
         if not pending:
             er.status = "up to date"
             return
-        backup_path = str(er.backup.path) if er.backup is not None else None
+        if er.backup is None:
+            # nothing was pending when the run began (so no backup then), but another run has rolled back
+            # since: back up now, under the lock, before changing anything here
+            from sqlguard.live.backup import backups_folder, take_backup
+            from sqlguard.live.connect import dsn_for
+
+            _progress(progress, f"{p.env.name}: backing up {p.target}", 0, 1)
+            er.backup = take_backup(dsn_for(p.env), p.env.name, backups_folder(settings),
+                                    lock_wait=settings.apply.lock_timeout)
+        backup_path = str(er.backup.path)
         for n, (m, mr) in enumerate(zip(pending, er.migrations, strict=True)):
             _progress(progress, f"{p.env.name}: applying {mr.file}", n, len(pending))
             if not session.apply_migration(m, mr, history, store, check_rollback, backup_path):
@@ -417,6 +426,29 @@ class _Session:
         with self.conn.cursor() as cur:
             cur.execute("RESET lock_timeout")
             cur.execute("RESET statement_timeout")
+
+    def reset_session(self, *, local: bool) -> None:
+        """Undo what a migration SET for the session (search_path, role…): the next one, and the history
+        row, start from the connection's own settings, as each file does under psql. In a transaction
+        the timeouts are set again (LOCAL) for what follows."""
+        with self.conn.cursor() as cur:
+            cur.execute("RESET ALL")
+        if local:
+            self.set_timeouts(local=True)
+
+    def end_trial(self) -> None:
+        """After a migration tried in the dry run's transaction: check the deferred constraints as its
+        COMMIT would (then give them back their own modes), and reset what it SET."""
+        with self.conn.cursor() as cur:
+            cur.execute("SAVEPOINT sqlguard_deferred")
+            try:
+                cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            except Exception:
+                cur.execute("ROLLBACK TO SAVEPOINT sqlguard_deferred")
+                raise
+            cur.execute("ROLLBACK TO SAVEPOINT sqlguard_deferred")  # (the SET CONSTRAINTS goes with it)
+            cur.execute("RELEASE SAVEPOINT sqlguard_deferred")
+        self.reset_session(local=True)
 
     def advisory_lock(self, store: HistoryStore, wait: int) -> None:
         """Hold this database's apply lock for the session, waiting up to `wait` seconds for another run."""
@@ -534,6 +566,7 @@ class _Session:
             mr.changes = diff(before, after)
             if check_rollback:
                 self._check_rollback(up, down, mr, before, after)
+            self.end_trial()
             mr.status = "tried" if mr.error is None else "failed"  # a failed rollback check fails it
             return mr.error is None
         except _Failed as failed:
@@ -603,11 +636,11 @@ class _Session:
             _quietly(conn.rollback)
             if not script.wrapped:
                 dropped.extend(self._drop_invalid(invalid_before))
-                _quietly(self.reset_timeouts)
+                _quietly(lambda: self.reset_session(local=False))
                 _quietly(lambda: setattr(conn, "autocommit", False))
             raise
+        self.reset_session(local=script.wrapped)  # (outside a transaction: the timeouts go too)
         if not script.wrapped:
-            self.reset_timeouts()
             conn.autocommit = False
 
     def apply_migration(self, m: Migration, mr: MigrationResult, history: History, store: HistoryStore,

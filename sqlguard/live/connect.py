@@ -229,6 +229,17 @@ def _query_reason(err: Exception, conn: psycopg.Connection[TupleRow]) -> str:
     return f"query failed: {primary}"
 
 
+def database_error(err: Exception) -> str:
+    """One line for a driver error no caller turned into a `SqlguardError` (a server shut down under a
+    waiting run, say), with any password redacted."""
+    import psycopg
+
+    primary = getattr(getattr(err, "diag", None), "message_primary", None) or _first_line(err)
+    lost = isinstance(err, psycopg.OperationalError) and (getattr(err, "sqlstate", None) or "08").startswith(
+        ("08", "57P"))
+    return redact(f"{'lost the connection to the server' if lost else 'the database refused'}: {primary}")
+
+
 def _first_line(err: Exception) -> str:
     """libpq's message without its preamble (`connection failed: connection to server at …`) or `FATAL:`."""
     text = str(err).strip()

@@ -253,6 +253,7 @@ def dry_run_rollback(settings: Settings, history: History, plan: RollbackPlan, *
             began = time.monotonic()
             try:
                 session._run(down, in_transaction=True, results=step.statements)
+                session.end_trial()
                 store.delete(conn, m)
                 step.status = "tried"
             except (_Failed, psycopg.Error, SqlguardError) as err:

@@ -36,7 +36,7 @@ HISTORY_TABLE = "sqlguard_migrations"
 # What `sqlguard apply` creates and records into. The key is (version, name) rather than the file
 # path: moving the folder or checking it out elsewhere must not make every migration look new.
 HISTORY_DDL = (
-    "CREATE TABLE IF NOT EXISTS sqlguard_migrations (\n"
+    "CREATE TABLE IF NOT EXISTS {} (\n"
     "    version     text        NOT NULL,\n"
     "    name        text        NOT NULL,\n"
     "    checksum    text        NOT NULL,\n"
@@ -84,6 +84,7 @@ class HistoryStore:
 
     def __init__(self, spec: HistoryTable | None = None) -> None:
         self.spec = spec or HistoryTable()
+        self._schema: str | None = None  # where an unqualified table is, found on first use
 
     @property
     def label(self) -> str:
@@ -102,15 +103,30 @@ class HistoryStore:
             return version, ""
         return version, name
 
-    def identifier(self) -> Any:
+    def identifier(self, conn: Any) -> Any:
+        """The table, schema-qualified. An unqualified name is looked up once, through the session's
+        search_path as it is before any migration runs (where the table is, or would be created): a
+        migration that changes search_path must not send its history row elsewhere."""
         from psycopg import sql
 
-        return sql.Identifier(*self.spec.table.split("."))
+        from sqlguard.live.connect import run_query
+
+        parts = self.spec.table.split(".")
+        if len(parts) > 1:
+            return sql.Identifier(*parts)
+        if self._schema is None:
+            found = run_query(conn, "SELECT coalesce((SELECT n.nspname FROM pg_class c JOIN pg_namespace n "
+                                    "ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)), current_schema())",
+                              [sql.Identifier(parts[0]).as_string(conn)])
+            if not found or found[0][0] is None:
+                return sql.Identifier(parts[0])  # no schema on the search_path: PostgreSQL will say so
+            self._schema = str(found[0][0])
+        return sql.Identifier(self._schema, parts[0])
 
     def exists(self, conn: Any) -> bool:
         from sqlguard.live.connect import run_query
 
-        found = run_query(conn, "SELECT to_regclass(%s) IS NOT NULL", [self.identifier().as_string(conn)])
+        found = run_query(conn, "SELECT to_regclass(%s) IS NOT NULL", [self.identifier(conn).as_string(conn)])
         return bool(found and found[0][0])
 
     def ensure(self, conn: Any) -> None:
@@ -122,12 +138,12 @@ class HistoryStore:
         if self.exists(conn):
             return
         if self.spec == HistoryTable():
-            run_query(conn, HISTORY_DDL)
+            run_query(conn, sql.SQL(HISTORY_DDL).format(self.identifier(conn)))
             return
         types = {"applied_at": "timestamptz NOT NULL DEFAULT now()", "applied_by": "text DEFAULT current_user",
                  "duration_ms": "integer"}
         cols = [sql.SQL("{} " + types.get(f, "text")).format(sql.Identifier(c)) for f, c in self.spec.columns]
-        run_query(conn, sql.SQL("CREATE TABLE {} ({})").format(self.identifier(), sql.SQL(", ").join(cols)))
+        run_query(conn, sql.SQL("CREATE TABLE {} ({})").format(self.identifier(conn), sql.SQL(", ").join(cols)))
 
     def rows(self, conn: Any) -> list[Recorded] | None:
         """The recorded migrations in applied order; None without the table."""
@@ -142,7 +158,7 @@ class HistoryStore:
         order = [sql.Identifier(c) for f in ("applied_at", "version", "name", "filename")
                  if (c := self.spec.column(f))]
         query = sql.SQL("SELECT {} FROM {} ORDER BY {}").format(
-            sql.SQL(", ").join(picks), self.identifier(), sql.SQL(", ").join(order))
+            sql.SQL(", ").join(picks), self.identifier(conn), sql.SQL(", ").join(order))
         out: list[Recorded] = []
         for version, name, filename, digest, at in run_query(conn, query):
             version = None if version is None else str(version)
@@ -165,7 +181,7 @@ class HistoryStore:
                   "duration_ms": duration_ms, "environment": environment, "backup_path": backup_path}
         pairs = [(c, values[f]) for f, c in self.spec.columns if f in values]
         query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-            self.identifier(), sql.SQL(", ").join(sql.Identifier(c) for c, _ in pairs),
+            self.identifier(conn), sql.SQL(", ").join(sql.Identifier(c) for c, _ in pairs),
             sql.SQL(", ").join(sql.Placeholder() for _ in pairs))
         run_query(conn, query, [v for _, v in pairs])
 
@@ -183,7 +199,7 @@ class HistoryStore:
             if self.spec.column("name") is not None:
                 where.append((self.spec.column("name"), key[1]))
         query = sql.SQL("DELETE FROM {} WHERE {} RETURNING 1").format(
-            self.identifier(), sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(str(c)))
+            self.identifier(conn), sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(str(c)))
                                                      for c, _ in where))
         return len(run_query(conn, query, [v for _, v in where]))
 

@@ -86,7 +86,17 @@ def read_script(path: Path, section: str | None = None, dialect: str = "postgres
         # BEGIN… opens a transaction that was not open; COMMIT, ROLLBACK… close one that was
         control = explicit_transaction(first, second, False) or not explicit_transaction(first, second, True)
         out.append(ScriptStatement(body, line, non_transactional(toks), control))
-    return Script(path, tuple(out), wraps(text, assume_in_transaction, convention))
+    wrapped = wraps(text, assume_in_transaction, convention, section)
+    if not wrapped:
+        opened: int | None = None  # the line of the BEGIN still open
+        for s in out:
+            first, second = [*s.text.upper().split(None, 2), "", ""][:2]
+            is_open = explicit_transaction(first, second, opened is not None)
+            opened = (opened if opened is not None else s.line) if is_open else None
+        if opened is not None:
+            raise SqlguardError("opens a transaction that it never commits (add COMMIT at its end): sqlguard "
+                                "would leave it open", str(path), opened)
+    return Script(path, tuple(out), wrapped)
 
 
 def non_transactional(toks: list[Lexeme]) -> str | None:
@@ -112,8 +122,8 @@ def non_transactional(toks: list[Lexeme]) -> str | None:
         return f"{first} {top[1]}"
     if first == "ALTER" and top[1:2] == ["SYSTEM"]:
         return "ALTER SYSTEM"
-    if first == "CREATE" and top[1:3] == ["SUBSCRIPTION"]:
-        return "CREATE SUBSCRIPTION"
+    if first in ("CREATE", "DROP") and top[1:2] == ["SUBSCRIPTION"]:
+        return f"{first} SUBSCRIPTION"  # (unless it says create_slot = false / slot_name = NONE)
     return None
 
 

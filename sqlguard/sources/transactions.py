@@ -15,8 +15,10 @@ import re
 from sqlguard.sources.migrations import MigrationFile
 
 _ON = re.compile(r"--\s*sqlguard:\s*transaction\s*=\s*(on|off|true|false)\b", re.I)
-_OFF = re.compile(r"--\s*(?:migrate:up\b[^\n]*\btransaction:\s*false|\+goose\s+NO\s+TRANSACTION|"
-                  r"postgres-migrations\s+disable-transaction)", re.I)
+_OFF = re.compile(r"--\s*(?:\+goose\s+NO\s+TRANSACTION|postgres-migrations\s+disable-transaction)", re.I)
+# dbmate's flag belongs to one section: `-- migrate:up transaction:false` says nothing of the down one.
+_OFF_SECTION = {"up": re.compile(r"--\s*migrate:up\b[^\n]*\btransaction:\s*false", re.I),
+                "down": re.compile(r"--\s*migrate:down\b[^\n]*\btransaction:\s*false", re.I)}
 # Conventions whose runners wrap every migration in a transaction.
 _WRAPPING = {"sqlguard", "golang-migrate", "flyway", "dbmate", "goose", "diesel", "numbered"}
 
@@ -26,14 +28,15 @@ def runner_wraps(text: str, assume: bool | None, migration: MigrationFile | None
     return wraps(text, assume, migration.convention if migration is not None else None)
 
 
-def wraps(text: str, assume: bool | None, convention: str | None) -> bool:
+def wraps(text: str, assume: bool | None, convention: str | None, section: str | None = None) -> bool:
     """Whether a file of a history in `convention` (None: not a migration) runs inside one transaction
-    its runner opens: the file's directive, else `assume-in-transaction`, else the convention's runner."""
+    its runner opens: the file's directive, else `assume-in-transaction`, else the convention's runner.
+    `section`: of a dbmate file, the `up` (the default) or `down` section, which each have their flag."""
     head = text[:20000]
     m = _ON.search(head)
     if m is not None:
         return m.group(1).lower() in ("on", "true")
-    if _OFF.search(head):
+    if _OFF.search(head) or _OFF_SECTION["down" if section == "down" else "up"].search(text):
         return False
     if assume is not None:
         return assume
