@@ -132,9 +132,17 @@ def run_apply(args: argparse.Namespace, settings_for: Any, load_catalog: Any) ->
 
 
 def _last_applied(plan: Any) -> str | None:
-    """The version of the last migration `plan`'s environment had applied before this run (None: none)."""
+    """The version of the last migration `plan`'s environment had applied before this run (None: none), or
+    OUT_OF_ORDER when a pending one sorts before it (no `rollback --to` undoes exactly this run then)."""
+    from sqlguard.report.apply import OUT_OF_ORDER
+
     applied = sorted(plan.status.applied, key=lambda e: e.position or 0)
-    return applied[-1].version if applied else None
+    if not applied:
+        return None
+    last = applied[-1].position or 0
+    if any(e.position is not None and e.position < last for e in plan.status.pending):
+        return OUT_OF_ORDER
+    return str(applied[-1].version) if applied[-1].version is not None else ""
 
 
 def run_rollback(args: argparse.Namespace, settings_for: Any) -> int:

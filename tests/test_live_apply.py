@@ -497,6 +497,21 @@ def test_a_migration_that_became_pending_after_the_plan_is_backed_up_before_it_r
     assert [r["backup_path"] for r in history_rows(project.dev)] == [str(dev.backup.path)]
 
 
+def test_the_undo_commands_of_an_out_of_order_run_never_name_a_rollback_that_does_nothing(
+        project: Project, run_cli: Any) -> None:
+    project.add(USERS)
+    project.add(("20240103090000_create_c", "CREATE TABLE c (id int);\n", "DROP TABLE IF EXISTS c;\n"))
+    first = run_cli("apply", "--execute", "--yes", "--format", "json")
+    assert first.code == 0, first.err
+    assert report(first)["commands"]["rollback"][0].endswith("--env dev --to 0")
+    project.add(("20240102090000_create_b", "CREATE TABLE b (id int);\n", "DROP TABLE IF EXISTS b;\n"))
+    late = run_cli("apply", "--execute", "--yes", "--format", "json")
+    assert late.code == 0, late.err
+    commands = report(late)["commands"]
+    assert commands["rollback"] == []  # `--to 20240103090000` would roll back nothing
+    assert len(commands["restore"]) == 2
+
+
 # --- 7. no backup, no change -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("pg_dump", ["missing", "failing"])

@@ -12,7 +12,7 @@ from sqlguard.config import ApplySettings, HistoryTable, Settings
 from sqlguard.diagnostic import SqlguardError
 from sqlguard.live.apply import ApplyResult, EnvResult, MigrationResult, StatementResult
 from sqlguard.live.backup import Backup
-from sqlguard.report.apply import render, undo_commands
+from sqlguard.report.apply import OUT_OF_ORDER, render, undo_commands
 from sqlguard.schema import Change
 
 TOP_KEYS = {"mode", "ok", "stopped", "folder", "check_rollback", "validation", "environments", "locks", "commands",
@@ -102,6 +102,11 @@ def test_execute_commands_count_steps_without_before_and_keep_paths_outside_cwd_
     # no config file: no --config; an environment missing from `before` counts steps
     plain = undo_commands(executed(tmp_path), settings(tmp_path), before={"dev": "0002"}, cwd=tmp_path)
     assert plain["rollback"] == ["sqlguard rollback --env dev --to 0002", "sqlguard rollback --env test --steps 2"]
+    # out of order on test: no rollback undoes exactly this run there, its backup does
+    unordered = undo_commands(executed(tmp_path), settings(tmp_path), before={"dev": "0002", "test": OUT_OF_ORDER},
+                              cwd=tmp_path)
+    assert unordered["rollback"] == ["sqlguard rollback --env dev --to 0002"]
+    assert len(unordered["restore"]) == len(plain["restore"])
 
 
 def test_execute_json_has_the_documented_schema(tmp_path: Path) -> None:

@@ -16,6 +16,9 @@ behind test, the order `apply` itself keeps.
   VERSION. `--to 0` means "roll back every migration": the run started from an empty history.
 - `sqlguard rollback --env NAME --steps N` otherwise (or when the version recorded before the run has
   no version to name): N is the number of migrations the run applied there.
+- none when `before` maps the environment to `OUT_OF_ORDER`: the run applied a migration that sorts
+  before one recorded earlier, and `rollback` undoes migrations in the history's order, so no rollback
+  command undoes exactly this run; its backup does (`commands.restore`).
 
 `commands.restore` has `sqlguard restore --env NAME PATH` for each backup of an environment this run
 changed, PATH relative to `cwd` when the backup is under it. That is an environment with an applied
@@ -105,6 +108,10 @@ def render(result: ApplyResult, fmt: str, settings: Settings, *, before: dict[st
     raise SqlguardError(f"unknown report format `{fmt}`; choose one of: {', '.join(FORMATS)}")
 
 
+# In `before`: this run applied migrations that sort before one already recorded (no rollback undoes them).
+OUT_OF_ORDER = "\0out of order"
+
+
 def undo_commands(result: ApplyResult, settings: Settings, *, before: dict[str, str | None] | None = None,
                   cwd: Path | None = None) -> dict[str, list[str]]:
     """The commands that undo `result`: {"rollback": [...], "restore": [...]} (see the module's docs)."""
@@ -119,13 +126,16 @@ def undo_commands(result: ApplyResult, settings: Settings, *, before: dict[str, 
             recorded: str | None = ""
             if before is not None and env.name in before:
                 recorded = before[env.name]
-            if recorded is None:
+            if recorded == OUT_OF_ORDER:
+                target = []
+            elif recorded is None:
                 target = ["--to", "0"]  # nothing was recorded before the run: roll back everything
             elif recorded:
                 target = ["--to", recorded]
             else:  # no `before`, or the migration before the run has no version to name
                 target = ["--steps", str(len(applied))]
-            rollback.append(sqlguard_command("rollback", *config, "--env", env.name, *target))
+            if target:
+                rollback.append(sqlguard_command("rollback", *config, "--env", env.name, *target))
         if env.backup is not None and _changed(env):
             restore.append(sqlguard_command("restore", *config, "--env", env.name, _shown(Path(env.backup.path), here)))
     return {"rollback": rollback, "restore": restore}
