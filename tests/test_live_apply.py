@@ -468,10 +468,10 @@ def test_a_connection_lost_while_waiting_is_one_line_and_exit_2(project: Project
         try:
             pid = wait_for("the run to wait for the apply lock", lambda: query(
                 project.test, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                              "AND application_name LIKE 'sqlguard apply%%'"))[0][0]
-            time.sleep(0.5)  # (inside its wait)
+                              "AND application_name LIKE 'sqlguard apply%%' AND (query LIKE "
+                              "'%%pg_try_advisory_lock%%' OR query LIKE '%%pg_locks%%')"), timeout=120)[0][0]
             other.execute("SELECT pg_terminate_backend(%s)", (pid,))
-            _, err = waiting.communicate(timeout=60)
+            _, err = waiting.communicate(timeout=120)
         finally:
             if waiting.poll() is None:
                 waiting.kill()
