@@ -81,7 +81,7 @@ class Cache:
                 for key, raw in rows:
                     try:
                         found[key] = [_diagnostic(d) for d in json.loads(raw)]
-                    except (ValueError, KeyError, TypeError):
+                    except (ValueError, KeyError, TypeError, AttributeError):
                         continue  # an entry this version cannot read: lint the file again
         except _sqlite_errors():
             self._close(disable=True)

@@ -98,7 +98,10 @@ def parse_catalog(text: str, path: str) -> Catalog:
         raise SqlguardError(f"invalid YAML: {exc.problem or exc.context}", path,
                             mark.line + 1 if mark else None, mark.column + 1 if mark else None) from None
     except yaml.YAMLError as exc:
-        raise SqlguardError(f"invalid YAML: {exc}", path) from None
+        raise SqlguardError(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                            path) from None
+    except RecursionError:
+        raise SqlguardError("invalid YAML: nested too deeply", path) from None
 
     def err(node: yaml.Node, message: str) -> SqlguardError:
         return SqlguardError(message, path, node.start_mark.line + 1, node.start_mark.column + 1)

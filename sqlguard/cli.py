@@ -142,6 +142,10 @@ def _common(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     from sqlguard.diagnostic import SqlguardError
 
+    if sys.stdout is None or sys.stderr is None:  # started with a standard stream closed (`>&-`)
+        if sys.stderr is not None:
+            print("sqlguard: error: standard output is closed", file=sys.stderr)
+        return EXIT_ERROR
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -151,46 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # --help / --version
         return int(exit_.code or 0)
     try:
-        if args.command == "lint":
-            return _lint(args)
-        if args.command == "rules":
-            return _rules(args.format)
-        if args.command == "explain":
-            return _explain(args.code)
-        if args.command == "schema":
-            return _schema(args)
-        if args.command == "rollback-gen":
-            return _rollback_gen(args)
-        if args.command == "hash":
-            return _hash(args)
-        if args.command == "new":
-            return _new(args)
-        if args.command == "db":
-            return _db(args)
-        if args.command == "status":
-            return _status(args)
-        if args.command == "apply":
-            from sqlguard.cli_apply import run_apply
-
-            _require_live()
-            return run_apply(args, _settings_for, _catalog)
-        if args.command == "rollback":
-            from sqlguard.cli_apply import run_rollback
-
-            _require_live()
-            return run_rollback(args, _settings_for)
-        if args.command == "restore":
-            from sqlguard.cli_apply import run_restore
-
-            _require_live()
-            return run_restore(args, _settings_for)
-        if args.command == "baseline":
-            from sqlguard.cli_apply import run_baseline
-
-            _require_live()
-            return run_baseline(args, _settings_for)
-        parser.print_help(sys.stderr)
-        return EXIT_ERROR
+        code = _dispatch(args, parser)
+        sys.stdout.flush()  # (a full disk or a closed pipe is reported here, not by the interpreter's exit)
+        return code
     except SqlguardError as err:
         print(f"sqlguard: error: {err}", file=sys.stderr)
         return EXIT_ERROR
@@ -199,6 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_ERROR
+    except OSError as err:  # the output cannot be written (a full disk), or a file in the way no step expected
+        if err.errno is None:
+            raise
+        where = f": {err.filename}" if err.filename else " (standard output)"
+        print(f"sqlguard: error: {err.strerror or err}{where}", file=sys.stderr)
+        return EXIT_ERROR
     except Exception as err:
         if not type(err).__module__.startswith("psycopg"):
             raise
@@ -206,6 +179,49 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"sqlguard: error: {database_error(err)}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.command == "lint":
+        return _lint(args)
+    if args.command == "rules":
+        return _rules(args.format)
+    if args.command == "explain":
+        return _explain(args.code)
+    if args.command == "schema":
+        return _schema(args)
+    if args.command == "rollback-gen":
+        return _rollback_gen(args)
+    if args.command == "hash":
+        return _hash(args)
+    if args.command == "new":
+        return _new(args)
+    if args.command == "db":
+        return _db(args)
+    if args.command == "status":
+        return _status(args)
+    if args.command == "apply":
+        from sqlguard.cli_apply import run_apply
+
+        _require_live()
+        return run_apply(args, _settings_for, _catalog)
+    if args.command == "rollback":
+        from sqlguard.cli_apply import run_rollback
+
+        _require_live()
+        return run_rollback(args, _settings_for)
+    if args.command == "restore":
+        from sqlguard.cli_apply import run_restore
+
+        _require_live()
+        return run_restore(args, _settings_for)
+    if args.command == "baseline":
+        from sqlguard.cli_apply import run_baseline
+
+        _require_live()
+        return run_baseline(args, _settings_for)
+    parser.print_help(sys.stderr)
+    return EXIT_ERROR
 
 
 def _lint(args: argparse.Namespace) -> int:
@@ -230,6 +246,8 @@ def _lint(args: argparse.Namespace) -> int:
     elif args.diff_base:
         raise SqlguardError("--diff-base needs paths to lint (not '-') and SG34 enabled")
     if paths == ["-"]:
+        if sys.stdin is None:
+            raise SqlguardError("'-' reads standard input, which is closed")
         result = lint_stdin(sys.stdin.buffer.read(), args.stdin_filename, settings, catalog, fix=args.fix)
         if args.fix and result.fixed_text is not None:
             sys.stdout.write(result.fixed_text)
@@ -262,7 +280,10 @@ def _lint(args: argparse.Namespace) -> int:
     rendered = render(args.format, result.diagnostics, result.sources, rules, color=color,
                       tool_version=__version__)
     if args.output is not None:
-        args.output.write_text(rendered, encoding="utf-8")
+        try:
+            args.output.write_text(rendered, encoding="utf-8")
+        except OSError as err:
+            raise SqlguardError(f"cannot write the report to {args.output}: {err.strerror or err}") from None
     elif rendered:
         sys.stdout.write(rendered if rendered.endswith("\n") else rendered + "\n")
     if args.fix and result.fixes_applied:

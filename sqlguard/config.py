@@ -31,14 +31,14 @@ APPLY_KEYS = ("environments", "lock-timeout", "statement-timeout", "backup-dir",
 HISTORY_FIELDS = ("version", "name", "filename", "checksum", "applied_at", "applied_by", "duration_ms", "environment",
                   "backup_path")
 DEFAULT_HISTORY_COLUMNS = tuple((f, f) for f in HISTORY_FIELDS if f != "filename")
-_TIMEOUT = re.compile(r"^\s*\d+\s*(?:ms|s|min|h)?\s*$")
+_TIMEOUT = re.compile(r"^\s*[0-9]+\s*(?:ms|s|min|h)?\s*$")
 _UNIT_MS = {"": 1, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}  # PostgreSQL reads a bare number as ms
 # How each migration runner runs a file: True when it wraps the file in one transaction.
 TRANSACTION_PRESETS = {"sqlguard": True, "golang-migrate": True, "flyway": True, "alembic": True, "django": True,
                        "dbmate": True, "goose": True, "psql": False, "sqitch": False}
 GROUPS = ("hygiene",)
 CONFIG_NAMES = ("sqlguard.yaml", ".sqlguard.yaml", "pyproject.toml")
-_CODE = re.compile(r"^SG\d{0,2}$|^hygiene$", re.I)
+_CODE = re.compile(r"^SG[0-9]{0,2}$|^hygiene$", re.I)
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def find_config(starts: list[Path]) -> Path | None:
     seen: set[Path] = set()
     folders: dict[str, None] = {}  # the folders to start from, in order, each once (a run names many files)
     for start in starts:
-        folders.setdefault(str(start) if start.is_dir() else os.path.dirname(os.path.abspath(start)))
+        folders.setdefault(str(start) if os.path.isdir(start) else os.path.dirname(os.path.abspath(start)))
     for folder in folders:
         here = Path(folder).resolve()
         for d in (here, *here.parents):
@@ -138,7 +138,7 @@ def find_config(starts: list[Path]) -> Path | None:
             seen.add(d)
             for name in CONFIG_NAMES:
                 f = d / name
-                if f.is_file() and (name != "pyproject.toml" or _has_tool_table(f)):
+                if os.path.isfile(f) and (name != "pyproject.toml" or _has_tool_table(f)):
                     return f
     return None
 
@@ -190,7 +190,8 @@ def read_config(path: Path) -> tuple[dict[str, Any], _Located]:
             msg = re.sub(r"\s*\(at line.*\)", "", str(err))
             raise SqlguardError(f"invalid TOML: {msg}", str(path), int(m.group(1)) if m else None,
                                 int(m.group(2)) if m else None) from None
-        table = data.get("tool", {}).get("sqlguard", {})
+        tool = data.get("tool", {})
+        table = tool.get("sqlguard", {}) if isinstance(tool, dict) else {}
         if not isinstance(table, dict):
             raise SqlguardError("`tool.sqlguard` must be a table", str(path))
         return table, _Located(path, text, None)
@@ -259,7 +260,7 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
         return out
 
     pg_version = raw.get("pg-version", 15)
-    if isinstance(pg_version, str) and pg_version.isdigit():
+    if isinstance(pg_version, str) and re.fullmatch(r"[0-9]{1,3}", pg_version.strip()):
         pg_version = int(pg_version)
     if not isinstance(pg_version, int) or isinstance(pg_version, bool) or not 9 <= pg_version <= 30:
         raise fail("pg-version", "must be a PostgreSQL major version such as 15")
@@ -371,7 +372,7 @@ def _apply_settings(raw: Any, envs: list[Environment], fail: Any, root: Path) ->
             value = f"{value}ms"
         if not isinstance(value, str) or not _TIMEOUT.match(value):
             raise fail("apply", f"`{key}` must be a duration such as `5s`, `500ms`, `15min` or `0` (no limit)")
-        number, unit = re.fullmatch(r"\s*(\d+)\s*([a-z]*)\s*", value).groups()  # type: ignore[union-attr]
+        number, unit = re.fullmatch(r"\s*([0-9]+)\s*([a-z]*)\s*", value).groups()  # type: ignore[union-attr]
         if int(number) * _UNIT_MS[unit] > 2_147_483_647:
             raise fail("apply", f"`{key}` is longer than PostgreSQL allows (about 24 days; `0` means no limit)")
         return value.replace(" ", "")

@@ -286,7 +286,7 @@ def _excluded(path: Path, settings: Settings) -> bool:
     if not settings.exclude:
         return False
     try:
-        rel = path.resolve().relative_to(settings.root).as_posix()
+        rel = Path(os.path.realpath(path)).relative_to(settings.root).as_posix()  # (a symlink loop: itself)
     except ValueError:
         rel = path.as_posix()
     return any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(path.name, pat)
@@ -300,11 +300,13 @@ def discover(paths: Iterable[str], settings: Settings) -> list[Path]:
     for raw in paths:
         p = Path(raw)
         try:
-            is_file = stat.S_ISREG(os.stat(raw).st_mode)
+            mode = os.stat(raw).st_mode
         except (OSError, ValueError):
             raise SqlguardError(f"no such file or directory: {raw}") from None
-        if is_file:
+        if stat.S_ISREG(mode):
             candidates: Iterable[Path] = [p]
+        elif not stat.S_ISDIR(mode):
+            raise SqlguardError(f"not a file or a folder: {raw} (a pipe or a device is not linted)")
         else:
             candidates = _walk(p, settings)
         for f in candidates:
@@ -321,11 +323,21 @@ def _walk(root: Path, settings: Settings) -> Iterator[Path]:
         here = Path(dirpath)
         # Skip version control, dependencies and virtualenvs (a folder holding pyvenv.cfg).
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS
-                             and not (here / d / "pyvenv.cfg").exists()
+                             and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg"))
                              and not _excluded(here / d, settings))
         for name in sorted(filenames):
-            if name.lower().endswith(SQL_SUFFIXES + PYTHON_SUFFIXES):
+            # (a named pipe would block the read forever; a broken link is read, and reported)
+            if name.lower().endswith(SQL_SUFFIXES + PYTHON_SUFFIXES) and not _special(os.path.join(dirpath, name)):
                 yield here / name
+
+
+def _special(path: str) -> bool:
+    """A pipe, socket or device (what a folder walk must not open)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *, fix: bool = False,
@@ -382,7 +394,10 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
                 result.diffs.append("".join(difflib.unified_diff(before, after, f"a/{shown}", f"b/{shown}")))
                 result.fixes_applied += applied
             elif fixed_text is not None and applied:
-                path.write_bytes(fixed_text.encode("utf-8", errors="surrogateescape"))
+                try:
+                    path.write_bytes(fixed_text.encode("utf-8", errors="surrogateescape"))
+                except OSError as err:
+                    raise SqlguardError(f"cannot write the fixes to {shown}: {err.strerror or err}") from None
                 result.fixes_applied += applied
             done[i] = (diags, source)
             if progress is not None:

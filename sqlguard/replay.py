@@ -517,7 +517,7 @@ class SchemaBuilder:
     # --- from lexemes, for what sqlglot keeps opaque or rejects ---------------------------------
 
     def _apply_tokens(self, toks: list[Lexeme], span: Span) -> bool:
-        w = [t.upper for t in toks[:6]]
+        w = [*(t.upper for t in toks[:6]), "", ""]  # (padded: `ALTER;` has no second word)
         if w[:2] == ["ALTER", "TYPE"] and len(toks) > 3:
             name = toks[2].name
             rest = w[3:]

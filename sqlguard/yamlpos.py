@@ -20,7 +20,10 @@ def load_yaml_with_lines(text: str, path: str) -> tuple[Any, dict[str, tuple[int
         raise SqlguardError(f"invalid YAML: {problem}", path, mark.line + 1 if mark else None,
                             mark.column + 1 if mark else None) from None
     except yaml.YAMLError as err:
-        raise SqlguardError(f"invalid YAML: {err}", path) from None
+        raise SqlguardError(f"invalid YAML: {str(err).splitlines()[0] if str(err) else type(err).__name__}",
+                            path) from None
+    except RecursionError:
+        raise SqlguardError("invalid YAML: nested too deeply", path) from None
     lines: dict[str, tuple[int, int]] = {}
     if isinstance(node, yaml.MappingNode):
         for key, _ in node.value:

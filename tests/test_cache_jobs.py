@@ -142,6 +142,12 @@ def test_results_live_in_one_private_database_that_a_broken_file_does_not_disabl
     cold = _codes(run_cli, tmp_path)
     db = next((tmp_path / ".sqlguard_cache").rglob("results.sqlite"))
     assert db.stat().st_mode & 0o777 == 0o600
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:  # entries this version cannot read are linted again
+        conn.execute("UPDATE results SET value = '[1]'")
+    conn.close()
+    assert _codes(run_cli, tmp_path) == cold
     db.write_bytes(b"not a database, just junk left by a crash " * 100)
     assert _codes(run_cli, tmp_path) == cold  # linted again, and a new database written
     settings = load_settings(None, [tmp_path])

@@ -261,3 +261,12 @@ def run(plan_source):
     return Executor().execute(Plan(plan_source))
 '''
     assert lint_sql(code, filename="driver.py") == []
+
+
+def test_a_file_that_starts_with_a_byte_order_mark_is_parsed(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "bom.py"
+    path.write_bytes(b"\xef\xbb\xbfimport sqlite3\ndef f(c, name):\n"
+                     b"    c.execute(f\"SELECT * FROM users WHERE name = {name}\")\n")
+    res = run_cli("lint", "--no-cache", "--format", "json", str(path))
+    found = [(d["code"], d["location"]["row"], d["location"]["column"]) for d in json.loads(res.out)]
+    assert found == [("SG40", 3, 15)]

@@ -107,3 +107,61 @@ def test_unknown_dialect_syntax_does_not_crash() -> None:
             b"BEGIN\n CREATE TABLE [dbo].[x] ([id] INT)\nEND\nGO\n")
     diags = lint_sql(tsql)
     assert "SG05" in codes(diags)
+
+
+def test_statements_of_one_word_are_linted_and_replayed_without_an_internal_error(
+        run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    for word in ("DROP;\n", "ALTER;\n", "DROP INDEX;\n", "CREATE;\n"):
+        assert "internal error" not in json.dumps([d.message for d in lint_sql(word)])
+    # inside a history, the replay meets it before any file of the folder is linted
+    folder = tmp_path / "db"
+    folder.mkdir()
+    (folder / "0001_a.up.sql").write_text("CREATE TABLE a (id int);\n")
+    (folder / "0002_b.up.sql").write_text("ALTER;\n")
+    (folder / "0003_c.up.sql").write_text("SELECT * FROM a;\n")
+    res = run_cli("lint", "--no-cache", "--format", "json", str(folder))
+    assert res.code == 1 and "internal error" not in res.out
+
+
+def test_what_cannot_be_read_or_written_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.sql").write_text("SELECT 1;\n")
+    os.mkfifo(tmp_path / "d" / "f.sql")  # a pipe in a folder is skipped, never opened (it would block)
+    os.symlink("l2.sql", tmp_path / "d" / "l1.sql")  # a symlink loop is reported, not a crash
+    os.symlink("l1.sql", tmp_path / "d" / "l2.sql")
+
+    def sg(*args: str, stdout: object = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "sqlguard", "lint", "--no-cache", *args], cwd=tmp_path,
+                              stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60)
+
+    walked = sg("--exclude", "x", "--format", "json", "d")
+    assert walked.returncode == 1 and "Traceback" not in walked.stderr
+    assert sorted(Path(d["filename"]).name for d in json.loads(walked.stdout) if d["code"] == "SG02") == [
+        "l1.sql", "l2.sql"]
+    cases = [(sg("d/f.sql"), "not a file or a folder: d/f.sql"),
+             (sg("-o", str(tmp_path / "missing" / "x.json"), "d/a.sql"), "cannot write the report to"),
+             (sg("-o", "d", "d/a.sql"), "cannot write the report to d")]
+    if os.path.exists("/dev/full"):
+        with open("/dev/full", "w") as full:
+            cases.append((sg("d/a.sql", stdout=full), "No space left on device (standard output)"))
+    for done, message in cases:
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("sqlguard: error: ") and message in lines[0], done.stderr
+
+
+def test_configuration_that_used_to_crash_is_a_configuration_error(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "a.sql").write_text("SELECT 1;\n")
+    for text, message in (("pg-version: '\u00b9\u2075'\n", "`pg-version`: must be a PostgreSQL major version"),
+                          ("select: " + "[" * 500 + "]" * 500 + "\n", "nested too deeply"),
+                          ("select: [SG\uff12\uff10]\n", "is not a rule code")):
+        (tmp_path / "sqlguard.yaml").write_text(text, encoding="utf-8")
+        res = run_cli("lint", "a.sql", cwd=tmp_path)
+        assert res.code == 2 and message in res.err, res.err
+    (tmp_path / "sqlguard.yaml").unlink()
+    (tmp_path / "pyproject.toml").write_text("tool = 5\n")
+    assert run_cli("lint", "--config", "pyproject.toml", "a.sql", cwd=tmp_path).code == 0

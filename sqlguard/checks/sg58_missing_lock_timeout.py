@@ -162,7 +162,7 @@ def _locking(ctx: FileContext, stmt: Statement, toks: list[Lexeme]) -> Locking |
     """The lock a statement waits for on an existing table, if it blocks the table's writes (or reads)."""
     if not toks:
         return None
-    w = [t.upper for t in toks[:4]]
+    w = [*(t.upper for t in toks[:4]), "", "", ""]  # (padded: `DROP;` has no second word)
     at = stmt.span.start
 
     def existing(name: str) -> bool:

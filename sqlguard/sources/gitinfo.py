@@ -59,4 +59,5 @@ def added_paths(repo_dir: Path, base: str | None) -> frozenset[Path] | None:
         return None
     if diff.returncode != 0 or untracked.returncode != 0:
         return None
-    return frozenset((root / name).resolve() for name in [*_names(diff.stdout), *_names(untracked.stdout)])
+    # (realpath, not resolve: an untracked symlink loop is a name like any other)
+    return frozenset(Path(os.path.realpath(root / name)) for name in [*_names(diff.stdout), *_names(untracked.stdout)])

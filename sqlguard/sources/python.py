@@ -126,6 +126,8 @@ class _Lines:
 
 def analyze(text: str) -> PythonAnalysis:
     out = PythonAnalysis()
+    if text.startswith("\ufeff"):  # a UTF-8 BOM, which Python itself skips; a form feed (which indentation
+        text = "\f" + text[1:]  # ignores) keeps every offset where it was
     try:
         tree = ast.parse(text)
     except SyntaxError as err:
