@@ -688,6 +688,45 @@ def test_the_dry_run_checks_deferred_constraints_as_commit_would(project: Projec
     assert [m.status for m in dry.migrations] == ["tried"] * 3, [m.error for m in dry.migrations]
 
 
+def test_what_the_dry_runs_one_transaction_cannot_try_is_left_to_execute_and_said(
+        project: Project, run_cli: Any) -> None:
+    project.add(("20240101090000_mood", "CREATE TYPE mood AS ENUM ('sad');\nCREATE TABLE moods (m mood);\n",
+                 "DROP TABLE IF EXISTS moods;\nDROP TYPE IF EXISTS mood;\n"))
+    project.add(("20240102090000_happy", "ALTER TYPE mood ADD VALUE IF NOT EXISTS 'happy';\n", "SELECT 1;\n"))
+    project.add(("20240103090000_use_happy", "INSERT INTO moods VALUES ('happy');\n",
+                 "DELETE FROM moods WHERE m = 'happy';\n"))
+    project.add(("20240104090000_after", "CREATE TABLE later (id int);\n", "DROP TABLE IF EXISTS later;\n"))
+    test = run_direct(project, execute=False).environments[0]
+    assert test.status == "tried", [(m.status, m.error) for m in test.migrations]
+    assert [m.status for m in test.migrations] == ["tried", "tried", "not run", "not run"]
+    assert test.note is not None and test.note.startswith(
+        "tried up to `20240103090000_use_happy.sql`, which uses an enum value that an earlier migration")
+    assert test.note.endswith("it and the 1 after it were not tried")
+    res = run_cli("apply", "--execute", "--yes", "--format", "json")
+    assert res.code == 0, res.err
+    assert statuses(report(res)) == [("test", "applied"), ("dev", "applied")]
+    assert query(project.dev, "SELECT m::text FROM moods") == [("happy",)]
+
+
+def test_a_batched_backfill_that_commits_is_left_to_execute_and_fails_only_where_execute_would(
+        project: Project) -> None:
+    project.add(USERS)
+    backfill = ("DO $$\nBEGIN\n  FOR i IN 1..3 LOOP\n"
+                "    INSERT INTO users (email) VALUES ('u' || i || '@example.com');\n"
+                "    COMMIT;\n  END LOOP;\nEND $$;\n")
+    project.add(("20240102090000_backfill", "-- sqlguard: transaction=off\n" + backfill,
+                 "DELETE FROM users WHERE email LIKE 'u%@example.com';\n"))
+    dry = run_direct(project, execute=False).environments[0]
+    assert (dry.status, [m.status for m in dry.migrations]) == ("tried", ["tried", "not run"])
+    assert dry.note is not None and "commits inside a procedure or DO block" in dry.note
+    assert [m.status for m in run_direct(project).environments[0].migrations] == ["applied", "applied"]
+    assert query(project.test, "SELECT count(*) FROM users") == [(3,)]
+    # wrapped, the same COMMIT fails for real: the dry run says so
+    project.add(("20240103090000_backfill_again", backfill, "SELECT 1;\n"))
+    dry = run_direct(project, execute=False).environments[0]
+    assert dry.status == "failed" and "invalid transaction termination" in (dry.migrations[0].error or "")
+
+
 # --- 11. --check-rollback ------------------------------------------------------------------------------
 
 def test_check_rollback_passes_a_rollback_that_undoes_its_migration(project: Project, run_cli: Any) -> None:

@@ -237,6 +237,12 @@ def dry_run(settings: Settings, history: History, plans: list[TargetPlan], *, ch
             for n, (m, mr) in enumerate(zip(pending, env_result.migrations, strict=True)):
                 _progress(progress, f"{p.env.name}: trying {mr.file}", n, len(pending))
                 if not session.try_migration(m, mr, history, check_rollback):
+                    if mr.status == "not run":  # what one transaction cannot try: it and those after it
+                        env_result.status = "tried"
+                        env_result.note = (f"tried up to `{mr.file}`, which {mr.error}; it and the "
+                                           f"{len(pending) - n - 1} after it were not tried")
+                        mr.error = None
+                        break
                     env_result.status = "failed"
                     env_result.error = f"{mr.file}: {mr.error}"
                     result.stopped = f"`{mr.file}` failed on `{p.env.name}` in the dry run"
@@ -396,10 +402,20 @@ class _Busy(SqlguardError):
     """Another `sqlguard apply` held the database's apply lock for longer than `apply.lock-wait`."""
 
 
+# What the dry run's one transaction cannot try, though --execute (a transaction per migration) runs it.
+_UNTRIABLE = {
+    "55P04": ("uses an enum value that an earlier migration of this run adds (PostgreSQL allows that only once "
+              "the adding transaction has committed; --execute commits each migration before the next)"),
+    "2D000": ("commits inside a procedure or DO block, which cannot happen inside the dry run's transaction "
+              "(--execute runs a transaction=off file outside one)"),
+}
+
+
 class _Failed(Exception):
-    def __init__(self, message: str, line: int | None) -> None:
+    def __init__(self, message: str, line: int | None, sqlstate: str | None = None) -> None:
         super().__init__(message)
         self.line = line
+        self.sqlstate = sqlstate  # the server's error code, when the server refused a statement
 
 
 class _Session:
@@ -533,7 +549,7 @@ class _Session:
                     cur.execute(text.encode("utf-8", errors="surrogateescape"))
                     rows = cur.rowcount if cur.rowcount >= 0 and _counts_rows(s) else None
             except psycopg.Error as err:
-                raise _Failed(_error_text(err, s), s.line) from None
+                raise _Failed(_error_text(err, s), s.line, getattr(err, "sqlstate", None)) from None
             ms = (time.perf_counter() - began) * 1000
             locks: list[str] = []
             if in_transaction:
@@ -569,11 +585,15 @@ class _Session:
             self.end_trial()
             mr.status = "tried" if mr.error is None else "failed"  # a failed rollback check fails it
             return mr.error is None
-        except _Failed as failed:
-            mr.status, mr.error, mr.error_line = "failed", str(failed), failed.line
-            return False
-        except psycopg.Error as err:
-            mr.status, mr.error = "failed", _error_text(err, None)
+        except (_Failed, psycopg.Error) as err:
+            code = getattr(err, "sqlstate", None) or ""
+            untriable = _UNTRIABLE.get(code)
+            if untriable is not None and (code != "2D000" or not mr.transactional):  # (wrapped: fails for real)
+                mr.status, mr.error = "not run", untriable
+            elif isinstance(err, _Failed):
+                mr.status, mr.error, mr.error_line = "failed", str(err), err.line
+            else:
+                mr.status, mr.error = "failed", _error_text(err, None)
             return False
         finally:
             mr.ms = (time.monotonic() - began) * 1000
