@@ -727,6 +727,15 @@ def test_a_batched_backfill_that_commits_is_left_to_execute_and_fails_only_where
     assert dry.status == "failed" and "invalid transaction termination" in (dry.migrations[0].error or "")
 
 
+def test_a_sql_standard_function_body_runs_as_one_statement(project: Project) -> None:
+    project.add(("20240101090000_add", "CREATE FUNCTION add(a int, b int) RETURNS int LANGUAGE sql\n"
+                 "BEGIN ATOMIC\n  SELECT CASE WHEN a > 0 THEN a + b ELSE b END;\nEND;\n",
+                 "DROP FUNCTION IF EXISTS add(int, int);\n"))
+    assert [m.status for m in run_direct(project, execute=False).environments[0].migrations] == ["tried"]
+    assert [m.status for m in run_direct(project).environments[0].migrations] == ["applied"]
+    assert query(project.test, "SELECT add(2, 3)") == [(5,)]
+
+
 # --- 11. --check-rollback ------------------------------------------------------------------------------
 
 def test_check_rollback_passes_a_rollback_that_undoes_its_migration(project: Project, run_cli: Any) -> None:

@@ -106,3 +106,15 @@ def test_function_bodies_in_sql_and_plpgsql_but_not_other_languages() -> None:
         "DELETE FROM likes", "DELETE FROM users"]
     py_fn = "CREATE FUNCTION f() RETURNS void LANGUAGE plpython3u AS $$ DELETE FROM likes $$"
     assert nested_statements(split(py_fn).statements[0], py_fn) == []
+
+
+def test_a_sql_standard_function_body_is_one_statement() -> None:
+    text = ("CREATE OR REPLACE FUNCTION add(a int, b int) RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n"
+            "  SELECT CASE WHEN a > 0 THEN a + b ELSE b END;\n  SELECT 'end;'; -- END;\nEND;\n"
+            "SELECT 1;\nCREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC INSERT INTO t VALUES (1); END;\n"
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql RETURN 1;\nSELECT 2;\n")
+    texts = [s.text for s in split(text).statements]
+    assert len(texts) == 5
+    assert texts[0].startswith("CREATE OR REPLACE FUNCTION add") and texts[0].endswith("-- END;\nEND")
+    assert texts[1:] == ["SELECT 1", "CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC INSERT INTO t VALUES (1); END",
+                         "CREATE FUNCTION f() RETURNS int LANGUAGE sql RETURN 1", "SELECT 2"]

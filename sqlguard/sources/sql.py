@@ -237,7 +237,7 @@ def split(text: str, dialect: str = "postgres", base: int = 0) -> Split:
             continue
         begin(m.end())
         if tok == ";" or (tok == delimiter and delimiter != ";"):
-            if goose_block:
+            if goose_block or (dialect == "postgres" and start is not None and _inside_atomic(text[start:at])):
                 pos = m.end()
                 continue
             stmt_start = start
@@ -294,6 +294,26 @@ def split(text: str, dialect: str = "postgres", base: int = 0) -> Split:
         pos = m.end()
     finish(n, False)
     return Split(tuple(statements), tuple(comments), tuple(problems))
+
+
+# A SQL-standard function body (PostgreSQL 14+): `CREATE FUNCTION … BEGIN ATOMIC stmt; stmt; END;`
+_ROUTINE = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:FUNCTION|PROCEDURE)\b", re.I)
+_ATOMIC = re.compile(r"\bBEGIN\s+ATOMIC\b", re.I)
+
+
+def _inside_atomic(pending: str) -> bool:
+    """Is this `;` inside a BEGIN ATOMIC body? As psql does: in a CREATE FUNCTION or PROCEDURE, BEGIN and
+    CASE open a block and END closes one (words in strings and comments do not count)."""
+    if not _ROUTINE.match(pending) or not _ATOMIC.search(pending):
+        return False
+    balance = 0
+    for t in lex(pending, "postgres"):
+        if t.kind == "word":
+            if t.upper in ("BEGIN", "CASE"):
+                balance += 1
+            elif t.upper == "END":
+                balance -= 1
+    return balance > 0
 
 
 _COPY_END = re.compile(r"^\\\.[ \t]*\r?$", re.M)
