@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--no-cache", action="store_true", help="lint every file again; do not read or write "
                       ".sqlguard_cache/")
     lint.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
-                      help="files linted in parallel (default: the number of cores)")
+                      help="worker processes (default: the cores this process may use)")
     lint.add_argument("--fix", action="store_true", help="apply autofixes in place (stdin: print fixed SQL)")
     lint.add_argument("--diff", action="store_true", help="print the autofixes as a unified diff, write nothing "
                       "(exit 1 when there is something to fix)")
@@ -224,6 +224,14 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return EXIT_ERROR
 
 
+def _usable_cpus() -> int:
+    """The cores this process may run on (a container's or taskset's share, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # (not on Linux)
+        return os.cpu_count() or 1
+
+
 def _lint(args: argparse.Namespace) -> int:
     from sqlguard.config import load_settings
     from sqlguard.diagnostic import SqlguardError
@@ -257,7 +265,7 @@ def _lint(args: argparse.Namespace) -> int:
         progress = _progress if sys.stderr.isatty() and args.format == "text" else None
         if args.diff and args.fix:
             raise SqlguardError("--diff shows what --fix would do: use one of them")
-        jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
+        jobs = args.jobs if args.jobs is not None else _usable_cpus()
         if jobs < 1:
             raise SqlguardError("--jobs must be at least 1")
         result = lint_paths(paths, settings, catalog, fix=args.fix, progress=progress, added=added, diff=args.diff,

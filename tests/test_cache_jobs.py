@@ -171,3 +171,13 @@ def test_concurrent_runs_share_the_cache_safely(tmp_path: Path) -> None:
     assert len({o for o, _ in outs}) == 1 and all(not e for _, e in outs)
     warm = subprocess.run(cmd, cwd=tmp_path, capture_output=True, timeout=120)
     assert warm.stdout == outs[0][0]
+
+
+def test_the_default_jobs_follow_the_cores_this_process_may_use() -> None:
+    import os
+
+    from sqlguard.cli import _usable_cpus
+
+    if hasattr(os, "sched_getaffinity"):
+        assert _usable_cpus() == len(os.sched_getaffinity(0))
+    assert _usable_cpus() >= 1
