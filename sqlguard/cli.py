@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -182,44 +183,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    if args.command == "lint":
-        return _lint(args)
-    if args.command == "rules":
-        return _rules(args.format)
-    if args.command == "explain":
-        return _explain(args.code)
-    if args.command == "schema":
-        return _schema(args)
-    if args.command == "rollback-gen":
-        return _rollback_gen(args)
-    if args.command == "hash":
-        return _hash(args)
-    if args.command == "new":
-        return _new(args)
-    if args.command == "db":
-        return _db(args)
-    if args.command == "status":
-        return _status(args)
-    if args.command == "apply":
-        from sqlguard.cli_apply import run_apply
+    local: dict[str, Callable[[], int]] = {
+        "lint": lambda: _lint(args), "rules": lambda: _rules(args.format), "explain": lambda: _explain(args.code),
+        "schema": lambda: _schema(args), "rollback-gen": lambda: _rollback_gen(args), "hash": lambda: _hash(args),
+        "new": lambda: _new(args), "db": lambda: _db(args), "status": lambda: _status(args)}
+    if args.command in local:
+        return local[args.command]()
+    if args.command in ("apply", "rollback", "restore", "baseline"):  # the runner's commands (cli_apply)
+        from sqlguard import cli_apply
 
         _require_live()
-        return run_apply(args, _settings_for, _catalog)
-    if args.command == "rollback":
-        from sqlguard.cli_apply import run_rollback
-
-        _require_live()
-        return run_rollback(args, _settings_for)
-    if args.command == "restore":
-        from sqlguard.cli_apply import run_restore
-
-        _require_live()
-        return run_restore(args, _settings_for)
-    if args.command == "baseline":
-        from sqlguard.cli_apply import run_baseline
-
-        _require_live()
-        return run_baseline(args, _settings_for)
+        if args.command == "apply":
+            return cli_apply.run_apply(args, _settings_for, _catalog)
+        run: Callable[[argparse.Namespace, Any], int] = getattr(cli_apply, f"run_{args.command}")
+        return run(args, _settings_for)
     parser.print_help(sys.stderr)
     return EXIT_ERROR
 
