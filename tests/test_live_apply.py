@@ -440,7 +440,7 @@ def test_apply_started_while_another_executes_waits_then_finds_nothing_to_do(pro
 def test_lock_wait_zero_refuses_at_once(project: Project, run_cli: Any) -> None:
     project.configure("apply:\n  lock-wait: 0\n")
     project.add(USERS)
-    key = runner._lock_key("sqlguard_migrations")
+    key = runner._lock_key("public.sqlguard_migrations")
     # another run's session: it holds the apply lock of the test database
     with psycopg.connect(project.test, autocommit=True, application_name="sqlguard apply") as other:
         other.execute("SELECT pg_advisory_lock(%s)", (key,))
@@ -461,7 +461,7 @@ def test_lock_wait_zero_refuses_at_once(project: Project, run_cli: Any) -> None:
 
 def test_a_connection_lost_while_waiting_is_one_line_and_exit_2(project: Project) -> None:
     project.add(USERS)
-    key = runner._lock_key("sqlguard_migrations")
+    key = runner._lock_key("public.sqlguard_migrations")
     with psycopg.connect(project.test, autocommit=True, application_name="another apply") as other:
         other.execute("SELECT pg_advisory_lock(%s)", (key,))
         waiting = cli_process("--execute", "--yes")

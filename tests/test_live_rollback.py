@@ -334,7 +334,7 @@ def test_rollback_waits_for_the_apply_lock(fresh_db: str, run_cli, tmp_path: Pat
     _project(tmp_path, monkeypatch, fresh_db, apply_yaml="lock-wait: 0")
     _apply(run_cli)
     with psycopg.connect(fresh_db, autocommit=True, application_name="sqlguard apply") as other:
-        other.execute("SELECT pg_advisory_lock(%s)", (_lock_key("sqlguard_migrations"),))
+        other.execute("SELECT pg_advisory_lock(%s)", (_lock_key("public.sqlguard_migrations"),))
 
         res = run_cli("rollback", "--env", "test", "--yes", "--no-progress")
 

@@ -468,7 +468,7 @@ class _Session:
 
     def advisory_lock(self, store: HistoryStore, wait: int) -> None:
         """Hold this database's apply lock for the session, waiting up to `wait` seconds for another run."""
-        key = _lock_key(store.label)
+        key = _lock_key(store.qualified_name(self.conn))
         deadline = time.monotonic() + wait
         told = False
         while True:

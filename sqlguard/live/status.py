@@ -123,6 +123,14 @@ class HistoryStore:
             self._schema = str(found[0][0])
         return sql.Identifier(self._schema, parts[0])
 
+    def qualified_name(self, conn: Any) -> str:
+        """`schema.table`, whichever way the config spells it (one name per table: the apply lock's key)."""
+        parts = self.spec.table.split(".")
+        if len(parts) == 1:
+            self.identifier(conn)  # (finds the schema)
+            return f"{self._schema}.{parts[0]}" if self._schema else parts[0]
+        return self.spec.table
+
     def exists(self, conn: Any) -> bool:
         from sqlguard.live.connect import run_query
 
