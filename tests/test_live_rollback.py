@@ -307,6 +307,22 @@ def test_a_failing_rollback_stops_and_stays_recorded(fresh_db: str, run_cli,  # 
     assert "no_such_table" in report["migrations"][0]["error"]
 
 
+def test_a_rollback_whose_history_row_vanished_is_undone_and_fails(  # type: ignore[no-untyped-def]
+        fresh_db: str, run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _project(tmp_path, monkeypatch, fresh_db)
+    _apply(run_cli)
+    # something else removes the row while the rollback runs (here: the rollback itself)
+    (folder / f"{BIO}_rollback.sql").write_text(
+        "ALTER TABLE users DROP COLUMN IF EXISTS bio;\nDELETE FROM sqlguard_migrations WHERE name = 'add_user_bio';\n",
+        encoding="utf-8")
+    res = run_cli("rollback", "--env", "test", "--yes", "--no-progress", "--format", "json")
+    report = json.loads(res.out)
+    assert res.code == 1 and not report["ok"]
+    assert "has no row in sqlguard_migrations any more" in report["migrations"][0]["error"]
+    assert _columns(fresh_db, "users") == ["id", "email", "bio"]  # undone with its transaction
+    assert "add_user_bio" in _recorded(fresh_db)
+
+
 def test_rollback_outside_a_transaction(fresh_db: str, run_cli, tmp_path: Path,  # type: ignore[no-untyped-def]
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     index = "20240104000000_index_email"

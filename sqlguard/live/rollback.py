@@ -337,7 +337,9 @@ def _roll_back(session: _Session, store: HistoryStore, m: Migration, down: Scrip
     try:
         with session.script_mode(down) as dropped:
             session._run(down, in_transaction=down.wrapped, results=step.statements)
-        store.delete(session.conn, m)
+        if store.delete(session.conn, m) == 0:  # (a wrapped rollback is undone with it)
+            raise SqlguardError(f"`{step.file}` has no row in {store.label} any more: something else removed it "
+                                "while this rollback ran")
         session.conn.commit()
         step.status = "rolled back"
         return True
