@@ -553,7 +553,8 @@ def lint_source(shown: str, real: Path | None, data: bytes, run: Run) -> tuple[l
                       parts.comments, migration, known, facts.leftovers,
                       facts.extra.get("integrity"), facts.extra.get("duplicates", ()),
                       facts.extra.get("newer_existing"), state=state, final=facts.final,
-                      wrapped=runner_wraps(decoded.text, settings.assume_in_transaction, migration))
+                      wrapped=runner_wraps(decoded.text, settings.assume_in_transaction, migration),
+                      down_wrapped=runner_wraps(decoded.text, settings.assume_in_transaction, migration, "down"))
     raw: list[tuple[Rule, Finding, Statement | None]] = []
     stmt_rules = [r for r in rules if r.scope == "statement"]
     explicit = False
@@ -563,7 +564,7 @@ def lint_source(shown: str, real: Path | None, data: bytes, run: Run) -> tuple[l
             continue
         if stmt.section != section:  # a dbmate/goose section starts with no transaction open
             section, explicit = stmt.section, False
-        sctx = StatementContext(stmt, ctx, in_transaction=ctx.wrapped or explicit or stmt.context != "top")
+        sctx = StatementContext(stmt, ctx, in_transaction=ctx.wraps(stmt.section) or explicit or stmt.context != "top")
         for rule in stmt_rules:
             for finding in rule.check(sctx):
                 raw.append((rule, finding, stmt))

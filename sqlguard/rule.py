@@ -80,10 +80,17 @@ class FileContext:
     # The schema as this file builds it, always kept (also without catalog or history): which
     # tables this migration created itself, for rules that exempt new tables.
     state: SchemaBuilder | None = None
-    wrapped: bool = False  # the runner runs this file inside one transaction
+    wrapped: bool = False  # the runner runs this file (a dbmate file: its up section) inside one transaction
+    down_wrapped: bool | None = None  # a dbmate file's down section, which has its own flag (None: as `wrapped`)
     final: Schema | None = None  # the schema at the end of this migration's history (later migrations too)
     # Per-file facts that several rules derive from the same statements, computed once (by key).
     memo: dict[str, Any] = field(default_factory=dict)
+
+    def wraps(self, section: str | None) -> bool:
+        """Whether the runner runs this section of the file (None: the whole file) inside one transaction."""
+        if section == "down" and self.down_wrapped is not None:
+            return self.down_wrapped
+        return self.wrapped
 
     def created_here(self, table: str, views: bool = False) -> bool:
         """Whether `table` (or, with `views`, a view of that name) was created earlier in this file:

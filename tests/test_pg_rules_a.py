@@ -147,6 +147,17 @@ def test_sg51_dbmate_migration_and_its_directive(tmp_path: Path) -> None:
     assert not [d for d in found if d.code == "SG51"]
 
 
+def test_sg51_each_dbmate_section_runs_as_its_own_flag_says(tmp_path: Path) -> None:
+    up_off = ("-- migrate:up transaction:false\nCREATE INDEX CONCURRENTLY idx_a ON users (email);\n\n"
+              "-- migrate:down\nDROP INDEX CONCURRENTLY IF EXISTS idx_a;\n")
+    found = [d for d in lint_tree(tmp_path / "a", {"db/migrations/20240101000000_idx.sql": up_off}) if d.code == "SG51"]
+    assert [d.message.split("`")[1] for d in found] == ["DROP INDEX CONCURRENTLY"]  # the down section is wrapped
+    assert found[0].help is not None and "migrate:down transaction:false" in found[0].help
+    both_off = up_off.replace("-- migrate:down\n", "-- migrate:down transaction:false\n")
+    found = lint_tree(tmp_path / "b", {"db/migrations/20240101000000_idx.sql": both_off})
+    assert not [d for d in found if d.code == "SG51"]
+
+
 def test_sg51_goose_no_transaction(tmp_path: Path) -> None:
     body = "-- +goose Up\nCREATE INDEX CONCURRENTLY idx_a ON users (email);\n"
     found = lint_tree(tmp_path / "a", {"migrations/00001_idx.sql": body})

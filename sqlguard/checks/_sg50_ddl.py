@@ -454,7 +454,7 @@ def transactions(file: FileContext) -> dict[int, Tx]:
             counter += 1
             section_block = counter
         counter += 1
-        if file.wrapped:
+        if file.wraps(stmt.section):
             tx = Tx("runner", section_block)
         elif begin is not None:
             tx = Tx("explicit", open_block, begin)
@@ -492,7 +492,7 @@ def concurrently_allowed(ctx: StatementContext) -> bool:
 def runner_runs_alone(ctx: StatementContext) -> bool:
     """The file is wrapped only by its convention's runner, which runs a lone statement outside one."""
     f = ctx.file
-    if ctx.stmt.context != "top" or not f.wrapped or f.migration is None:
+    if ctx.stmt.context != "top" or not f.wraps(ctx.stmt.section) or f.migration is None:
         return False
     if f.migration.convention not in _LONE_STATEMENT_RUNNERS or f.settings.assume_in_transaction is not None:
         return False
@@ -520,7 +520,7 @@ def outside_transaction(ctx: StatementContext, statement: str) -> str:
             return f"Take it out of the DO block and run `{statement}` as a statement of its own."
         return (f"Take it out of the DO block into a migration of its own as `{statement}`, marked "
                 f"{no_transaction_howto(ctx)}.")
-    if kind == "explicit" and not ctx.file.wrapped:
+    if kind == "explicit" and not ctx.file.wraps(ctx.stmt.section):
         return f"Run `{statement}` after the `COMMIT`, outside the transaction."
     migration = ctx.file.migration
     convention = migration.convention if migration is not None else ""

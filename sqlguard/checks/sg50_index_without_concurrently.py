@@ -80,7 +80,7 @@ def _fix(ctx: StatementContext, idx: IndexStatement) -> Fix:
 def _move_out_fix(ctx: StatementContext, idx: IndexStatement) -> Fix | None:
     """Inside an explicit BEGIN … COMMIT (and no runner transaction around the file): move the
     statement after the COMMIT, with CONCURRENTLY, which cannot run inside a transaction block."""
-    if ctx.file.wrapped or ctx.stmt.context != "top":
+    if ctx.file.wraps(ctx.stmt.section) or ctx.stmt.context != "top":
         return None
     stmts = [s for s in ctx.file.statements if s.context == "top" and s.kind == "sql"]
     try:

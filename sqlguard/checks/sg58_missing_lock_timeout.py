@@ -97,7 +97,7 @@ def check(ctx: FileContext) -> Iterator[Finding]:
         if stmt.section != section:  # each section runs as a migration of its own
             section, has_timeout, local_timeout, reported, explicit = stmt.section, False, False, False, False
             lost_local = False
-        in_tx = ctx.wrapped or explicit
+        in_tx = ctx.wraps(stmt.section) or explicit
         keyword = stmt.keyword
         if keyword == "RESET" or (keyword in ("SET", "SELECT", "PERFORM") and "lock_timeout" in stmt.text.lower()):
             setting = _timeout_setting(lex(stmt.text))
@@ -118,7 +118,7 @@ def check(ctx: FileContext) -> Iterator[Finding]:
             was = explicit
             explicit = explicit_transaction(words[0].upper().rstrip(";") if words else "",
                                             words[1].upper() if len(words) > 1 else "", explicit)
-            if was and not explicit and not ctx.wrapped and local_timeout:
+            if was and not explicit and not ctx.wraps(stmt.section) and local_timeout:
                 local_timeout, lost_local = False, True  # SET LOCAL ends with its transaction
 
 

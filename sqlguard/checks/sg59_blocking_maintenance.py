@@ -286,7 +286,7 @@ def _add_value(ctx: StatementContext, toks: list[Lexeme]) -> Iterator[Finding]:
 def _later_use(ctx: StatementContext, literal: str) -> Statement | None:
     """A later statement of the same transaction that mentions the string `literal`."""
     me = ctx.stmt
-    wrapped = ctx.file.wrapped
+    wrapped = ctx.file.wraps(me.section)
     block = None
     if me.context == "do":
         block = next((s for s in reversed(ctx.file.statements) if s.context == "top" and s.span.start <= me.span.start

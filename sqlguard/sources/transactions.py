@@ -23,9 +23,9 @@ _OFF_SECTION = {"up": re.compile(r"--\s*migrate:up\b[^\n]*\btransaction:\s*false
 _WRAPPING = {"sqlguard", "golang-migrate", "flyway", "dbmate", "goose", "diesel", "numbered"}
 
 
-def runner_wraps(text: str, assume: bool | None, migration: MigrationFile | None) -> bool:
-    """Whether the file runs inside one transaction that the runner opens."""
-    return wraps(text, assume, migration.convention if migration is not None else None)
+def runner_wraps(text: str, assume: bool | None, migration: MigrationFile | None, section: str | None = None) -> bool:
+    """Whether the file (a dbmate file's `section`) runs inside one transaction that the runner opens."""
+    return wraps(text, assume, migration.convention if migration is not None else None, section)
 
 
 def wraps(text: str, assume: bool | None, convention: str | None, section: str | None = None) -> bool:
