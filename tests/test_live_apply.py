@@ -512,6 +512,33 @@ def test_the_undo_commands_of_an_out_of_order_run_never_name_a_rollback_that_doe
     assert len(commands["restore"]) == 2
 
 
+def test_a_database_changed_between_the_backup_and_the_lock_is_backed_up_again(project: Project) -> None:
+    project.add(USERS)
+    run_direct(project)
+    project.add(BIO)
+    settings = project.settings()
+    history = one_history(settings, [], "apply")
+    plans = runner.plan(settings, history, runner.targets(settings, None))  # dev: users applied, bio pending
+    before = set(project.backups())
+    changed = []
+
+    def meanwhile(what: str, done: int, total: int) -> None:
+        if what.startswith("dev: backup ") and not changed:  # after this run's backups, before its locks
+            query(project.dev, "DROP TABLE users")  # another run rolls `create_users` back on dev
+            query(project.dev, "DELETE FROM sqlguard_migrations")
+            changed.append(what)
+
+    result = runner.execute(settings, history, plans, progress=meanwhile)
+    dev = result.environments[1]
+    assert changed and dev.status == "applied" and [m.file for m in dev.migrations] == [
+        "20240101090000_create_users.sql", "20240102090000_add_bio.sql"]
+    new_dev = sorted((b for b in set(project.backups()) - before if b.name.startswith("dev_")),
+                     key=lambda b: b.stat().st_mtime_ns)
+    assert len(new_dev) == 2  # the one before the change, then the one to undo this run by
+    assert dev.backup.path == new_dev[-1]
+    assert {r["backup_path"] for r in history_rows(project.dev)} == {str(new_dev[-1])}
+
+
 # --- 7. no backup, no change -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("pg_dump", ["missing", "failing"])

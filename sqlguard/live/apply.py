@@ -330,9 +330,12 @@ def _migrate_env(settings: Settings, history: History, p: TargetPlan, er: EnvRes
         if not pending:
             er.status = "up to date"
             return
-        if er.backup is None:
-            # nothing was pending when the run began (so no backup then), but another run has rolled back
-            # since: back up now, under the lock, before changing anything here
+        recorded = {(e.version, e.name) for e in (*report.applied, *report.modified, *report.missing)}
+        planned = {(e.version, e.name) for e in (*p.status.applied, *p.status.modified, *p.status.missing)}
+        if er.backup is None or recorded != planned:
+            # Nothing was pending when the run began (so no backup then), or another run applied or rolled
+            # back migrations between this run's backup and its lock: the backup to undo this run by is
+            # one taken now, under the lock, before changing anything here.
             from sqlguard.live.backup import backups_folder, take_backup
             from sqlguard.live.connect import dsn_for
 
