@@ -163,6 +163,10 @@ def schema_of(url: str) -> Any:
         return introspect(conn)
 
 
+def _dbname(url: str) -> str:
+    return str(psycopg.conninfo.conninfo_to_dict(url)["dbname"])
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -761,6 +765,56 @@ def test_a_sql_standard_function_body_runs_as_one_statement(project: Project) ->
     assert [m.status for m in run_direct(project, execute=False).environments[0].migrations] == ["tried"]
     assert [m.status for m in run_direct(project).environments[0].migrations] == ["applied"]
     assert query(project.test, "SELECT add(2, 3)") == [(5,)]
+
+
+def test_a_role_a_migration_sets_does_not_record_its_history_row(project: Project) -> None:
+    role = f"sqlguard_t_{os.getpid()}_{time.monotonic_ns() % 10**6}"
+    query(project.test, f'CREATE ROLE "{role}" NOLOGIN')
+    try:
+        query(project.test, f'GRANT CREATE ON SCHEMA public TO "{role}"')
+        project.configure("apply:\n  environments: [test]\n")
+        project.add(("20240101090000_as_owner", f'SET ROLE "{role}";\nCREATE TABLE owned (id int);\n',
+                     "DROP TABLE IF EXISTS owned;\n"))
+        project.add(("20240102090000_after", "CREATE TABLE later (id int);\n", "DROP TABLE IF EXISTS later;\n"))
+        assert [m.status for m in run_direct(project, execute=False).environments[0].migrations] == ["tried"] * 2
+        test = run_direct(project).environments[0]
+        assert [m.status for m in test.migrations] == ["applied"] * 2, [m.error for m in test.migrations]
+        owners = dict(query(project.test, "SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 'public'"))
+        assert owners["owned"] == role and owners["later"] != role  # the next migration runs as the connection
+        assert {r["applied_by"] for r in history_rows(project.test)} == {owners["later"]}
+    finally:
+        query(project.test, f'DROP OWNED BY "{role}"')
+        query(project.test, f'DROP ROLE "{role}"')
+
+
+def test_each_database_keeps_its_history_table_where_its_search_path_puts_it(project: Project) -> None:
+    query(project.dev, "CREATE SCHEMA app")
+    query(project.dev, f'ALTER DATABASE "{_dbname(project.dev)}" SET search_path = app')
+    project.add(USERS)
+    run_direct(project)
+    assert query(project.dev, "SELECT schemaname FROM pg_tables WHERE tablename = 'sqlguard_migrations'") == [("app",)]
+    project.add(("20240102090000_notes", "CREATE TABLE notes (id int);\n", "DROP TABLE IF EXISTS notes;\n"))
+    dry = run_direct(project, execute=False)
+    assert [[m.file for m in e.migrations] for e in dry.environments] == [["20240102090000_notes.sql"]] * 2
+
+
+def test_an_enum_value_used_where_it_is_added_fails_the_dry_run(project: Project) -> None:
+    project.add(("20240101090000_mood", "CREATE TYPE mood AS ENUM ('sad');\nCREATE TABLE moods (m mood);\n",
+                 "DROP TABLE IF EXISTS moods;\nDROP TYPE IF EXISTS mood;\n"))
+    run_direct(project)
+    project.add(("20240102090000_happy", "ALTER TYPE mood ADD VALUE 'happy';\n"
+                 "INSERT INTO moods VALUES (lower('HAPPY')::mood);\n", "SELECT 1;\n"))
+    dry = run_direct(project, execute=False).environments[0]
+    assert dry.status == "failed" and 'unsafe use of new value "happy"' in (dry.migrations[0].error or "")
+
+
+def test_a_procedure_that_commits_inside_the_files_own_begin_fails_the_dry_run(project: Project) -> None:
+    project.add(("20240101090000_proc", "CREATE PROCEDURE p() LANGUAGE plpgsql AS $$ BEGIN COMMIT; END $$;\n",
+                 "DROP PROCEDURE IF EXISTS p();\n"))
+    run_direct(project)
+    project.add(("20240102090000_call", "-- sqlguard: transaction=off\nBEGIN;\nCALL p();\nCOMMIT;\n", "SELECT 1;\n"))
+    dry = run_direct(project, execute=False).environments[0]
+    assert dry.status == "failed" and "invalid transaction termination" in (dry.migrations[0].error or "")
 
 
 # --- 11. --check-rollback ------------------------------------------------------------------------------

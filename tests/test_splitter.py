@@ -118,3 +118,16 @@ def test_a_sql_standard_function_body_is_one_statement() -> None:
     assert texts[0].startswith("CREATE OR REPLACE FUNCTION add") and texts[0].endswith("-- END;\nEND")
     assert texts[1:] == ["SELECT 1", "CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC INSERT INTO t VALUES (1); END",
                          "CREATE FUNCTION f() RETURNS int LANGUAGE sql RETURN 1", "SELECT 2"]
+
+
+def test_a_routine_header_with_comments_and_a_body_without_end() -> None:
+    commented = ("CREATE /* c */ OR REPLACE -- c\nFUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; "
+                 "SELECT 2; END;\nSELECT 3;\n")
+    assert [s.text.split()[0] for s in split(commented).statements] == ["CREATE", "SELECT"]
+    # a body whose END never comes runs to the end of the file, as psql reads it (one statement)
+    body = "CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC\n" + "INSERT INTO t VALUES (1);\n" * 4000
+    (only,) = split(body).statements
+    assert only.text.count("INSERT") == 4000 and not only.terminated
+    # names and strings that say ATOMIC or BEGIN are not bodies
+    assert len(split("CREATE TABLE atomic (id int); CREATE FUNCTION atomic() RETURNS int AS $$ BEGIN; $$ "
+                     "LANGUAGE sql; SELECT 1;").statements) == 3

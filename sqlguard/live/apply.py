@@ -38,6 +38,7 @@ from sqlguard.live.status import HistoryStore, StatusReport, checksum, classify
 from sqlguard.schema import Change, diff
 from sqlguard.sources.history import History, Migration
 from sqlguard.sources.script import Script, ScriptStatement, read_script, without_concurrently
+from sqlguard.sources.sql import lex
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
@@ -414,6 +415,12 @@ _UNTRIABLE = {
 }
 
 
+def _adds_enum_value(text: str, dialect: str) -> bool:
+    """`ALTER TYPE … ADD VALUE`."""
+    words = [t.upper for t in lex(text, dialect) if t.kind == "word"]
+    return words[:2] == ["ALTER", "TYPE"] and "ADD" in words and "VALUE" in words
+
+
 class _Failed(Exception):
     def __init__(self, message: str, line: int | None, sqlstate: str | None = None) -> None:
         super().__init__(message)
@@ -432,6 +439,7 @@ class _Session:
         self.dialect = settings.dialect
         history_table = settings.apply.history.table.split(".")[-1]
         self.skip_relations = {history_table}
+        self.enum_values_added = False  # by a migration this dry run tried
 
     # -- settings and locks --
 
@@ -451,6 +459,8 @@ class _Session:
         row, start from the connection's own settings, as each file does under psql. In a transaction
         the timeouts are set again (LOCAL) for what follows."""
         with self.conn.cursor() as cur:
+            cur.execute("SET SESSION AUTHORIZATION DEFAULT")  # (RESET ALL leaves the role and the session user)
+            cur.execute("RESET ROLE")
             cur.execute("RESET ALL")
         if local:
             self.set_timeouts(local=True)
@@ -576,11 +586,14 @@ class _Session:
         from sqlguard.live.introspect import introspect
 
         began = time.monotonic()
+        up: Script | None = None
         try:
             up, down = self._scripts(m, history)
             mr.transactional = up.wrapped
             before = introspect(self.conn)
             mr.locks = self._run(up, in_transaction=True, results=mr.statements)
+            if any(_adds_enum_value(s.text, self.dialect) for s in up.statements):
+                self.enum_values_added = True  # (a later migration may use them: see _UNTRIABLE)
             after = introspect(self.conn)
             mr.changes = diff(before, after)
             if check_rollback:
@@ -591,7 +604,12 @@ class _Session:
         except (_Failed, psycopg.Error) as err:
             code = getattr(err, "sqlstate", None) or ""
             untriable = _UNTRIABLE.get(code)
-            if untriable is not None and (code != "2D000" or not mr.transactional):  # (wrapped: fails for real)
+            line = err.line if isinstance(err, _Failed) else None
+            if code == "55P04" and not self.enum_values_added:
+                untriable = None  # no earlier migration of this run added one: it fails at --execute too
+            if code == "2D000" and (mr.transactional or up is None or up.inside_begin(line)):
+                untriable = None  # (in a transaction at --execute too: the runner's, or the file's own BEGIN)
+            if untriable is not None:
                 mr.status, mr.error = "not run", untriable
             elif isinstance(err, _Failed):
                 mr.status, mr.error, mr.error_line = "failed", str(err), err.line

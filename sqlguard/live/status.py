@@ -84,7 +84,7 @@ class HistoryStore:
 
     def __init__(self, spec: HistoryTable | None = None) -> None:
         self.spec = spec or HistoryTable()
-        self._schema: str | None = None  # where an unqualified table is, found on first use
+        self._schemas: dict[tuple[str, str, str], str] = {}  # per database: where an unqualified table is
 
     @property
     def label(self) -> str:
@@ -109,26 +109,35 @@ class HistoryStore:
         migration that changes search_path must not send its history row elsewhere."""
         from psycopg import sql
 
-        from sqlguard.live.connect import run_query
 
         parts = self.spec.table.split(".")
         if len(parts) > 1:
             return sql.Identifier(*parts)
-        if self._schema is None:
+        schema = self._schema_in(conn)
+        return sql.Identifier(schema, parts[0]) if schema else sql.Identifier(parts[0])
+
+    def _schema_in(self, conn: Any) -> str | None:
+        """The schema of the (unqualified) table in the database `conn` is connected to, looked up once per
+        database (each has its own search_path); None when no schema is on the search_path."""
+        from psycopg import sql
+
+        from sqlguard.live.connect import run_query
+
+        where = (str(conn.info.host), str(conn.info.port), str(conn.info.dbname))
+        if where not in self._schemas:
             found = run_query(conn, "SELECT coalesce((SELECT n.nspname FROM pg_class c JOIN pg_namespace n "
                                     "ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)), current_schema())",
-                              [sql.Identifier(parts[0]).as_string(conn)])
+                              [sql.Identifier(self.spec.table).as_string(conn)])
             if not found or found[0][0] is None:
-                return sql.Identifier(parts[0])  # no schema on the search_path: PostgreSQL will say so
-            self._schema = str(found[0][0])
-        return sql.Identifier(self._schema, parts[0])
+                return None  # PostgreSQL will say so when the table is used
+            self._schemas[where] = str(found[0][0])
+        return self._schemas[where]
 
     def qualified_name(self, conn: Any) -> str:
         """`schema.table`, whichever way the config spells it (one name per table: the apply lock's key)."""
-        parts = self.spec.table.split(".")
-        if len(parts) == 1:
-            self.identifier(conn)  # (finds the schema)
-            return f"{self._schema}.{parts[0]}" if self._schema else parts[0]
+        if "." not in self.spec.table:
+            schema = self._schema_in(conn)
+            return f"{schema}.{self.spec.table}" if schema else self.spec.table
         return self.spec.table
 
     def exists(self, conn: Any) -> bool:

@@ -13,6 +13,7 @@ meta-command, COPY … FROM STDIN data, a template placeholder) is a `SqlguardEr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,11 @@ class Script:
     path: Path
     statements: tuple[ScriptStatement, ...]
     wrapped: bool  # runs inside one transaction sqlguard opens
+
+    def inside_begin(self, line: int | None) -> bool:
+        """Whether the statement at `line` runs inside the file's own BEGIN … COMMIT."""
+        opened, _ = _explicit_transactions(self.statements)
+        return any(s.line == line and at is not None for s, at in opened)
 
     def to_run(self, wrapped: bool | None = None) -> list[ScriptStatement]:
         """The statements to send: without the file's BEGIN / COMMIT when sqlguard wraps it in its own."""
@@ -88,15 +94,26 @@ def read_script(path: Path, section: str | None = None, dialect: str = "postgres
         out.append(ScriptStatement(body, line, non_transactional(toks), control))
     wrapped = wraps(text, assume_in_transaction, convention, section)
     if not wrapped:
-        opened: int | None = None  # the line of the BEGIN still open
-        for s in out:
-            first, second = [*s.text.upper().split(None, 2), "", ""][:2]
-            is_open = explicit_transaction(first, second, opened is not None)
-            opened = (opened if opened is not None else s.line) if is_open else None
+        _, opened = _explicit_transactions(out)
         if opened is not None:
             raise SqlguardError("opens a transaction that it never commits (add COMMIT at its end): sqlguard "
                                 "would leave it open", str(path), opened)
     return Script(path, tuple(out), wrapped)
+
+
+def _explicit_transactions(statements: Sequence[ScriptStatement]
+                           ) -> tuple[list[tuple[ScriptStatement, int | None]], int | None]:
+    """Each statement with the line of the file's own BEGIN open when it runs (None: none), and the line
+    of the BEGIN still open after the last one."""
+    out: list[tuple[ScriptStatement, int | None]] = []
+    opened: int | None = None
+    for s in statements:
+        out.append((s, opened))
+        toks = lex(s.text)
+        first, second = ([t.upper for t in toks[:2]] + ["", ""])[:2]
+        is_open = explicit_transaction(first, second, opened is not None)
+        opened = (opened if opened is not None else s.line) if is_open else None
+    return out, opened
 
 
 def non_transactional(toks: list[Lexeme]) -> str | None:

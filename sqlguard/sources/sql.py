@@ -155,6 +155,26 @@ def split(text: str, dialect: str = "postgres", base: int = 0) -> Split:
     depth = max_depth = 0
     section: str | None = None
     goose_block = False
+    # a BEGIN ATOMIC body being read: (its statement's start, how far it is lexed, open BEGIN/CASE count)
+    atomic: tuple[int, int, int] | None = None
+
+    def inside_atomic(at: int) -> bool:
+        """Is the `;` at `at` inside a SQL-standard routine body (`CREATE FUNCTION … BEGIN ATOMIC …; END`)?
+        As psql counts it: in a CREATE FUNCTION or PROCEDURE, BEGIN and CASE open a block and END closes
+        one (words in strings and comments do not count). Each `;` lexes only the text since the last."""
+        nonlocal atomic
+        assert start is not None
+        if atomic is None or atomic[0] != start:
+            if not _ATOMIC.search(text, start, at):
+                return False  # (the cheap test: most statements never get further)
+            toks = lex(text[start:at], "postgres")
+            words = [t.upper for t in toks[:8] if t.kind == "word"]
+            if words[:1] != ["CREATE"] or not {"FUNCTION", "PROCEDURE"} & set(words[1:5]):
+                return False
+            atomic = (start, at, _block_balance(toks))
+        else:
+            atomic = (start, at, atomic[2] + _block_balance(lex(text[atomic[1]:at], "postgres")))
+        return atomic[2] > 0
 
     def begin(upto: int) -> None:
         """Start the pending statement at the first significant character in [pos, upto)."""
@@ -237,7 +257,7 @@ def split(text: str, dialect: str = "postgres", base: int = 0) -> Split:
             continue
         begin(m.end())
         if tok == ";" or (tok == delimiter and delimiter != ";"):
-            if goose_block or (dialect == "postgres" and start is not None and _inside_atomic(text[start:at])):
+            if goose_block or (dialect == "postgres" and start is not None and inside_atomic(at)):
                 pos = m.end()
                 continue
             stmt_start = start
@@ -297,23 +317,12 @@ def split(text: str, dialect: str = "postgres", base: int = 0) -> Split:
 
 
 # A SQL-standard function body (PostgreSQL 14+): `CREATE FUNCTION … BEGIN ATOMIC stmt; stmt; END;`
-_ROUTINE = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:FUNCTION|PROCEDURE)\b", re.I)
-_ATOMIC = re.compile(r"\bBEGIN\s+ATOMIC\b", re.I)
+_ATOMIC = re.compile(r"\bATOMIC\b", re.I)
 
 
-def _inside_atomic(pending: str) -> bool:
-    """Is this `;` inside a BEGIN ATOMIC body? As psql does: in a CREATE FUNCTION or PROCEDURE, BEGIN and
-    CASE open a block and END closes one (words in strings and comments do not count)."""
-    if not _ROUTINE.match(pending) or not _ATOMIC.search(pending):
-        return False
-    balance = 0
-    for t in lex(pending, "postgres"):
-        if t.kind == "word":
-            if t.upper in ("BEGIN", "CASE"):
-                balance += 1
-            elif t.upper == "END":
-                balance -= 1
-    return balance > 0
+def _block_balance(toks: list[Lexeme]) -> int:
+    """BEGIN and CASE words minus END words."""
+    return sum(1 if t.upper in ("BEGIN", "CASE") else -1 if t.upper == "END" else 0 for t in toks if t.kind == "word")
 
 
 _COPY_END = re.compile(r"^\\\.[ \t]*\r?$", re.M)
