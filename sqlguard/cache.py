@@ -125,6 +125,8 @@ class Cache:
                     os.chmod(path, 0o600)
                 self._conn = conn
                 return conn
+            except sqlite3.OperationalError:
+                break  # locked too long, unreadable, read-only: lint without the cache, never delete it
             except sqlite3.DatabaseError:
                 # not a database (a truncated or foreign file): start a new one, once
                 if attempt == 2:

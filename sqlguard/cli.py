@@ -7,6 +7,7 @@ Imports are lazy so that `sqlguard --version` does not load sqlglot.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Callable
@@ -143,9 +144,10 @@ def _common(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     from sqlguard.diagnostic import SqlguardError
 
-    if sys.stdout is None or sys.stderr is None:  # started with a standard stream closed (`>&-`)
-        if sys.stderr is not None:
-            print("sqlguard: error: standard output is closed", file=sys.stderr)
+    if sys.stderr is None:  # started with standard error closed (`2>&-`): its messages go nowhere
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (for the whole run)
+    if sys.stdout is None:  # (`>&-`)
+        print("sqlguard: error: standard output is closed", file=sys.stderr)
         return EXIT_ERROR
     parser = build_parser()
     try:
@@ -170,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:  # the output cannot be written (a full disk), or a file in the way no step expected
         if err.errno is None:
             raise
-        where = f": {err.filename}" if err.filename else " (standard output)"
+        where = f": {err.filename}" if err.filename else (
+            " (writing the output)" if err.errno in (errno.ENOSPC, errno.EIO, errno.EBADF, errno.EPIPE) else "")
         print(f"sqlguard: error: {err.strerror or err}{where}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as err:

@@ -148,6 +148,25 @@ def test_results_live_in_one_private_database_that_a_broken_file_does_not_disabl
         conn.execute("UPDATE results SET value = '[1]'")
     conn.close()
     assert _codes(run_cli, tmp_path) == cold
+    # locked by another run for longer than the wait: this run lints without the cache, and deletes nothing
+    from sqlguard import cache as cache_module
+
+    locker = sqlite3.connect(db, timeout=0)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        store = cache_module.Cache(tmp_path, "fingerprint")
+        store.dir = db.parent
+        store_timeout = 0.1
+        real_connect = sqlite3.connect
+        sqlite3.connect = lambda *a, **k: real_connect(*a, **{**k, "timeout": store_timeout})  # type: ignore[assignment]
+        try:
+            assert store.get_many(["x"]) == {} and not store.enabled
+        finally:
+            sqlite3.connect = real_connect  # type: ignore[assignment]
+        assert db.exists()
+    finally:
+        locker.rollback()
+        locker.close()
     db.write_bytes(b"not a database, just junk left by a crash " * 100)
     assert _codes(run_cli, tmp_path) == cold  # linted again, and a new database written
     settings = load_settings(None, [tmp_path])

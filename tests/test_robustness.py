@@ -147,7 +147,12 @@ def test_what_cannot_be_read_or_written_is_one_line_and_exit_2(tmp_path: Path) -
              (sg("-o", "d", "d/a.sql"), "cannot write the report to d")]
     if os.path.exists("/dev/full"):
         with open("/dev/full", "w") as full:
-            cases.append((sg("d/a.sql", stdout=full), "No space left on device (standard output)"))
+            cases.append((sg("d/a.sql", stdout=full), "No space left on device (writing the output)"))
+    # standard error closed: the lint still runs and reports on standard output
+    quiet = subprocess.run([sys.executable, "-c", "import os, sys; os.close(2); "
+                            "from sqlguard.cli import main; sys.exit(main(['lint', '--no-cache', 'd/a.sql']))"],
+                           cwd=tmp_path, capture_output=False, stdout=subprocess.PIPE, text=True, timeout=60)
+    assert quiet.returncode == 0 and "All checks passed" in quiet.stdout
     for done, message in cases:
         assert done.returncode == 2, done.stderr
         lines = done.stderr.strip().splitlines()
