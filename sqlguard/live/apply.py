@@ -265,21 +265,18 @@ def dry_run(settings: Settings, history: History, plans: list[TargetPlan], *, ch
 def execute(settings: Settings, history: History, plans: list[TargetPlan], *, check_rollback: bool = False,
             progress: Progress | None = None) -> ApplyResult:
     """Back up every target, then migrate them in order; the first failure stops the run."""
-    from sqlguard.live.backup import backups_folder, take_backup
-    from sqlguard.live.connect import dsn_for
+    from sqlguard.live.backup import back_up
 
     result = ApplyResult("execute", history.folder, [], check_rollback=check_rollback)
     envs = [EnvResult(p.env.name, p.env.stage, p.target) for p in plans]
     result.environments = envs
-    folder = backups_folder(settings)
     # 1. every backup first: a failed backup stops the run before anything changed anywhere
     for p, er in zip(plans, envs, strict=True):
         if not p.pending:
             continue
         _progress(progress, f"{p.env.name}: backing up {p.target}", 0, 1)
         try:
-            er.backup = take_backup(dsn_for(p.env), p.env.name, folder,
-                                    lock_wait=settings.apply.lock_timeout)
+            er.backup = back_up(settings, p.env)
         except SqlguardError as err:
             er.status, er.error = "failed", str(err)
             result.stopped = f"the backup of `{p.env.name}` failed; nothing was changed"
@@ -337,12 +334,10 @@ def _migrate_env(settings: Settings, history: History, p: TargetPlan, er: EnvRes
             # Nothing was pending when the run began (so no backup then), or another run applied or rolled
             # back migrations between this run's backup and its lock: the backup to undo this run by is
             # one taken now, under the lock, before changing anything here.
-            from sqlguard.live.backup import backups_folder, take_backup
-            from sqlguard.live.connect import dsn_for
+            from sqlguard.live.backup import back_up
 
             _progress(progress, f"{p.env.name}: backing up {p.target}", 0, 1)
-            er.backup = take_backup(dsn_for(p.env), p.env.name, backups_folder(settings),
-                                    lock_wait=settings.apply.lock_timeout)
+            er.backup = back_up(settings, p.env)
         backup_path = str(er.backup.path)
         for n, (m, mr) in enumerate(zip(pending, er.migrations, strict=True)):
             _progress(progress, f"{p.env.name}: applying {mr.file}", n, len(pending))
@@ -448,11 +443,6 @@ class _Session:
             for name, value in (("lock_timeout", self.settings.apply.lock_timeout),
                                 ("statement_timeout", self.settings.apply.statement_timeout)):
                 cur.execute("SELECT set_config(%s, %s, %s)", (name, value, local))
-
-    def reset_timeouts(self) -> None:
-        with self.conn.cursor() as cur:
-            cur.execute("RESET lock_timeout")
-            cur.execute("RESET statement_timeout")
 
     def reset_session(self, *, local: bool) -> None:
         """Undo what a migration SET for the session (search_path, role…): the next one, and the history

@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from sqlguard.config import Settings
+from sqlguard.config import Environment, Settings
 from sqlguard.diagnostic import SqlguardError
 from sqlguard.live.connect import DEFAULT_CONNECT_TIMEOUT, describe, dsn_params, redact
 
@@ -68,6 +68,14 @@ def pg_tool(name: str) -> str:
 def backups_folder(settings: Settings) -> Path:
     """Where a project's backups go: `apply.backup-dir`, else `backups/` next to the config."""
     return settings.apply.backup_dir or settings.root / "backups"
+
+
+def back_up(settings: Settings, env: Environment) -> Backup:
+    """`take_backup` of an environment, as apply, rollback and restore take one: into the project's
+    backups folder, waiting at most `apply.lock-timeout` for each table's lock."""
+    from sqlguard.live.connect import dsn_for
+
+    return take_backup(dsn_for(env), env.name, backups_folder(settings), lock_wait=settings.apply.lock_timeout)
 
 
 def backup_path(folder: Path, env_name: str, dbname: str, now: datetime) -> Path:

@@ -53,7 +53,7 @@ from sqlguard.live.apply import (
     migration_scripts,
     refuse_modified,
 )
-from sqlguard.live.backup import Archive, backups_folder, read_archive, restore_backup
+from sqlguard.live.backup import Archive, read_archive, restore_backup
 from sqlguard.live.connect import target_of
 from sqlguard.live.status import HistoryStore, StatusEntry, StatusReport, checksum, classify, migration_key
 from sqlguard.sources.history import History, Migration
@@ -272,8 +272,7 @@ def execute_rollback(settings: Settings, history: History, plan: RollbackPlan, *
     Raises SqlguardError (nothing changed) when the lock, the re-check or the backup fails; a failed
     rollback is reported in the result, with what was rolled back before it.
     """
-    from sqlguard.live.backup import take_backup
-    from sqlguard.live.connect import dsn_for
+    from sqlguard.live.backup import back_up
 
     result = RollbackResult("execute", plan.env.name, plan.target, history.folder, plan.selection,
                             _steps(history, plan), nothing=plan.nothing)
@@ -282,8 +281,7 @@ def execute_rollback(settings: Settings, history: History, plan: RollbackPlan, *
     with _locked_session(settings, history, plan, to, steps, progress, "sqlguard rollback") as (session, store):
         _progress(progress, f"{plan.env.name}: backing up {plan.target}", 0, 1)
         try:
-            result.backup = take_backup(dsn_for(plan.env), plan.env.name, backups_folder(settings),
-                                        lock_wait=settings.apply.lock_timeout)
+            result.backup = back_up(settings, plan.env)
         except SqlguardError as err:
             raise SqlguardError(f"{err}; nothing was rolled back") from None
         _progress(progress, f"{plan.env.name}: backup {result.backup.path.name} ({result.backup.size} bytes, "
@@ -382,7 +380,7 @@ class RestoreResult:
 
 def restore(settings: Settings, env: Environment, path: Path, progress: Progress | None = None) -> RestoreResult:
     """Back up `env` as it is now, then make it exactly what the backup at `path` holds (one transaction)."""
-    from sqlguard.live.backup import take_backup
+    from sqlguard.live.backup import back_up
     from sqlguard.live.connect import connect, dsn_for
 
     archive = read_archive(path)
@@ -394,8 +392,7 @@ def restore(settings: Settings, env: Environment, path: Path, progress: Progress
         session.advisory_lock(store, settings.apply.lock_wait)  # no apply or rollback while the restore runs
         _progress(progress, f"{env.name}: backing up {target} before the restore", 0, 2)
         try:
-            safety = take_backup(dsn_for(env), env.name, backups_folder(settings),
-                                 lock_wait=settings.apply.lock_timeout)
+            safety = back_up(settings, env)
         except SqlguardError as err:
             raise SqlguardError(f"{err}; nothing was restored") from None
         _progress(progress, f"{env.name}: restoring {archive.path.name}", 1, 2)
