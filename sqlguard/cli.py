@@ -215,7 +215,7 @@ def _usable_cpus() -> int:
 def _lint(args: argparse.Namespace) -> int:
     from sqlguard.config import load_settings
     from sqlguard.diagnostic import SqlguardError
-    from sqlguard.engine import lint_paths, lint_stdin
+    from sqlguard.lint.engine import lint_paths, lint_stdin
 
     paths: list[str] = args.paths or ["."]
     if "-" in paths and len(paths) > 1:
@@ -228,7 +228,7 @@ def _lint(args: argparse.Namespace) -> int:
     catalog = _catalog(settings)
     added = None
     if settings.enabled("SG34") and paths != ["-"]:
-        from sqlguard.sources.gitinfo import added_paths
+        from sqlguard.migrations.gitinfo import added_paths
 
         added = added_paths(Path.cwd(), args.diff_base)
     elif args.diff_base:
@@ -260,7 +260,7 @@ def _lint(args: argparse.Namespace) -> int:
 
     rules: dict[str, Any] = {}
     if args.format == "sarif":  # the one format that carries every rule's metadata (a run from the
-        from sqlguard.checks import RULES_BY_CODE  # cache never imports the checks otherwise)
+        from sqlguard.rules import RULES_BY_CODE  # cache never imports the checks otherwise)
 
         rules = RULES_BY_CODE
     out_is_tty = args.output is None and sys.stdout.isatty()
@@ -289,7 +289,7 @@ def _settings_for(args: argparse.Namespace, starts: list[Path]) -> Settings:
 def _histories(settings: Settings, paths: list[Path]) -> list:  # type: ignore[type-arg]
     """The migration histories under `paths` (default: the configured folders, else the current one)."""
     from sqlguard.diagnostic import SqlguardError
-    from sqlguard.engine import find_histories
+    from sqlguard.lint.engine import find_histories
 
     targets = paths or [f.path for f in settings.migrations] or [Path.cwd()]
     found = find_histories(settings, targets)
@@ -300,7 +300,7 @@ def _histories(settings: Settings, paths: list[Path]) -> list:  # type: ignore[t
 
 def _schema(args: argparse.Namespace) -> int:
     from sqlguard.diagnostic import SqlguardError
-    from sqlguard.engine import Run
+    from sqlguard.lint.engine import Run
     from sqlguard.report.schema_formats import render_schema
 
     paths = [Path(args.path)] if args.path else []
@@ -317,8 +317,8 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _rollback_gen(args: argparse.Namespace) -> int:
     from sqlguard.diagnostic import SqlguardError
-    from sqlguard.engine import Run
-    from sqlguard.rollback import generate, write_rollback
+    from sqlguard.lint.engine import Run
+    from sqlguard.schema.rollback import generate, write_rollback
 
     path = Path(args.migration)
     if not path.is_file():
@@ -343,7 +343,7 @@ def _rollback_gen(args: argparse.Namespace) -> int:
 
 
 def _hash(args: argparse.Namespace) -> int:
-    from sqlguard.sources.integrity import write_sum
+    from sqlguard.migrations.integrity import write_sum
 
     paths = [Path(p) for p in args.paths]
     settings = _settings_for(args, paths)
@@ -357,8 +357,8 @@ def _new(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from sqlguard.diagnostic import SqlguardError
-    from sqlguard.engine import Run
-    from sqlguard.sources.scaffold import new_migration
+    from sqlguard.lint.engine import Run
+    from sqlguard.migrations.scaffold import new_migration
 
     settings = _settings_for(args, [args.dir] if args.dir else [])
     folder = args.dir
@@ -441,10 +441,10 @@ def _db_check(args: argparse.Namespace, settings: Settings, compare: Any) -> int
     import json
 
     from sqlguard.catalog import load_catalog
-    from sqlguard.checks import RULES_BY_CODE
     from sqlguard.diagnostic import Diagnostic, Span, SqlguardError
     from sqlguard.report import render
-    from sqlguard.sources.text import SourceText
+    from sqlguard.rules import RULES_BY_CODE
+    from sqlguard.sql.text import SourceText
 
     path = Path(args.catalog) if args.catalog else settings.catalog
     if path is None:
@@ -500,7 +500,7 @@ def _progress(done: int, total: int) -> None:
 
 
 def _rules(fmt: str) -> int:
-    from sqlguard.checks import ALL_RULES
+    from sqlguard.rules import ALL_RULES
 
     if fmt == "json":
         import json
@@ -520,7 +520,7 @@ def _rules(fmt: str) -> int:
 
 def rules_markdown() -> str:
     """The rule table that README.md carries (a test keeps the two in sync)."""
-    from sqlguard.checks import ALL_RULES
+    from sqlguard.rules import ALL_RULES
 
     lines = ["| Code | Name | Severity | Fix | What it catches |", "|---|---|---|---|---|"]
     for r in ALL_RULES:
@@ -530,8 +530,8 @@ def rules_markdown() -> str:
 
 
 def _explain(code: str) -> int:
-    from sqlguard.checks import ALL_RULES
     from sqlguard.diagnostic import SqlguardError
+    from sqlguard.rules import ALL_RULES
 
     key = code.strip()
     for r in ALL_RULES:

@@ -246,7 +246,7 @@ def _finish(result: Any, args: argparse.Namespace, settings: Settings,
 
 def _validate(settings: Settings, catalog: Any, pending: list[Any]) -> list[dict[str, Any]]:
     """Lint the pending migrations and their rollbacks: each finding as plain data."""
-    from sqlguard.engine import lint_paths
+    from sqlguard.lint.engine import lint_paths
 
     files = [str(m.path) for m in pending] + [str(m.rollback) for m in pending if m.rollback is not None]
     if not files:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlguard.diagnostic import SEVERITY_RANK, SqlguardError
-from sqlguard.sources.sql import DIALECTS
+from sqlguard.sql.split import DIALECTS
 
 CONVENTIONS = ("auto", "sqlguard", "golang-migrate", "diesel", "flyway", "sqitch", "dbmate", "goose", "numbered")
 FAIL_ON = ("error", "warning", "info", "never")

@@ -1,7 +1,7 @@
 """The data that flows from checks to reports: spans, edits, fixes, diagnostics, and the one error type.
 
 Spans are character offsets into the original text. Lines and columns are computed when rendering
-(see `sqlguard.sources.text.SourceText.location`) and never stored twice.
+(see `sqlguard.sql.text.SourceText.location`) and never stored twice.
 """
 
 from __future__ import annotations

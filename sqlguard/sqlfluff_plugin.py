@@ -39,8 +39,8 @@ if TYPE_CHECKING:
     from sqlfluff.core.rules import BaseRule, LintResult, RuleContext
 
     from sqlguard.diagnostic import Diagnostic
-    from sqlguard.engine import Run
-    from sqlguard.rule import Rule
+    from sqlguard.lint.engine import Run
+    from sqlguard.lint.rule import Rule
 
 CONFIG_SECTION = "sqlguard"  # [sqlfluff:rules:sqlguard], shared by every sqlguard rule
 GROUP = "sqlguard"
@@ -79,7 +79,7 @@ def get_configs_info() -> dict[str, dict[str, Any]]:
 def _rule_classes() -> dict[str, type[BaseRule]]:
     # Cached: sqlfluff asks for the rules once per file, and pickling a rule (parallel runs) looks
     # its class up by name in this module (see `__getattr__`), which must give the same class.
-    from sqlguard.checks import ALL_RULES
+    from sqlguard.rules import ALL_RULES
 
     return {f"Rule_{r.code}": _rule_class(r) for r in ALL_RULES}
 
@@ -287,7 +287,7 @@ class _Cache:
 
     def _lint(self, path: Path | None, text: str, dialect: str | None, catalog: str | None) -> _FileResult:
         from sqlguard.diagnostic import SqlguardError
-        from sqlguard.engine import discover, lint_source
+        from sqlguard.lint.engine import discover, lint_source
 
         try:
             settings = _settings(path, dialect, catalog)
@@ -309,7 +309,7 @@ class _Cache:
 
     def _run(self, settings: Any) -> Run:
         from sqlguard.catalog import load_catalog
-        from sqlguard.engine import Run
+        from sqlguard.lint.engine import Run
 
         stamp = None
         if settings.catalog is not None:
@@ -345,9 +345,9 @@ def _without_noqa(text: str) -> str:
 
 def _settings(path: Path | None, dialect: str | None, catalog: str | None) -> Any:
     """sqlguard's settings for a file: its own config, then what sqlfluff's config says."""
-    from sqlguard.checks import ALL_RULES
     from sqlguard.config import load_settings
-    from sqlguard.sources.sql import DIALECTS
+    from sqlguard.rules import ALL_RULES
+    from sqlguard.sql.split import DIALECTS
 
     settings = load_settings(None, [path] if path is not None else [])
     # sqlfluff selects the rules: run them all (opt-in ones too), each class reports its own code.

@@ -17,7 +17,7 @@ from pgserver import PgServer
 from sqlguard.catalog import Catalog, load_catalog
 from sqlguard.config import Settings
 from sqlguard.diagnostic import Diagnostic
-from sqlguard.engine import lint_stdin
+from sqlguard.lint.engine import lint_stdin
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

@@ -27,7 +27,7 @@ def _codes(run_cli, tmp_path: Path, *extra: str) -> list[tuple[str, str]]:  # ty
 
 def test_warm_run_reuses_results_and_history_changes_invalidate_them(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from sqlguard.config import load_settings
-    from sqlguard.engine import lint_paths
+    from sqlguard.lint.engine import lint_paths
 
     folder = _tree(tmp_path)
     cold = _codes(run_cli, tmp_path)
@@ -61,7 +61,7 @@ def test_parallel_workers_give_the_same_report(run_cli, tmp_path: Path) -> None:
 
 
 def test_workers_get_whole_histories_largest_first() -> None:
-    from sqlguard.engine import _history_groups
+    from sqlguard.lint.engine import _history_groups
 
     todo = [(0, Path("p/deploy/a.sql"), "", b"", None), (1, Path("q/1.sql"), "", b"", None),
             (2, Path("p/revert/a.sql"), "", b"", None), (3, Path("p/verify/a.sql"), "", b"", None),
@@ -76,7 +76,7 @@ def test_workers_get_whole_histories_largest_first() -> None:
 
 def test_a_history_is_replayed_again_only_from_the_first_changed_migration(
         run_cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from sqlguard import timeline
+    from sqlguard.schema import timeline
 
     folder = _tree(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home-cache"))
@@ -136,7 +136,7 @@ def test_a_stored_replay_that_this_user_did_not_sign_is_never_unpickled(
 def test_results_live_in_one_private_database_that_a_broken_file_does_not_disable(
         run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from sqlguard.config import load_settings
-    from sqlguard.engine import lint_paths
+    from sqlguard.lint.engine import lint_paths
 
     folder = _tree(tmp_path)
     cold = _codes(run_cli, tmp_path)
@@ -149,7 +149,7 @@ def test_results_live_in_one_private_database_that_a_broken_file_does_not_disabl
     conn.close()
     assert _codes(run_cli, tmp_path) == cold
     # locked by another run for longer than the wait: this run lints without the cache, and deletes nothing
-    from sqlguard import cache as cache_module
+    from sqlguard.lint import cache as cache_module
 
     locker = sqlite3.connect(db, timeout=0)
     locker.execute("BEGIN EXCLUSIVE")

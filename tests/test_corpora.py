@@ -33,7 +33,7 @@ def test_every_corpus_file_lints_in_process() -> None:
     from conftest import tribevibe
 
     from sqlguard.config import Settings
-    from sqlguard.engine import Run, lint_source
+    from sqlguard.lint.engine import Run, lint_source
 
     files = [f for d in CORPUS_DIRS for f in sorted(d.rglob("*")) if f.is_file() and f.suffix == ".sql"]
     assert len(files) > 1900
@@ -121,11 +121,11 @@ def test_generated_rollbacks_round_trip_on_real_histories(folder: str, dialect: 
     """rollback-gen on every migration of a real history: replaying up then the generated rollback gives
     back the schema from before, unless the rollback says a step is MANUAL; and it lints clean."""
     from sqlguard.config import Settings
-    from sqlguard.engine import Run
-    from sqlguard.replay import SchemaBuilder
-    from sqlguard.rollback import generate
-    from sqlguard.schema import diff
-    from sqlguard.timeline import statements_of
+    from sqlguard.lint.engine import Run
+    from sqlguard.schema.model import diff
+    from sqlguard.schema.replay import SchemaBuilder
+    from sqlguard.schema.rollback import generate
+    from sqlguard.schema.timeline import statements_of
 
     run = Run.create(Settings(dialect=dialect), None)
     histories = run.history_index().histories((CORPORA / folder).resolve())

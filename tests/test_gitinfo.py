@@ -1,4 +1,4 @@
-"""Which files git calls new (`sqlguard.sources.gitinfo`), and SG34 (out-of-order) built on it.
+"""Which files git calls new (`sqlguard.migrations.gitinfo`), and SG34 (out-of-order) built on it.
 
 Real temporary repositories: the answers depend on git's own view of the index and the work tree.
 """
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from sqlguard.checks import sg34_out_of_order
 from sqlguard.diagnostic import Finding, SqlguardError
-from sqlguard.sources.gitinfo import added_paths
-from sqlguard.sources.history import History, HistoryIndex, out_of_order
-from sqlguard.sources.migrations import MigrationIndex, short_name
+from sqlguard.migrations.files import MigrationIndex, short_name
+from sqlguard.migrations.gitinfo import added_paths
+from sqlguard.migrations.history import History, HistoryIndex, out_of_order
+from sqlguard.rules import sg34_out_of_order
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "fixtures" / "rules" / "SG34"
@@ -204,7 +204,7 @@ def test_cached_results_follow_what_git_calls_new_and_nothing_else(repo: Path, m
     assert sg34() == []
     # a new file outside the history changes nothing the cached results depend on
     from sqlguard.config import load_settings
-    from sqlguard.engine import lint_paths
+    from sqlguard.lint.engine import lint_paths
 
     write(repo, {"notes/todo.txt": "later\n"})
     result = lint_paths(["db"], load_settings(None, [repo / "db"]), None, cache=True,

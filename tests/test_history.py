@@ -1,4 +1,4 @@
-"""Migration histories (`sqlguard.sources.history`): apply order per convention, rollbacks, dialects,
+"""Migration histories (`sqlguard.migrations.history`): apply order per convention, rollbacks, dialects,
 duplicate versions, out-of-order additions, and the real corpora."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sqlguard.checks import sg33_duplicate_version, sg34_out_of_order
 from sqlguard.diagnostic import Finding
-from sqlguard.sources.history import (
+from sqlguard.migrations.files import MigrationIndex, short_name
+from sqlguard.migrations.history import (
     History,
     HistoryIndex,
     Migration,
@@ -18,7 +18,7 @@ from sqlguard.sources.history import (
     out_of_order,
     sqitch_scripts,
 )
-from sqlguard.sources.migrations import MigrationIndex, short_name
+from sqlguard.rules import sg33_duplicate_version, sg34_out_of_order
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT.parent / "shared" / "corpora"

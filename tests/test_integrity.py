@@ -1,4 +1,4 @@
-"""`sqlguard.sum` (`sqlguard.sources.integrity`) and SG36 (modified-migration)."""
+"""`sqlguard.sum` (`sqlguard.migrations.integrity`) and SG36 (modified-migration)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from sqlguard.checks import sg36_modified_migration
 from sqlguard.diagnostic import Finding
-from sqlguard.sources.history import History, HistoryIndex
-from sqlguard.sources.integrity import (
+from sqlguard.migrations.files import MigrationIndex
+from sqlguard.migrations.history import History, HistoryIndex
+from sqlguard.migrations.integrity import (
     SUM_FILE,
     IntegrityIndex,
     check_sum,
@@ -21,7 +21,7 @@ from sqlguard.sources.integrity import (
     read_sum,
     write_sum,
 )
-from sqlguard.sources.migrations import MigrationIndex
+from sqlguard.rules import sg36_modified_migration
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT.parent / "shared" / "corpora"

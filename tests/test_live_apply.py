@@ -39,7 +39,7 @@ from sqlguard.diagnostic import SqlguardError
 from sqlguard.live import apply as runner
 from sqlguard.live.compare import one_history
 from sqlguard.live.introspect import introspect
-from sqlguard.schema import Change
+from sqlguard.schema.model import Change
 
 pytestmark = pytest.mark.live
 

@@ -1,4 +1,4 @@
-"""Migration-set discovery (`sqlguard.sources.migrations`) and the two rules built on it, SG30 and SG31.
+"""Migration-set discovery (`sqlguard.migrations.files`) and the two rules built on it, SG30 and SG31.
 
 The engine fills `FileContext.migration` with `MigrationIndex.classify(path, text)`; here classify is
 called directly and the rules run on a minimal stand-in context.
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from sqlguard.checks import sg30_migration_name, sg31_missing_rollback
 from sqlguard.diagnostic import Finding, Span, SqlguardError
-from sqlguard.sources.migrations import MigrationFile, MigrationIndex, parse_sqitch_plan
-from sqlguard.sources.sql import split
+from sqlguard.migrations.files import MigrationFile, MigrationIndex, parse_sqitch_plan
+from sqlguard.rules import sg30_migration_name, sg31_missing_rollback
+from sqlguard.sql.split import split
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT.parent / "shared" / "corpora"
@@ -653,7 +653,7 @@ def test_sg30_docs_example_is_flagged_and_use_instead_is_clean(tmp_path: Path) -
 def test_real_path_follows_links_and_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    from sqlguard.sources.migrations import real_path
+    from sqlguard.migrations.files import real_path
 
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "c").mkdir()

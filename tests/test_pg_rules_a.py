@@ -11,7 +11,7 @@ from conftest import assert_clean, assert_flags, lint_sql
 
 from sqlguard.config import Settings
 from sqlguard.diagnostic import Diagnostic, apply_edits
-from sqlguard.engine import lint_paths
+from sqlguard.lint.engine import lint_paths
 
 CODES = ("SG50", "SG51", "SG52", "SG53", "SG54")
 
@@ -81,7 +81,7 @@ def test_sg52_fix_round_trip(sql: str, expected: str) -> None:
 
 def test_fix_through_the_cli_engine() -> None:
     """`lint --fix` on stdin applies both fixes and the result lints clean for both rules."""
-    from sqlguard.engine import lint_stdin
+    from sqlguard.lint.engine import lint_stdin
 
     sql = ("CREATE INDEX idx_a ON users (email);\n"
            "ALTER TABLE orders ADD CONSTRAINT fk FOREIGN KEY (user_id) REFERENCES users (id);\n")
@@ -192,7 +192,7 @@ def test_sg51_golang_migrate_files_are_taken_as_wrapped(tmp_path: Path) -> None:
 
 
 def test_sg51_assume_in_transaction_setting() -> None:
-    from sqlguard.engine import lint_stdin
+    from sqlguard.lint.engine import lint_stdin
 
     sql = b"CREATE INDEX CONCURRENTLY idx_a ON users (email);\n"
     wrapped = replace(Settings(), select=("SG51",), assume_in_transaction=True)
@@ -341,7 +341,7 @@ def test_sg50_drop_index_in_a_transaction_that_locks_the_table_anyway() -> None:
 
 def test_sg50_fix_moves_the_index_out_of_an_explicit_transaction(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from sqlguard.config import Settings
-    from sqlguard.engine import lint_paths
+    from sqlguard.lint.engine import lint_paths
 
     f = tmp_path / "m.sql"
     f.write_text("BEGIN;\nALTER TABLE users ADD COLUMN bio text;\n"

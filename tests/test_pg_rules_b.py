@@ -13,7 +13,7 @@ from conftest import assert_clean, assert_flags, lint_sql
 
 from sqlguard.config import Settings
 from sqlguard.diagnostic import Diagnostic, apply_edits
-from sqlguard.engine import lint_paths, lint_stdin
+from sqlguard.lint.engine import lint_paths, lint_stdin
 
 HYGIENE = ("SG60", "SG61", "SG62", "SG63", "SG64", "SG65")
 

@@ -13,7 +13,7 @@ from conftest import lint_sql
 def sg40(code: str) -> list[tuple[int, str]]:
     """(line, severity) of each SG40 finding on a Python module."""
     source = textwrap.dedent(code).encode()
-    from sqlguard.sources.text import SourceText
+    from sqlguard.sql.text import SourceText
 
     diags = [d for d in lint_sql(source, filename="app.py", select=("SG40",))]
     text = SourceText("app.py", source.decode())

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from sqlguard.replay import SchemaBuilder
-from sqlguard.rollback import generate
-from sqlguard.schema import Change, Schema, diff
-from sqlguard.sources.plpgsql import nested_statements
-from sqlguard.sources.sql import split
+from sqlguard.schema.model import Change, Schema, diff
+from sqlguard.schema.replay import SchemaBuilder
+from sqlguard.schema.rollback import generate
+from sqlguard.sql.plpgsql import nested_statements
+from sqlguard.sql.split import split
 
 
 def replay(sql: str, base: Schema | None = None, dialect: str = "postgres") -> SchemaBuilder:

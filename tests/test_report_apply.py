@@ -13,7 +13,7 @@ from sqlguard.diagnostic import SqlguardError
 from sqlguard.live.apply import ApplyResult, EnvResult, MigrationResult, StatementResult
 from sqlguard.live.backup import Backup
 from sqlguard.report.apply import OUT_OF_ORDER, render, undo_commands
-from sqlguard.schema import Change
+from sqlguard.schema.model import Change
 
 TOP_KEYS = {"mode", "ok", "stopped", "folder", "check_rollback", "validation", "environments", "locks", "commands",
             "dry_run"}

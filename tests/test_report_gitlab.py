@@ -10,7 +10,7 @@ from conftest import TRIBEVIBE_CATALOG
 
 from sqlguard.diagnostic import Diagnostic, Span
 from sqlguard.report import render
-from sqlguard.sources.text import SourceText
+from sqlguard.sql.text import SourceText
 
 PATH = "db/migrations/0001_init.sql"
 

@@ -12,9 +12,9 @@ import pytest
 from jsonschema.validators import validator_for
 
 from sqlguard.diagnostic import Diagnostic, Edit, Fix, Span, SqlguardError
+from sqlguard.lint.rule import Rule
 from sqlguard.report import FORMATS, render
-from sqlguard.rule import Rule
-from sqlguard.sources.text import SourceText
+from sqlguard.sql.text import SourceText
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, ROOT, lint_sql
 
-from sqlguard.checks import ALL_RULES
-from sqlguard.rule import SECTIONS, Rule
-from sqlguard.sources.sql import split
+from sqlguard.lint.rule import SECTIONS, Rule
+from sqlguard.rules import ALL_RULES
+from sqlguard.sql.split import split
 
 RULE_FIXTURES = FIXTURES / "rules"
 SNAPSHOTS = ROOT / "tests" / "snapshots"
@@ -82,7 +82,7 @@ def test_docs_example_is_flagged_and_use_instead_is_clean(rule: Rule, tmp_path: 
         if rule.code not in _AS_MIGRATION:
             return {d.code for d in lint_sql(data, select=(rule.code,))}
         from sqlguard.config import Settings
-        from sqlguard.engine import lint_paths
+        from sqlguard.lint.engine import lint_paths
 
         f = tmp_path / folder / "20240101000000_example.sql"
         f.parent.mkdir()

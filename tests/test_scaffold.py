@@ -1,4 +1,4 @@
-"""`sqlguard new` (`sqlguard.sources.scaffold`): the next migration in each convention."""
+"""`sqlguard new` (`sqlguard.migrations.scaffold`): the next migration in each convention."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from sqlguard.diagnostic import SqlguardError
-from sqlguard.sources.history import History, HistoryIndex
-from sqlguard.sources.migrations import MigrationIndex
-from sqlguard.sources.scaffold import new_migration, snake_name
+from sqlguard.migrations.files import MigrationIndex
+from sqlguard.migrations.history import History, HistoryIndex
+from sqlguard.migrations.scaffold import new_migration, snake_name
 
 NOW = datetime(2024, 3, 1, 9, 30, 0)
 

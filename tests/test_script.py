@@ -1,4 +1,4 @@
-"""What `sqlguard apply` sends (`sqlguard.sources.script`): which statements cannot run in a
+"""What `sqlguard apply` sends (`sqlguard.migrations.script`): which statements cannot run in a
 transaction block, and what the dry run tries instead of a concurrent one."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sqlguard.sources.script import read_script, without_concurrently
+from sqlguard.migrations.script import read_script, without_concurrently
 
 
 @pytest.mark.parametrize(("sql", "why"), [

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sqlguard.sources.plpgsql import nested_statements
-from sqlguard.sources.sql import lex, split
+from sqlguard.sql.lex import lex
+from sqlguard.sql.plpgsql import nested_statements
+from sqlguard.sql.split import split
 
 
 def texts(sql: str, dialect: str = "postgres") -> list[str]:

@@ -174,17 +174,17 @@ def lint_in_process(sql: str, rules: str, fname: str = "m.sql") -> list[tuple[st
 
 
 def test_engine_runs_once_per_file_for_all_rule_classes(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sqlguard.engine
+    import sqlguard.lint.engine
     from sqlguard import sqlfluff_plugin
 
     calls: list[str] = []
-    real = sqlguard.engine.lint_source
+    real = sqlguard.lint.engine.lint_source
 
     def counting(*args: Any, **kw: Any) -> Any:
         calls.append(args[0])
         return real(*args, **kw)
 
-    monkeypatch.setattr(sqlguard.engine, "lint_source", counting)
+    monkeypatch.setattr(sqlguard.lint.engine, "lint_source", counting)
     monkeypatch.setattr(sqlfluff_plugin, "_CACHE", sqlfluff_plugin._Cache())
     found = lint_in_process("DROP TABLE x;\nSELECT * FROM profiles;\n", "sqlguard")
     assert ("SG20", 1) in found and ("SG10", 2) in found and ("SG21", 1) in found
@@ -197,7 +197,7 @@ def test_engine_runs_once_per_file_for_all_rule_classes(monkeypatch: pytest.Monk
 def test_every_sqlguard_rule_is_a_sqlfluff_rule() -> None:
     from sqlfluff.core.rules import get_ruleset
 
-    from sqlguard.checks import ALL_RULES
+    from sqlguard.rules import ALL_RULES
 
     registered = {m.code: m for m in get_ruleset()._register.values()}
     for rule in ALL_RULES:
@@ -209,7 +209,7 @@ def test_every_sqlguard_rule_is_a_sqlfluff_rule() -> None:
 
 
 def test_opt_in_rules_need_an_explicit_selection() -> None:
-    from sqlguard.rule import Rule
+    from sqlguard.lint.rule import Rule
     from sqlguard.sqlfluff_plugin import _explicitly_selected, _rule_class
 
     rule = Rule(code="SG98", name="test-opt-in", severity="info", doc="A test rule.\n",

@@ -35,10 +35,10 @@ from typing import Any
 from sqlguard.config import STAGES, Environment, Settings, stage_order_problem
 from sqlguard.diagnostic import SqlguardError
 from sqlguard.live.status import HistoryStore, StatusReport, checksum, classify
-from sqlguard.schema import Change, diff
-from sqlguard.sources.history import History, Migration
-from sqlguard.sources.script import Script, ScriptStatement, read_script, without_concurrently
-from sqlguard.sources.sql import lex
+from sqlguard.migrations.history import History, Migration
+from sqlguard.migrations.script import Script, ScriptStatement, read_script, without_concurrently
+from sqlguard.schema.model import Change, diff
+from sqlguard.sql.lex import lex
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlguard.config import Settings
 from sqlguard.diagnostic import SqlguardError
-from sqlguard.schema import Change, Schema, diff
+from sqlguard.schema.model import Change, Schema, diff
 
 
 def live_schema(settings: Settings, env_name: str) -> Schema:
@@ -30,7 +30,7 @@ def db_diff(settings: Settings, left: str, right: str) -> list[Change]:
 
 def one_history(settings: Settings, paths: list[Path], command: str) -> Any:
     """The one migration history a live command compares a database with (config's, or `paths`)."""
-    from sqlguard.engine import find_histories
+    from sqlguard.lint.engine import find_histories
 
     targets = paths or [f.path for f in settings.migrations]
     if not targets:
@@ -45,7 +45,7 @@ def one_history(settings: Settings, paths: list[Path], command: str) -> Any:
 
 def history_schema(settings: Settings, paths: list[Path]) -> Schema:
     """The schema the configured (or given) migration history builds."""
-    from sqlguard.engine import Run
+    from sqlguard.lint.engine import Run
 
     return Run.create(settings, None).timeline(one_history(settings, paths, "drift")).final
 
@@ -62,7 +62,7 @@ def changes_json(changes: list[Change]) -> list[dict[str, str]]:
 
 def db_check(settings: Settings, env_names: list[str], catalog: Any) -> list[dict[str, Any]]:
     """Per environment: connection status, the tables found, and SG13's findings against the catalog."""
-    from sqlguard.checks import RULES_BY_CODE
+    from sqlguard.rules import RULES_BY_CODE
 
     rule = RULES_BY_CODE["SG13"]
     reports: list[dict[str, Any]] = []

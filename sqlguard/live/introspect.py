@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlguard.schema import Column, Constraint, Index, Schema, Table, key, normalize_default, normalize_type
+from sqlguard.schema.model import Column, Constraint, Index, Schema, Table, key, normalize_default, normalize_type
 
 # (run without parameters, so `%` needs no doubling; `%%` would still match as two wildcards)
 _SKIP_SCHEMAS = ("('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' "

@@ -56,8 +56,8 @@ from sqlguard.live.apply import (
 from sqlguard.live.backup import Archive, read_archive, restore_backup
 from sqlguard.live.connect import target_of
 from sqlguard.live.status import HistoryStore, StatusEntry, StatusReport, checksum, classify, migration_key
-from sqlguard.sources.history import History, Migration
-from sqlguard.sources.script import Script
+from sqlguard.migrations.history import History, Migration
+from sqlguard.migrations.script import Script
 
 # --- shared ----------------------------------------------------------------------------------------
 

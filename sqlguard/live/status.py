@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlguard.config import HistoryTable, Settings
 from sqlguard.diagnostic import SqlguardError
-from sqlguard.sources.history import History, Migration
+from sqlguard.migrations.history import History, Migration
 
 HISTORY_TABLE = "sqlguard_migrations"
 

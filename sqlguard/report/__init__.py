@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sqlguard.diagnostic import Span, SqlguardError
-from sqlguard.sources.text import SourceText
+from sqlguard.sql.text import SourceText
 
 if TYPE_CHECKING:
     from sqlguard.diagnostic import Diagnostic
-    from sqlguard.rule import Rule
+    from sqlguard.lint.rule import Rule
 
 FORMATS = ("text", "json", "sarif", "github", "gitlab")
 

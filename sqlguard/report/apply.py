@@ -82,7 +82,7 @@ from sqlguard.report import scrub, sqlguard_command
 if TYPE_CHECKING:
     from sqlguard.config import Settings
     from sqlguard.live.apply import ApplyResult, EnvResult, MigrationResult, StatementResult
-    from sqlguard.schema import Change
+    from sqlguard.schema.model import Change
 
 FORMATS = ("text", "markdown", "json")
 _SHOWN_CHANGES = 3  # schema changes per migration in the terminal summary

@@ -11,7 +11,7 @@ from sqlguard.report import region, scrub, source_for
 
 if TYPE_CHECKING:
     from sqlguard.diagnostic import Diagnostic
-    from sqlguard.sources.text import SourceText
+    from sqlguard.sql.text import SourceText
 
 LEVELS = {"error": "error", "warning": "warning", "info": "notice"}
 

@@ -13,7 +13,7 @@ from sqlguard.report import region, scrub, source_for
 
 if TYPE_CHECKING:
     from sqlguard.diagnostic import Diagnostic, Span
-    from sqlguard.sources.text import SourceText
+    from sqlguard.sql.text import SourceText
 
 
 def render(diagnostics: list[Diagnostic], sources: dict[str, SourceText]) -> str:

@@ -16,8 +16,8 @@ from sqlguard.report import region, scrub, source_for
 
 if TYPE_CHECKING:
     from sqlguard.diagnostic import Diagnostic, Fix, Span
-    from sqlguard.rule import Rule
-    from sqlguard.sources.text import SourceText
+    from sqlguard.lint.rule import Rule
+    from sqlguard.sql.text import SourceText
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {"error": "error", "warning": "warning", "info": "note"}

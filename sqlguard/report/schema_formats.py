@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from sqlguard.diagnostic import SqlguardError
-from sqlguard.schema import Schema, Table
+from sqlguard.schema.model import Schema, Table
 
 SCHEMA_FORMATS = ("yaml", "json", "markdown", "mermaid")
 

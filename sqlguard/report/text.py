@@ -20,7 +20,7 @@ from sqlguard.report import source_for
 
 if TYPE_CHECKING:
     from sqlguard.diagnostic import Diagnostic, Span
-    from sqlguard.sources.text import SourceText
+    from sqlguard.sql.text import SourceText
 
 TAB = "    "  # what rustc shows for a tab: the caret line is built with the same width
 WINDOW = 120  # characters of a long line shown around the span (dumps have lines of megabytes)

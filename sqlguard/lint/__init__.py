@@ -1,0 +1,1 @@
+"""The lint: rules' interface, the engine that runs them, and the result cache."""

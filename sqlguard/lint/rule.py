@@ -1,0 +1,202 @@
+"""What a rule is, and the contexts its check receives.
+
+A statement rule's `check(ctx: StatementContext)` runs once per statement (nested PL/pgSQL ones
+included); a file rule's `check(ctx: FileContext)` runs once per file. Checks only read their
+context and yield `Finding`s: they never read files, open connections or print. Statements are
+streamed one at a time so that a 20 MB file never holds more than one syntax tree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlguard.diagnostic import Finding, Fix, Severity, Span
+from sqlguard.sql.lex import Lexeme, lex
+from sqlguard.sql.parse import MAX_LEX_CHARS, MAX_PARSE_CHARS, ParseOutcome, parse_statement
+from sqlguard.sql.split import Comment, Statement
+
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+    from sqlguard.catalog import Catalog
+    from sqlguard.config import Settings
+    from sqlguard.migrations.files import MigrationFile
+    from sqlguard.python.analysis import PythonAnalysis
+    from sqlguard.schema.model import Schema
+    from sqlguard.schema.replay import Known, SchemaBuilder
+    from sqlguard.schema.timeline import Leftover
+    from sqlguard.sql.text import SourceProblem
+
+SECTIONS = ("Why is this bad?", "Example", "Use instead")
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: Severity
+    doc: str
+    check: Callable[[Any], Iterator[Finding]]
+    scope: Literal["statement", "file", "suppression", "live"] = "statement"
+    fixable: bool = False
+    group: str | None = None  # an opt-in group (`hygiene`) runs only when selected
+    default: bool = True
+
+    @property
+    def summary(self) -> str:
+        return self.doc.strip().splitlines()[0].strip()
+
+    def section(self, title: str) -> str:
+        """The text under `## title` in the docs, dedented ('' if absent)."""
+        m = re.search(rf"^## {re.escape(title)}\s*\n(.*?)(?=^## |\Z)", self.doc, re.M | re.S)
+        if not m:
+            return ""
+        lines = m.group(1).strip("\n").splitlines()
+        indent = min((len(x) - len(x.lstrip()) for x in lines if x.strip()), default=0)
+        return "\n".join(x[indent:] for x in lines).strip()
+
+
+@dataclass
+class FileContext:
+    path: str
+    text: str  # the file as written
+    scan_text: str  # same length; NULs and template placeholders masked
+    settings: Settings
+    catalog: Catalog | None
+    problems: tuple[SourceProblem, ...]
+    statements: list[Statement]  # top-level and nested, in file order
+    comments: tuple[Comment, ...]
+    migration: MigrationFile | None
+    # What exists at the current statement (catalog, history, this file so far); None when there is
+    # neither a catalog nor a history, which turns SG11 and SG12 off.
+    known: Known | None = None
+    leftovers: tuple[Leftover, ...] = ()  # SG32: what this migration's rollback leaves changed
+    integrity: str | None = None  # SG36: why this migration no longer matches sqlguard.sum
+    duplicates: tuple[str, ...] = ()  # SG33: other migrations with this file's version
+    newer_existing: str | None = None  # SG34: the newest existing migration this added one sorts before
+    python: PythonAnalysis | None = None  # for a Python file: its SQL sites (SG40)
+    # The schema as this file builds it, always kept (also without catalog or history): which
+    # tables this migration created itself, for rules that exempt new tables.
+    state: SchemaBuilder | None = None
+    wrapped: bool = False  # the runner runs this file (a dbmate file: its up section) inside one transaction
+    down_wrapped: bool | None = None  # a dbmate file's down section, which has its own flag (None: as `wrapped`)
+    final: Schema | None = None  # the schema at the end of this migration's history (later migrations too)
+    # Per-file facts that several rules derive from the same statements, computed once (by key).
+    memo: dict[str, Any] = field(default_factory=dict)
+
+    def wraps(self, section: str | None) -> bool:
+        """Whether the runner runs this section of the file (None: the whole file) inside one transaction."""
+        if section == "down" and self.down_wrapped is not None:
+            return self.down_wrapped
+        return self.wrapped
+
+    def created_here(self, table: str, views: bool = False) -> bool:
+        """Whether `table` (or, with `views`, a view of that name) was created earlier in this file:
+        locking it blocks nobody.
+
+        The names are collected incrementally from the replay's effects, so a dump of thousands of
+        tables does not rescan every effect for every statement.
+        """
+        if self.state is None:
+            return False
+        seen = self.memo.setdefault("created_here", {"count": 0, "tables": set(), "views": set()})
+        effects = self.state.effects
+        for e in effects[seen["count"]:]:
+            if e.kind in ("create table", "create view"):
+                seen["tables" if e.kind == "create table" else "views"].add(e.target.rsplit(".", 1)[-1].lower())
+        seen["count"] = len(effects)
+        low = table.lower()
+        return low in seen["tables"] or (views and low in seen["views"])
+
+    @property
+    def dialect(self) -> str:
+        return self.settings.dialect
+
+    def report(self, span: Span, message: str, help: str | None = None, fix: Fix | None = None,
+               severity: Severity | None = None) -> Finding:
+        return Finding(span, message, help, fix, severity)
+
+
+@dataclass
+class StatementContext:
+    stmt: Statement
+    file: FileContext
+    in_transaction: bool = False  # the runner's wrapping transaction, or an explicit BEGIN … COMMIT
+    _outcome: ParseOutcome | None = field(default=None, repr=False)
+    _lexemes: list[Lexeme] | None = field(default=None, repr=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.file.settings.dialect
+
+    @property
+    def catalog(self) -> Catalog | None:
+        return self.file.catalog
+
+    @property
+    def outcome(self) -> ParseOutcome:
+        if self._outcome is None:
+            self._outcome = parse_statement(self.stmt, self.dialect)
+        return self._outcome
+
+    @property
+    def tree(self) -> exp.Expression | None:
+        """The statement's syntax tree, or None when it did not parse to more than a Command."""
+        out = self.outcome
+        return out.tree if out.status == "parsed" else None
+
+    @property
+    def lexemes(self) -> list[Lexeme]:
+        if self._lexemes is None:
+            text = self.stmt.text
+            if len(text) > MAX_PARSE_CHARS:
+                text = text[:MAX_LEX_CHARS]  # a data block: its head names the target
+            self._lexemes = [t for t in lex(text, self.dialect) if t.end > len(self.stmt.prefix)]
+        return self._lexemes
+
+    def words(self, count: int = 4) -> list[str]:
+        """The first `count` words of the statement, upper-cased (up to the first non-word)."""
+        out = []
+        for t in self.lexemes:
+            if t.kind != "word":
+                break
+            out.append(t.upper)
+            if len(out) == count:
+                break
+        return out
+
+    def span(self, where: Span | Lexeme | exp.Expression | None = None) -> Span:
+        """A file span for a lexeme, a syntax node, or the whole statement."""
+        if where is None:
+            return self.stmt.span
+        if isinstance(where, Span):
+            return where
+        if isinstance(where, Lexeme):
+            # the end is one past the last character, which may sit in another piece of mapped text
+            a, b = self.stmt.offset(where.start), self.stmt.offset(max(where.end - 1, where.start)) + 1
+            return Span(min(a, b), max(a, b))
+        starts, ends = [], []
+        for node in where.walk():
+            meta = node.meta if hasattr(node, "meta") else None
+            if meta and "start" in meta:
+                starts.append(meta["start"])
+                ends.append(meta["end"] + 1)
+        if not starts:
+            return self.stmt.span
+        a, b = self.stmt.offset(min(starts)), self.stmt.offset(max(ends) - 1) + 1
+        return Span(min(a, b), max(a, b))
+
+    def cover(self, first: Span | Lexeme | exp.Expression, last: Span | Lexeme | exp.Expression) -> Span:
+        """The span from `first` to `last` (in either order: SQL found in code maps back unevenly)."""
+        a, b = self.span(first), self.span(last)
+        return Span(min(a.start, b.start), max(a.end, b.end))
+
+    def source(self, span: Span) -> str:
+        return self.file.text[span.start:span.end]
+
+    def report(self, where: Span | Lexeme | exp.Expression | None, message: str, help: str | None = None,
+               fix: Fix | None = None) -> Finding:
+        return Finding(self.span(where), message, help, fix)

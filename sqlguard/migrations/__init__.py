@@ -1,0 +1,1 @@
+"""Migration files: conventions, histories, integrity, new files, what a file runs."""

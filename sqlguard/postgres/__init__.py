@@ -1,0 +1,1 @@
+"""Facts about PostgreSQL: the lock table and the type model."""

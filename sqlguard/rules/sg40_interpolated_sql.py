@@ -1,0 +1,85 @@
+"""SQL text built from a non-constant value reaches a database call: a SQL injection risk.
+
+Python files are parsed (never imported or run). sqlguard follows the SQL argument of every sink
+(DB-API `execute`/`executemany`/`executescript`/`mogrify`, psycopg and asyncpg `fetch*` and
+`copy_expert`, SQLAlchemy `text()` and `exec_driver_sql`, Django `raw()`/`extra()`/`RawSQL`, pandas
+`read_sql`, Alembic `op.execute`, and aliases or wrappers of these) back through local variables,
+`+=`, module-level constants and simple helper functions, and reports values put into the text by
+f-string, `%`, `.format`, `+`, `+=` or `join`. It is an error when a function parameter or request
+data reaches the sink, a warning otherwise. Not reported: constant SQL, parameters passed separately,
+generated placeholder lists, quoted identifiers (`sql.Identifier`, `quote_ident`, `quoted_name`),
+allow-list lookups, numbers (`int(x)`, `len(…)`), and SQL-looking text that never reaches a sink.
+
+## Why is this bad?
+Whoever controls the value controls the query: `name = "x' OR '1'='1"` reads every row, and
+`"'; DROP TABLE users; --"` does worse. Quoting by hand misses cases; the driver's parameters do not.
+
+## Example
+    def find_user(cur, name):
+        cur.execute(f"SELECT id FROM users WHERE name = '{name}'")
+
+## Use instead
+    def find_user(cur, name):
+        cur.execute("SELECT id FROM users WHERE name = %s", (name,))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlguard.diagnostic import Finding
+from sqlguard.lint.rule import FileContext, Rule
+from sqlguard.python.analysis import SqlSite
+
+_HOW = {"f-string": "an f-string", "%": "`%` formatting", ".format": "`.format()`", "+": "`+` concatenation",
+        "+=": "`+=`", "join": "`join()`", "": "string building"}
+
+
+def check(ctx: FileContext) -> Iterator[Finding]:
+    analysis = ctx.python
+    if analysis is None:
+        return
+    for site in analysis.sites:
+        holes = site.holes
+        if not holes:
+            continue
+        first = holes[0]
+        names = ", ".join(f"`{h.expr}`" for h in holes[:3]) + (f" and {len(holes) - 3} more" if len(holes) > 3 else "")
+        origin = " (from a function parameter or request data)" if any(h.tainted for h in holes) else ""
+        how = _HOW.get(first.how, "string building")
+        if len(site.value) == 1 and not first.how:
+            message = f"`{site.sink}` runs {names}{origin} as SQL text: a SQL injection risk."
+        else:
+            message = f"{how} puts {names}{origin} into the SQL that `{site.sink}` runs: a SQL injection risk."
+        yield ctx.report(ctx_span(ctx, site), message, help=_help(site),
+                         severity="error" if any(h.tainted for h in holes) else "warning")
+
+
+def ctx_span(ctx: FileContext, site: SqlSite):  # type: ignore[no-untyped-def]
+    from sqlguard.python.analysis import _Lines
+
+    return _Lines(ctx.text).span(site.arg)
+
+
+def _help(site: SqlSite) -> str:
+    holes = site.holes
+    values = ", ".join(h.expr for h in holes[:3])
+    style = site.style
+    if style == "$1":
+        marks = ", ".join(f"${i + 1}" for i in range(min(len(holes), 3)))
+        return f"Use placeholders ({marks}) and pass the values as arguments: `{site.sink}(sql, {values})`."
+    if style == ":name":
+        return (f"Use named parameters (`:{_param(holes[0].expr)}`) and pass them separately: "
+                f"`{site.sink}(\"… = :{_param(holes[0].expr)}\")` with `{{\"{_param(holes[0].expr)}\": "
+                f"{holes[0].expr}}}`; for a table or column name, check it against an allow-list.")
+    trailing = "," if len(holes[:3]) == 1 else ""
+    return (f"Use `{style}` placeholders and pass the values separately: `{site.sink}(sql, ({values}{trailing}))`; "
+            "for a table or column name, use `psycopg.sql.Identifier` or an allow-list.")
+
+
+def _param(expr: str) -> str:
+    name = "".join(ch if ch.isalnum() else "_" for ch in expr.split(".")[-1].split("[")[0]).strip("_")
+    return name or "value"
+
+
+RULE = Rule(code="SG40", name="interpolated-sql", severity="warning", doc=__doc__, check=check, scope="file")

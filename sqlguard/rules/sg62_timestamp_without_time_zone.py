@@ -1,0 +1,49 @@
+"""A column is `timestamp` (without time zone), which stores a wall-clock reading without saying whose.
+
+Opt-in (group `hygiene`). Covers `timestamp`, `timestamp(p)` and `timestamp without time zone` in
+CREATE TABLE, ADD COLUMN and ALTER COLUMN … TYPE.
+
+## Why is this bad?
+A `timestamp` value is a date and a time with no zone. `now()` and any `timestamptz` written into it
+are converted to the *session's* TimeZone first, so two services (or a psql session and a
+connection pool) with different settings store different readings for the same instant; around a
+daylight-saving change one reading means two instants. `timestamptz` stores the instant itself
+(as UTC) and shows it in whatever zone the reader asks for: same size, same speed.
+
+1. Declare new columns `timestamptz`.
+2. To convert an existing one: on PostgreSQL 12+, `SET TimeZone = 'UTC';` then
+   `ALTER TABLE t ALTER COLUMN c TYPE timestamptz;` skips the table rewrite if the stored readings
+   are UTC (indexes on the column are still rebuilt); otherwise add a `timestamptz` column and
+   backfill it with `c AT TIME ZONE 'the zone the readings are in'`.
+
+## Example
+    CREATE TABLE events (id bigint PRIMARY KEY, happened_at timestamp NOT NULL DEFAULT now());
+
+## Use instead
+    CREATE TABLE events (id bigint PRIMARY KEY, happened_at timestamptz NOT NULL DEFAULT now());
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlguard.diagnostic import Finding
+from sqlguard.lint.rule import Rule, StatementContext
+from sqlguard.rules._sg55_ddl import quote, typed_columns, written
+
+
+def check(ctx: StatementContext) -> Iterator[Finding]:
+    for col, t in typed_columns(ctx):
+        if t.base != "timestamp":
+            continue
+        name = f"{written(ctx.file.text, ctx.stmt, col.table)}.{quote(col.name.name)}"
+        better = "timestamptz" + (f"({t.mods[0]})" if t.mods else "") + ("[]" if t.array else "")
+        yield ctx.report(ctx.cover(col.name, col.type[-1]),
+                         f"`{name}` is `{col.type_text}`, a reading without a time zone: values are converted to "
+                         "each writer's session TimeZone, so sessions with different settings store different "
+                         "readings for the same instant.",
+                         help=f"Declare it `{better}`, which stores the instant and shows it in the reader's zone.")
+
+
+RULE = Rule(code="SG62", name="timestamp-without-time-zone", severity="warning", doc=__doc__, check=check,
+            group="hygiene", default=False)

@@ -1,0 +1,334 @@
+"""One Schema model: tables, columns, constraints, indexes, views, sequences and enum types.
+
+Three producers make it: static replay of a migration history (`sqlguard.schema.replay`), the rule
+catalog (`from_catalog`), and, later, live introspection of a PostgreSQL database. All three are
+compared by the one `diff`. The model is plain frozen data; `SchemaBuilder` in `replay` is the only
+thing that mutates a schema, and it hands out frozen snapshots.
+
+Names are keys as PostgreSQL resolves them: unquoted names folded to lower case, quoted names as
+written, and a table outside `public` keyed as `schema.name`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from sqlguard.catalog import Catalog
+
+DEFAULT_SCHEMAS = frozenset({"public", "main", "dbo"})
+SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast", "sqlite_master", "mysql",
+                            "performance_schema", "sys"})
+
+ConstraintKind = Literal["primary key", "foreign key", "unique", "check", "exclude"]
+
+
+def key(name: str, schema: str | None = None) -> str:
+    """The key of a relation: `users`, or `auth.users` outside the default schema."""
+    if schema and schema.lower() not in DEFAULT_SCHEMAS:
+        return f"{schema}.{name}"
+    return name
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str | None = None  # normalised SQL type text (`uuid`, `varchar(20)`); None when unknown
+    nullable: bool = True
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class Constraint:
+    name: str
+    kind: ConstraintKind
+    columns: tuple[str, ...] = ()
+    ref_table: str | None = None  # foreign keys
+    ref_columns: tuple[str, ...] = ()
+    on_delete: str | None = None
+    definition: str | None = None  # the constraint's SQL, to re-create it
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+    # False when a statement that shaped this table could not be read in full (CREATE TABLE … AS,
+    # an ALTER the parser rejected): its column list is then not a basis for "no such column".
+    exact: bool = True
+
+    def column(self, name: str) -> Column | None:
+        low = name.lower()
+        return next((c for c in self.columns if c.name == name or c.name == low), None)
+
+    def constraint(self, name: str) -> Constraint | None:
+        return next((c for c in self.constraints if c.name == name), None)
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        return next((c.columns for c in self.constraints if c.kind == "primary key"), ())
+
+    @property
+    def foreign_keys(self) -> tuple[Constraint, ...]:
+        return tuple(c for c in self.constraints if c.kind == "foreign key")
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    table: str
+    columns: tuple[str, ...] = ()  # column names or expressions, as SQL
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class Schema:
+    tables: Mapping[str, Table] = field(default_factory=dict)
+    views: frozenset[str] = frozenset()
+    indexes: Mapping[str, Index] = field(default_factory=dict)
+    sequences: frozenset[str] = frozenset()
+    enums: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    schemas: frozenset[str] = frozenset()  # schemas created by the history (CREATE SCHEMA)
+
+    def table(self, name: str, schema: str | None = None) -> Table | None:
+        return find(self.tables, name, schema)
+
+    def relation_names(self) -> list[str]:
+        return sorted(set(self.tables) | set(self.views))
+
+
+class TableMap(dict[str, "Table"]):
+    """The tables of a schema being built, by key, with an index of the schema-qualified keys by their
+    last part, so that looking up an unqualified name that is not there costs no scan of every table
+    (a dump creating thousands of tables looks each one up before creating it). Every way of changing
+    it keeps the index; popitem and clear, which nothing needs, are refused."""
+
+    def __init__(self, items: Mapping[str, Table] | None = None) -> None:
+        super().__init__()
+        self.qualified: dict[str, dict[str, None]] = {}  # (dicts: insertion order, as a scan would find)
+        for k, t in (items or {}).items():
+            self[k] = t
+
+    def __setitem__(self, k: str, t: Table) -> None:
+        if "." in k and k not in self:
+            self.qualified.setdefault(k.rsplit(".", 1)[-1].lower(), {})[k] = None
+        super().__setitem__(k, t)
+
+    def __delitem__(self, k: str) -> None:
+        super().__delitem__(k)
+        if "." in k:
+            self.qualified.get(k.rsplit(".", 1)[-1].lower(), {}).pop(k, None)
+
+    def update(self, *others: Any, **more: Table) -> None:
+        for other in others:
+            for k, t in dict(other).items():
+                self[k] = t
+        for k, t in more.items():
+            self[k] = t
+
+    def pop(self, k: str, *default: Any) -> Any:
+        if k in self:
+            t = self[k]
+            del self[k]
+            return t
+        if default:
+            return default[0]
+        raise KeyError(k)
+
+    def setdefault(self, k: str, t: Table) -> Table:
+        if k not in self:
+            self[k] = t
+        return self[k]
+
+    def _refuse(self, *_: Any, **__: Any) -> Any:
+        raise TypeError("TableMap changes through [k] = t, del [k], update, pop and setdefault only")
+
+    popitem = clear = _refuse
+
+
+def find(tables: Mapping[str, Table], name: str, schema: str | None = None) -> Table | None:
+    """A table by name: exact key, then folded case, then (unqualified) the same name in any schema."""
+    for k in (key(name, schema), key(name.lower(), schema.lower() if schema else None)):
+        if k in tables:
+            return tables[k]
+    if schema is None:
+        low = name.lower()
+        if isinstance(tables, TableMap):
+            for k in tables.qualified.get(low, {}):
+                if k.rsplit(".", 1)[-1] in (name, low):
+                    return tables[k]
+            return None
+        for k, t in tables.items():
+            if k.rsplit(".", 1)[-1] in (name, low):
+                return t
+    return None
+
+
+def suggest(name: str, candidates: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(name.lower(), sorted({c.rsplit(".", 1)[-1] for c in candidates}),
+                                      n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def from_catalog(catalog: Catalog) -> Schema:
+    """The catalog's truths as a Schema: its tables, with columns where the catalog names them."""
+    tables: dict[str, Table] = {}
+    for name, spec in catalog.tables.items():
+        schema, _, bare = name.rpartition(".")
+        cols = tuple(Column(c.name, normalize_type(c.type) if c.type else None,
+                            True if c.nullable is None else c.nullable) for c in spec.columns)
+        constraints = tuple(
+            Constraint(f"{bare}_{c.name}_fkey", "foreign key", (c.name,), *_split_reference(c.references))
+            for c in spec.columns if c.references)
+        tables[key(bare, schema or None)] = Table(key(bare, schema or None), cols, constraints,
+                                                  exact=bool(spec.columns))
+    return Schema(tables=tables)
+
+
+def _split_reference(ref: str) -> tuple[str, tuple[str, ...]]:
+    table, _, cols = ref.partition("(")
+    return table.strip().lower(), tuple(c.strip().lower() for c in cols.rstrip(")").split(",") if c.strip())
+
+
+def normalize_type(text: str) -> str:
+    """One spelling per type, so that `INTEGER`, `int4`, `int` and PostgreSQL's own
+    `character varying(20)` / sqlglot's `VARCHAR(20)` compare equal."""
+    t = " ".join(text.lower().split())
+    t = re.sub(r"\s*,\s*", ",", t)
+    array = ""
+    while t.endswith("[]"):
+        array += "[]"
+        t = t[:-2].strip()
+    m = re.fullmatch(r"(timestamp|time)(\(\d+\))? with(out)? time zone", t)
+    if m:
+        t = (m.group(1) + ("" if m.group(3) else "tz")) + (m.group(2) or "")
+    for long, short in (("character varying", "varchar"), ("character", "char"), ("decimal", "numeric"),
+                        ("double precision", "double precision")):
+        if t.startswith(long) and (len(t) == len(long) or t[len(long)] == "("):
+            t = short + t[len(long):]
+            break
+    return _TYPE_ALIASES.get(t, t) + array
+
+
+def normalize_default(text: str) -> str:
+    """One spelling per default: casts PostgreSQL adds (`'x'::text`) dropped, keywords and function
+    names in lower case (string literals kept as written)."""
+    text = text.strip()
+    previous = None
+    while previous != text:
+        previous = text
+        text = re.sub(r"::(\"?[\w ]+\"?)(\(\d+(,\d+)?\))?(\[\])?$", "", text).strip()
+    parts = re.split(r"('(?:[^']|'')*')", text)
+    out = "".join(p if i % 2 else re.sub(r"\s*,\s*", ", ", p.lower()) for i, p in enumerate(parts))
+    # sqlglot writes `'s'::regclass` as CAST('s' AS REGCLASS), and now() as CURRENT_TIMESTAMP: one spelling
+    out = re.sub(r"cast\(('(?:[^']|'')*') as ([\w ]+)\)", lambda m: f"{m.group(1)}::{m.group(2).strip()}", out)
+    return _SAME_DEFAULT.get(out, out)
+
+
+_SAME_DEFAULT = {"current_timestamp": "now()", "transaction_timestamp()": "now()", "current_timestamp()": "now()"}
+
+
+_TYPE_ALIASES = {
+    "integer": "int", "int4": "int", "int8": "bigint", "int2": "smallint", "serial4": "serial",
+    "serial8": "bigserial", "bool": "boolean", "float8": "double precision", "float4": "real",
+    "character varying": "varchar", "timestamp without time zone": "timestamp",
+    "timestamp with time zone": "timestamptz", "time without time zone": "time",
+    "time with time zone": "timetz", "decimal": "numeric", "character": "char",
+}
+
+
+# --- the one diff -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Change:
+    kind: Literal["added", "removed", "changed"]
+    object: str  # table, column, constraint, index, view, sequence, enum, enum value
+    name: str  # `likes`, `likes.note`, `likes.likes_user_id_fkey`
+    detail: str = ""
+
+    def describe(self) -> str:
+        what = f"{self.object} `{self.name}`"
+        if self.kind == "changed":
+            return f"{what} changed: {self.detail}"
+        return f"{what} {self.kind}" + (f" ({self.detail})" if self.detail else "")
+
+
+def diff(before: Schema, after: Schema) -> list[Change]:
+    """What turns `before` into `after`, object by object, in a stable order."""
+    out = _diff_mapping("table", before.tables, after.tables, lambda _, a, b: _diff_table(a, b))
+    out.extend(_diff_names("view", before.views, after.views))
+    out.extend(_diff_names("sequence", before.sequences, after.sequences))
+    out.extend(_diff_mapping("index", before.indexes, after.indexes, lambda name, a, b: [] if a == b else [
+        Change("changed", "index", name, _index_text(a) + " -> " + _index_text(b))]))
+    out.extend(_diff_mapping("enum", before.enums, after.enums, lambda name, a, b: [
+        *(Change("added", "enum value", f"{name}.{v}") for v in b if v not in a),
+        *(Change("removed", "enum value", f"{name}.{v}") for v in a if v not in b)]))
+    return out
+
+
+def _diff_mapping(obj: str, before: Mapping[str, Any], after: Mapping[str, Any],
+                  compare: Callable[[str, Any, Any], list[Change]]) -> list[Change]:
+    """Objects by name: added, removed, or (present in both) what `compare` finds."""
+    out: list[Change] = []
+    for name in sorted(set(before) | set(after)):
+        a, b = before.get(name), after.get(name)
+        if a is None:
+            out.append(Change("added", obj, name))
+        elif b is None:
+            out.append(Change("removed", obj, name))
+        elif a is not b:  # (snapshots of one replay share what a migration left alone)
+            out.extend(compare(name, a, b))
+    return out
+
+
+def _diff_names(obj: str, a: frozenset[str], b: frozenset[str]) -> list[Change]:
+    return [Change("added", obj, n) for n in sorted(b - a)] + [Change("removed", obj, n) for n in sorted(a - b)]
+
+
+def _diff_table(a: Table, b: Table) -> list[Change]:
+    out: list[Change] = []
+    cols_a = {c.name: c for c in a.columns}
+    cols_b = {c.name: c for c in b.columns}
+    for name in [c.name for c in a.columns] + [c.name for c in b.columns if c.name not in cols_a]:
+        ca, cb = cols_a.get(name), cols_b.get(name)
+        full = f"{a.name}.{name}"
+        if ca is None:
+            out.append(Change("added", "column", full))
+        elif cb is None:
+            out.append(Change("removed", "column", full))
+        else:
+            details = []
+            if ca.type != cb.type and ca.type and cb.type:
+                details.append(f"type {ca.type} -> {cb.type}")
+            if ca.nullable != cb.nullable:
+                details.append("NOT NULL dropped" if cb.nullable else "NOT NULL added")
+            if ca.default != cb.default:
+                details.append(f"default {ca.default or 'none'} -> {cb.default or 'none'}")
+            if details:
+                out.append(Change("changed", "column", full, ", ".join(details)))
+    cons_a = {c.name: c for c in a.constraints}
+    cons_b = {c.name: c for c in b.constraints}
+    for name in sorted(set(cons_a) | set(cons_b)):
+        xa, xb = cons_a.get(name), cons_b.get(name)
+        full = f"{a.name}.{name}"
+        if xa is None and xb is not None:
+            out.append(Change("added", "constraint", full, xb.kind))
+        elif xb is None and xa is not None:
+            out.append(Change("removed", "constraint", full, xa.kind))
+        elif xa is not None and xb is not None and _constraint_shape(xa) != _constraint_shape(xb):
+            out.append(Change("changed", "constraint", full, f"{xa.kind} changed"))
+    return out
+
+
+def _constraint_shape(c: Constraint) -> tuple[object, ...]:
+    # no ON DELETE means NO ACTION
+    return (c.kind, c.columns, c.ref_table, c.ref_columns, (c.on_delete or "NO ACTION").upper())
+
+
+def _index_text(i: Index) -> str:
+    return f"{'unique ' if i.unique else ''}on {i.table} ({', '.join(i.columns)})"

@@ -1,0 +1,315 @@
+"""The schema at every point of a migration history, and what each rollback fails to undo.
+
+A `Timeline` replays a history once, in version order, keeping the schema before each migration
+and the log of what each migration changed. Lint uses it three ways: the schema a migration starts
+from (SG11, SG12), the leftovers of replaying a migration up and then its rollback (SG32), and
+`sqlguard rollback-gen`, which turns a migration's log into the rollback that undoes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlguard.diagnostic import Span
+from sqlguard.migrations.files import does_work
+from sqlguard.migrations.history import History, Migration
+from sqlguard.schema.model import Change, Schema, diff
+from sqlguard.schema.replay import Effect, SchemaBuilder
+from sqlguard.sql.plpgsql import nested_statements
+from sqlguard.sql.split import Statement, split
+from sqlguard.sql.text import decode
+
+MANUAL = re.compile(r"--\s*MANUAL:\s*(.*)")
+
+
+def statements_of(text: str, dialect: str, section: str | None = None) -> Iterator[Statement]:
+    """The statements a runner executes, DO-block bodies included; `section` picks up or down."""
+    scan = decode(text.encode("utf-8", errors="surrogateescape")).scan_text
+    for stmt in split(scan, dialect).statements:
+        if section == "up" and stmt.section == "down":
+            continue
+        if section == "down" and stmt.section != "down":
+            continue
+        yield stmt
+        if dialect == "postgres" and stmt.kind == "sql" and stmt.keyword in ("DO", "CREATE"):
+            yield from nested_statements(stmt, scan)
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """Something a migration changed that its rollback leaves changed (SG32)."""
+
+    message: str
+    help: str
+    span: Span | None  # where the migration made the change, in the migration's file
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """What replaying a history produced, to start the next replay from (see `Timeline.prior`).
+
+    `prefixes[i]` hashes the first i + 1 migrations (their names and up-text, in order): the states up
+    to the longest prefix two histories share are the same, whatever comes after."""
+
+    prefixes: tuple[str, ...]
+    before: tuple[Schema, ...]
+    effects: tuple[tuple[Effect, ...], ...]
+    unreadable: tuple[bool, ...]
+
+
+@dataclass
+class Timeline:
+    history: History
+    dialect: str
+    read: Callable[[Path], str]
+    base: Schema | None = None
+    # an earlier replay of this history: the migrations it shares from the start are not replayed again
+    prior: Replayed | None = None
+    _before: list[Schema] = field(default_factory=list)
+    _effects: list[list[Effect]] = field(default_factory=list)
+    _unreadable: list[bool] = field(default_factory=list)
+    _leftovers: dict[int, list[Leftover]] = field(default_factory=dict)
+    _prefixes: list[str] = field(default_factory=list)
+    reused: int = 0  # migrations taken from `prior`
+
+    def __post_init__(self) -> None:
+        texts = [self._text(m.path) for m in self.history.migrations]
+        h = hashlib.sha256(f"{self.dialect}\n".encode())
+        for m, text in zip(self.history.migrations, texts, strict=True):
+            h.update(f"{m.path.name}\n{m.single_file}\n{len(text or '')}\n".encode())
+            h.update((text or "").encode("utf-8", errors="surrogateescape"))
+            self._prefixes.append(h.hexdigest())
+        start = self._reuse() if self.base is None else 0
+        builder = SchemaBuilder.from_schema(self._before[start] if start else self.base, self.dialect)
+        del self._before[start:]
+        for m, text in zip(self.history.migrations[start:], texts[start:], strict=True):
+            self._before.append(builder.freeze())
+            builder.effects = []
+            builder.unreadable = []
+            if text is not None:
+                for stmt in statements_of(text, self.dialect, "up" if m.single_file else None):
+                    builder.apply_text(stmt)
+            self._effects.append(builder.effects)
+            self._unreadable.append(bool(builder.unreadable))
+        self._before.append(builder.freeze())
+
+    def _reuse(self) -> int:
+        """Take from `prior` the states of the migrations both share from the start; how many."""
+        prior = self.prior
+        if prior is None:
+            return 0
+        n = 0
+        for mine, theirs in zip(self._prefixes, prior.prefixes, strict=False):
+            if mine != theirs:
+                break
+            n += 1
+        if n:
+            self._before = list(prior.before[:n + 1])
+            self._effects = [list(e) for e in prior.effects[:n]]
+            self._unreadable = list(prior.unreadable[:n])
+            self.reused = n
+        return n
+
+    def replayed(self) -> Replayed:
+        """This replay, for `prior` of the next one."""
+        return Replayed(tuple(self._prefixes), tuple(self._before), tuple(tuple(e) for e in self._effects),
+                        tuple(self._unreadable))
+
+    def _text(self, path: Path) -> str | None:
+        try:
+            return self.read(path)
+        except OSError:
+            return None
+
+    def before(self, i: int) -> Schema:
+        return self._before[i]
+
+    def after(self, i: int) -> Schema:
+        return self._before[i + 1]
+
+    @property
+    def final(self) -> Schema:
+        return self._before[-1]
+
+    def effects(self, i: int) -> list[Effect]:
+        return self._effects[i]
+
+    def leftovers(self, i: int) -> list[Leftover]:
+        if i not in self._leftovers:
+            self._leftovers[i] = self._compute_leftovers(i)
+        return self._leftovers[i]
+
+    def _compute_leftovers(self, i: int) -> list[Leftover]:
+        m = self.history.migrations[i]
+        if m.single_file:
+            down_path, section = m.path, "down"
+        elif m.rollback is not None:
+            down_path, section = m.rollback, None
+        else:
+            return []  # no rollback at all: SG31's finding
+        try:
+            down_text = self.read(down_path)
+        except OSError:
+            return []
+        label = f"the down section of `{m.path.name}`" if m.single_file else f"`{_name(down_path)}`"
+        out = [Leftover(f"{label} leaves a step to do by hand: {text.strip()}",
+                        "Do the step, then replace the `-- MANUAL:` line with the SQL that does it.", None)
+               for text in MANUAL.findall(_section_text(down_text, section))]
+        down = [s for s in statements_of(down_text, self.dialect, section) if s.kind == "sql"]
+        if not any(does_work(s) for s in down):
+            return out  # an empty rollback is SG31's finding
+        builder = SchemaBuilder.from_schema(self.after(i), self.dialect)
+        for stmt in down:
+            builder.apply_text(stmt)
+        if builder.unreadable:
+            return out  # the rollback holds DDL the replay cannot read: no verdict on it (SG00 says why)
+        after_down = builder.freeze()
+        changes = [c for c in diff(self.before(i), after_down)
+                   if not (_lookup(self.before(i), c) is None and _lookup(self.after(i), c) is None)]
+        # (an object that neither existed before nor after the migration but exists after the rollback
+        # is one the history never knew, like a table dropped by the migration but created outside
+        # the history: SG11 reports the unknown table; the rollback cannot be judged on it)
+        out.extend(_describe(_without_dependents(changes, self.before(i), after_down), self.effects(i), label, m))
+        return out
+
+
+def _without_dependents(changes: list[Change], before: Schema, after: Schema) -> list[Change]:
+    """Leave out constraints and indexes that stand or fall with a column already reported."""
+    columns = {(c.kind, c.name) for c in changes if c.object == "column" and c.kind != "changed"}
+    out = []
+    for c in changes:
+        if c.object in ("constraint", "index") and c.kind != "changed":
+            schema = after if c.kind == "added" else before
+            obj = _lookup(schema, c)
+            table = (c.name.rpartition(".")[0] if c.object == "constraint" else getattr(obj, "table", ""))
+            cols = getattr(obj, "columns", ())
+            if any((c.kind, f"{table}.{col}") in columns for col in cols):
+                continue
+        out.append(c)
+    return out
+
+
+def _lookup(schema: Schema, c: Change) -> object:
+    """The object a change is about, as it stands in `schema` (None when absent)."""
+    if c.object == "table":
+        return schema.tables.get(c.name)
+    if c.object in ("column", "constraint"):
+        table, _, name = c.name.rpartition(".")
+        t = schema.tables.get(table)
+        if t is None:
+            return None
+        return t.column(name) if c.object == "column" else t.constraint(name)
+    if c.object == "index":
+        return schema.indexes.get(c.name)
+    if c.object == "view":
+        return c.name if c.name in schema.views else None
+    if c.object == "sequence":
+        return c.name if c.name in schema.sequences else None
+    if c.object == "enum":
+        return schema.enums.get(c.name)
+    if c.object == "enum value":
+        enum, _, value = c.name.rpartition(".")
+        return value if value in schema.enums.get(enum, ()) else None
+    return None
+
+
+def _name(path: Path) -> str:
+    return path.name
+
+
+def _section_text(text: str, section: str | None) -> str:
+    if section != "down":
+        return text
+    m = re.search(r"--\s*(?:migrate:down|\+goose\s+Down)\b", text, re.I)
+    return text[m.end():] if m else ""
+
+
+_ORIGIN = {
+    ("added", "table"): "create table", ("removed", "table"): "drop table",
+    ("added", "column"): "add column", ("removed", "column"): "drop column", ("changed", "column"): "alter column",
+    ("added", "constraint"): "add constraint", ("removed", "constraint"): "drop constraint",
+    ("added", "index"): "create index", ("removed", "index"): "drop index",
+    ("added", "view"): "create view", ("removed", "view"): "drop view",
+    ("added", "sequence"): "create sequence", ("removed", "sequence"): "drop sequence",
+    ("added", "enum"): "create enum", ("removed", "enum"): "drop enum", ("added", "enum value"): "add enum value",
+}
+
+
+def _origin(change: Change, effects: list[Effect]) -> Effect | None:
+    kind = _ORIGIN.get((change.kind, change.object))
+    for e in effects:
+        if e.kind != kind:
+            continue
+        if change.object in ("column", "constraint", "enum value"):
+            target, _, name = change.name.rpartition(".")
+            if e.target == target and e.name == name:
+                return e
+        elif e.target == change.name:
+            return e
+    return None
+
+
+def _describe(changes: list[Change], effects: list[Effect], down: str, m: Migration) -> list[Leftover]:
+    out: list[Leftover] = []
+    used: set[int] = set()
+    # A rename shows up as one name removed and another added: say "not renamed back" once.
+    for e in effects:
+        if not e.kind.startswith("rename "):
+            continue
+        obj = e.kind.split(" ", 1)[1]
+        if obj in ("column", "constraint"):
+            old, new = f"{e.target}.{e.before}", f"{e.target}.{e.after}"
+        else:
+            old, new = str(e.before), str(e.after)
+        hits = [k for k, c in enumerate(changes) if c.object == obj and
+                ((c.kind == "removed" and c.name == old) or (c.kind == "added" and c.name == new))]
+        if len(hits) == 2:
+            used.update(hits)
+            undo = _rename_back(obj, e)
+            out.append(Leftover(f"{obj} `{old}` renamed to `{new}` here is not renamed back by {down}.",
+                                f"Add `{undo}` to {down}.", e.span))
+    for k, c in enumerate(changes):
+        if k in used:
+            continue
+        origin = _origin(c, effects)
+        what = f"{c.object} `{c.name}`"
+        if c.kind == "added":
+            verb = "added" if c.object in ("column", "constraint", "enum value") else "created"
+            message = f"{what} {verb} here is still there after {down} runs."
+            help = f"Add `{_undo_add(c)}` to {down}."
+        elif c.kind == "removed":
+            message = f"{what} dropped here is not re-created by {down}."
+            help = (f"Re-create it in {down} (`sqlguard rollback-gen {m.path.name}` writes it from the "
+                    "history); its data needs a backup.")
+        else:
+            message = f"{what} is not restored as it was by {down}: {c.detail} compared with before the migration."
+            help = f"Make {down} restore it exactly (type, NOT NULL, default, constraint definition)."
+        out.append(Leftover(message, help, origin.span if origin is not None else None))
+    return out
+
+
+def _rename_back(obj: str, e: Effect) -> str:
+    if obj == "table":
+        return f"ALTER TABLE {e.after} RENAME TO {str(e.before).rsplit('.', 1)[-1]};"
+    if obj == "column":
+        return f"ALTER TABLE {e.target} RENAME COLUMN {e.after} TO {e.before};"
+    if obj == "constraint":
+        return f"ALTER TABLE {e.target} RENAME CONSTRAINT {e.after} TO {e.before};"
+    return f"ALTER {obj.upper()} {e.after} RENAME TO {e.before};"
+
+
+def _undo_add(c: Change) -> str:
+    if c.object == "table":
+        return f"DROP TABLE IF EXISTS {c.name};"
+    if c.object in ("column", "constraint"):
+        table, _, name = c.name.rpartition(".")
+        return f"ALTER TABLE {table} DROP {c.object.upper()} IF EXISTS {name};"
+    if c.object == "enum":
+        return f"DROP TYPE IF EXISTS {c.name};"
+    if c.object == "enum value":
+        return "-- MANUAL: PostgreSQL cannot remove an enum value; re-create the type without it"
+    return f"DROP {c.object.upper()} IF EXISTS {c.name};"

@@ -1,1 +1,0 @@
-"""Sources: turn files into units to lint (decoded text, SQL statements with exact spans, migration sets)."""

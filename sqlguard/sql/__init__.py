@@ -1,0 +1,1 @@
+"""SQL text: decoding, splitting, lexing, parsing, and the typed reader of statements."""
