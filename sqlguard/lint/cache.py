@@ -49,7 +49,7 @@ class Cache:
         h = hashlib.sha256()
         h.update(f"sqlguard {__version__}\n{settings!r}\n".encode())
         # the code itself: an edited checkout (or an upgrade that kept the version) must not reuse results
-        package = Path(__file__).parent
+        package = Path(__file__).parent.parent  # (the whole sqlguard package, not only lint/)
         for f in sorted(package.rglob("*.py")):
             st = f.stat()
             h.update(f"{f.relative_to(package)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
