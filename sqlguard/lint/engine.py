@@ -105,9 +105,9 @@ class Run:
 
     def _history_extras(self, history: Any, m: Any) -> dict[str, Any]:
         """SG33, SG34 and SG36 facts for one migration (plain data for the checks)."""
+        from sqlguard.migrations import history as hist
         from sqlguard.migrations.files import short_name
         from sqlguard.migrations.integrity import IntegrityIndex
-        from sqlguard.migrations import history as hist
 
         if self.integrity is None:
             self.integrity = IntegrityIndex()
@@ -573,7 +573,7 @@ def lint_source(shown: str, real: Path | None, data: bytes, run: Run) -> tuple[l
             explicit = explicit_transaction(words[0].upper().rstrip(";") if words else "",
                                             words[1].upper() if len(words) > 1 else "", explicit)
         # after the checks, which see the schema as it was before the statement
-        state.apply(stmt, sctx.outcome, sctx.lexemes)
+        state.apply_text(stmt)
     for rule in rules:
         if rule.scope == "file":
             for finding in rule.check(ctx):
@@ -606,7 +606,7 @@ def _lint_python(shown: str, data: bytes, run: Run) -> tuple[list[Diagnostic], S
                 # positions inside a Python string are not where SQL edits go: no autofix here
                 raw.append((rule, replace(finding, fix=None), stmt))
         if known is not None:
-            known.state.apply(stmt, sctx.outcome, sctx.lexemes)
+            known.state.apply_text(stmt)
     for rule in run.rules:
         if rule.scope == "file" and rule.code in PYTHON_FILE_RULES:
             for finding in rule.check(ctx):

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from sqlguard.schema.model import Schema
     from sqlguard.schema.replay import Known, SchemaBuilder
     from sqlguard.schema.timeline import Leftover
+    from sqlguard.sql.ddl.model import Description
+    from sqlguard.sql.pgtree import PgParse
     from sqlguard.sql.text import SourceProblem
 
 SECTIONS = ("Why is this bad?", "Example", "Use instead")
@@ -127,6 +129,7 @@ class StatementContext:
     in_transaction: bool = False  # the runner's wrapping transaction, or an explicit BEGIN … COMMIT
     _outcome: ParseOutcome | None = field(default=None, repr=False)
     _lexemes: list[Lexeme] | None = field(default=None, repr=False)
+    _ddl: Description | None = field(default=None, repr=False)
 
     @property
     def dialect(self) -> str:
@@ -141,6 +144,28 @@ class StatementContext:
         if self._outcome is None:
             self._outcome = parse_statement(self.stmt, self.dialect)
         return self._outcome
+
+    @property
+    def pg(self) -> PgParse | None:
+        """PostgreSQL's parse of the statement (None for other dialects and for what is not SQL)."""
+        if self.dialect != "postgres" or self.stmt.kind != "sql":
+            return None
+        from sqlguard.sql.pgtree import parse
+
+        return parse(self.stmt.text)
+
+    @property
+    def ddl(self) -> Description:
+        """What the statement is and does: the typed reader's description of it."""
+        if self._ddl is None:
+            from sqlguard.sql.ddl import describe
+
+            def tree() -> Any:
+                out = self.outcome
+                return out.tree if out.status == "parsed" else None
+
+            self._ddl = describe(self.stmt.text, self.dialect, tree=tree, pg=self.pg)
+        return self._ddl
 
     @property
     def tree(self) -> exp.Expression | None:

@@ -94,6 +94,9 @@ class Schema:
     sequences: frozenset[str] = frozenset()
     enums: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     schemas: frozenset[str] = frozenset()  # schemas created by the history (CREATE SCHEMA)
+    # sequences that belong to a column (serial, identity, OWNED BY): PostgreSQL drops them with it, and
+    # they are not compared (they come and go with their column)
+    owned_sequences: frozenset[str] = frozenset()
 
     def table(self, name: str, schema: str | None = None) -> Table | None:
         return find(self.tables, name, schema)

@@ -1,22 +1,25 @@
 """Static replay: statements applied in order to a schema, the way PostgreSQL would apply them.
 
-`SchemaBuilder` is the one mutable schema. It reads each statement's syntax tree where sqlglot
-gives one, and its lexemes where it does not (DROPs of several objects, `ALTER TYPE … ADD VALUE`,
-`RENAME CONSTRAINT`, a CREATE TABLE the parser rejects), so that one unreadable statement does not
-make every later reference look unknown. What it cannot apply it records in `unreadable`.
+`SchemaBuilder` is the one mutable schema. It reads each statement's typed description
+(`sqlguard.sql.ddl`) and nothing else, and does what the server does with it: the names PostgreSQL
+gives unnamed constraints, indexes and sequences (`sqlguard.postgres.names`), the constraints,
+indexes and owned sequences that go with a dropped column or table, the columns a partition or a
+LIKE takes from its source. What it cannot follow it records in `unreadable`, and a table it is then
+unsure of is marked inexact.
 
 Every change is logged as an `Effect` with what was there before: `sqlguard rollback-gen` turns
 the log of a migration into its rollback, and SG32 points at the statement that made a change its
-rollback does not undo.
+rollback does not undo. The schema oracle (tests/test_oracle_schema.py) applies the shared histories
+to a real server and compares its catalog with this replay after every migration.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlguard.diagnostic import Span
+from sqlguard.postgres.names import choose_name, column_names_addition, index_column_names
 from sqlguard.schema.model import (
     Column,
     Constraint,
@@ -29,12 +32,27 @@ from sqlguard.schema.model import (
     normalize_default,
     normalize_type,
 )
-from sqlguard.sql.lex import Lexeme, lex
-from sqlguard.sql.parse import ParseOutcome, dialect_of, parse_statement
+from sqlguard.sql import ddl
+from sqlguard.sql.ddl.model import (
+    Action,
+    AlterEnum,
+    AlterSequence,
+    AlterTable,
+    ColumnDef,
+    ConstraintDef,
+    CreateIndex,
+    CreateSchema,
+    CreateSequence,
+    CreateTable,
+    CreateType,
+    CreateView,
+    Description,
+    Drop,
+    Name,
+    Rename,
+    SetSchema,
+)
 from sqlguard.sql.split import Statement
-
-if TYPE_CHECKING:
-    from sqlglot import exp
 
 
 @dataclass(frozen=True)
@@ -43,7 +61,7 @@ class Effect:
 
     kind: str  # create table | drop table | rename table | add column | drop column | alter column |
     # rename column | add constraint | drop constraint | rename constraint | create index | drop index |
-    # rename index | create view | drop view | create sequence | drop sequence | create enum |
+    # rename index | create view | drop view | rename view | create sequence | drop sequence | create enum |
     # drop enum | add enum value | create schema
     target: str  # the table (or index, view, sequence, enum) key
     name: str | None = None  # column or constraint name; the new name for renames
@@ -52,8 +70,10 @@ class Effect:
     span: Span | None = None
 
 
-_TABLEISH = {"TABLE", "VIEW", "INDEX", "SEQUENCE", "TYPE", "SCHEMA", "MATERIALIZED", "FOREIGN", "UNIQUE",
-             "UNLOGGED", "TEMP", "TEMPORARY", "OR"}
+_SERIAL_TYPES = {"serial": "int", "serial4": "int", "bigserial": "bigint", "serial8": "bigint",
+                 "smallserial": "smallint", "serial2": "smallint"}
+# LIKE … INCLUDING options (parsenodes.h, TableLikeOption)
+_LIKE_CONSTRAINTS, _LIKE_DEFAULTS, _LIKE_IDENTITY, _LIKE_INDEXES = 1 << 2, 1 << 3, 1 << 5, 1 << 6
 
 
 @dataclass
@@ -67,17 +87,26 @@ class SchemaBuilder:
     dialect: str = "postgres"
     effects: list[Effect] = field(default_factory=list)
     unreadable: list[Span] = field(default_factory=list)
+    owned_sequences: dict[str, tuple[str, str]] = field(default_factory=dict)  # sequence -> (table, column)
+    temporary: set[str] = field(default_factory=set)  # tables that end with the session
 
     @classmethod
     def from_schema(cls, schema: Schema | None, dialect: str = "postgres") -> SchemaBuilder:
         if schema is None:
             return cls(dialect=dialect)
+        owned = {s: ("", "") for s in schema.owned_sequences}
         return cls(TableMap(schema.tables), set(schema.views), dict(schema.indexes), set(schema.sequences),
-                   dict(schema.enums), set(schema.schemas), dialect)
+                   dict(schema.enums), set(schema.schemas), dialect, owned_sequences=owned)
 
     def freeze(self) -> Schema:
         return Schema(dict(self.tables), frozenset(self.views), dict(self.indexes), frozenset(self.sequences),
-                      dict(self.enums), frozenset(self.schemas))
+                      dict(self.enums), frozenset(self.schemas), frozenset(self.owned_sequences))
+
+    def end_session(self) -> None:
+        """A migration's session ended: its temporary tables are gone."""
+        for k in list(self.temporary):
+            self.tables.pop(k, None)
+        self.temporary.clear()
 
     # --- reading (what checks see through `Known`) ---------------------------------------------
 
@@ -91,35 +120,35 @@ class SchemaBuilder:
         return k in self.views or k.lower() in self.views or (
             schema is None and any(v.rsplit(".", 1)[-1] in (name, name.lower()) for v in self.views))
 
+    def index_of(self, name: str, schema: str | None = None) -> Index | None:
+        k = key(name, schema)
+        found = self.indexes.get(k) or self.indexes.get(name)
+        if found is None and schema is None:
+            found = next((v for k2, v in self.indexes.items() if k2.rsplit(".", 1)[-1] == name), None)
+        return found
+
     # --- applying ------------------------------------------------------------------------------
 
     def apply_text(self, stmt: Statement) -> None:
-        """Parse and apply one statement (for replaying files that are not being linted)."""
-        self.apply(stmt, parse_statement(stmt, self.dialect, keep=True), lex(stmt.text, self.dialect))
-
-    def apply(self, stmt: Statement, outcome: ParseOutcome, toks: list[Lexeme]) -> None:
-        if stmt.kind != "sql" or stmt.context not in ("top", "do") or not toks or toks[0].kind != "word":
+        """Describe and apply one statement (for replaying files that are not being linted)."""
+        if stmt.kind != "sql" or stmt.context not in ("top", "do"):
             return
-        first = toks[0].upper
-        if first not in ("CREATE", "ALTER", "DROP", "RENAME", "COMMENT"):
+        for desc in ddl.describe_all(stmt.text, self.dialect):
+            self.apply(stmt, desc)
+
+    def apply(self, stmt: Statement, desc: Description) -> None:
+        """Apply one statement's description (what runs when the migration runs: not function bodies)."""
+        if stmt.kind != "sql" or stmt.context not in ("top", "do"):
             return
         span = stmt.span
-        try:
-            if first == "DROP":
-                self._drop(toks, span)
-                return
-            if outcome.status == "parsed" and self._apply_tree(outcome.tree, span):
-                return
-            if self._apply_tokens(toks, span):
-                return
-        except _Unreadable:
-            pass
-        words = [t.upper for t in toks[:4]]
-        if first in ("CREATE", "ALTER", "RENAME") and len(words) > 1 and (set(words[1:3]) & _TABLEISH):
+        handler = _HANDLERS.get(type(desc))
+        if handler is not None:
+            handler(self, desc, span)
+        if not desc.modelled:
             self.unreadable.append(span)
-            table = _token_table(toks)
-            if table is not None:
-                t = self.table(*table)
+            name = getattr(desc, "name", None)
+            if isinstance(name, Name):
+                t = self.table(name.name, name.schema)
                 if t is not None:
                     self.tables[t.name] = replace(t, exact=False)
 
@@ -127,350 +156,476 @@ class SchemaBuilder:
              span: Span | None = None) -> None:
         self.effects.append(Effect(kind, target, name, before, after, span))
 
-    # --- DROP (always from lexemes: sqlglot rejects `DROP INDEX a, b`) -------------------------
+    # --- names ---------------------------------------------------------------------------------
 
-    def _drop(self, toks: list[Lexeme], span: Span) -> None:
-        from sqlguard.rules._drops import drop_sites
+    def _schema_of(self, k: str) -> str | None:
+        return k.rsplit(".", 1)[0] if "." in k else None
 
-        for site in drop_sites(toks):
-            if site.table is not None:
-                continue  # ALTER TABLE … DROP is handled with the ALTER
-            for name_tok in site.names:
-                schema = _qualifier(toks, name_tok)
-                self._drop_object(site.kind, name_tok.name, schema, span)
-
-    def _drop_object(self, kind: str, name: str, schema: str | None, span: Span) -> None:
+    def _relation_taken(self, name: str, schema: str | None) -> bool:
         k = key(name, schema)
-        if kind in ("TABLE", "FOREIGN TABLE"):
-            t = self.table(name, schema)
+        if k in self.tables or k in self.views or k in self.indexes or k in self.sequences \
+                or k in self.owned_sequences:
+            return True
+        return any(c.name == name and c.kind in ("primary key", "unique", "exclude")
+                   for t in self.tables.values() if self._schema_of(t.name) == self._schema_of(k)
+                   for c in t.constraints)
+
+    def _constraint_taken(self, name: str, schema: str | None) -> bool:
+        k = key("x", schema)
+        return any(c.name == name for t in self.tables.values() if self._schema_of(t.name) == self._schema_of(k)
+                   for c in t.constraints)
+
+    def _constraint_name(self, table: str, c: ConstraintDef, others: list[str]) -> str:
+        """The name PostgreSQL gives a constraint added to `table` (its key) without one."""
+        if c.name:
+            return c.name
+        bare = table.rsplit(".", 1)[-1]
+        schema = self._schema_of(table)
+        if self.dialect != "postgres":
+            # (SQLite and MySQL name unnamed constraints their own way; these names only need to be stable)
+            label = {"primary key": "pkey", "unique": "key", "foreign key": "fkey", "check": "check"}.get(
+                c.kind, "excl")
+            cols = "_".join(c.columns[:1] if c.kind == "check" else c.columns)
+            return f"{bare}_pkey" if c.kind == "primary key" else f"{bare}_{cols}_{label}".replace("__", "_")
+        if c.kind == "primary key":
+            return choose_name(bare, None, "pkey", lambda n: n in others or self._relation_taken(n, schema)
+                               or self._constraint_taken(n, schema))
+        if c.kind in ("unique", "exclude"):
+            label = "key" if c.kind == "unique" else "excl"
+            return choose_name(bare, column_names_addition(c.columns), label,
+                               lambda n: n in others or self._relation_taken(n, schema)
+                               or self._constraint_taken(n, schema))
+        if c.kind == "foreign key":
+            return choose_name(bare, column_names_addition(c.columns), "fkey",
+                               lambda n: n in others or self._constraint_taken(n, schema))
+        cols = tuple(dict.fromkeys(c.columns))
+        return choose_name(bare, cols[0] if len(cols) == 1 else None, "check",
+                           lambda n: n in others or self._constraint_taken(n, schema))
+
+    # --- tables --------------------------------------------------------------------------------
+
+    def _resolve(self, name: Name | None) -> str:
+        """The key of a referenced table: the existing one when known, else as written."""
+        if name is None:
+            return "?"
+        t = self.table(name.name, name.schema)
+        return t.name if t is not None else key(name.name, name.schema)
+
+    def _column(self, table_key: str, col: ColumnDef) -> tuple[Column, list[ConstraintDef]]:
+        bare = table_key.rsplit(".", 1)[-1]
+        ctype = normalize_type(col.type.text) if col.type is not None and col.type.known else None
+        nullable = not col.not_null
+        default = col.default.text if col.default is not None and not col.default.null else None
+        if col.type is not None and col.type.serial:
+            ctype = _SERIAL_TYPES[col.type.base]
+            schema = self._schema_of(table_key)
+            seq = choose_name(bare, col.name, "seq", lambda n: self._relation_taken(n, schema))
+            seq_key = key(seq, schema)
+            self.owned_sequences[seq_key] = (table_key, col.name)
+            default = f"nextval('{seq_key}'::regclass)"
+            nullable = False
+        if col.identity is not None:
+            nullable = False
+            default = None
+            schema = self._schema_of(table_key)
+            seq = choose_name(bare, col.name, "seq", lambda n: self._relation_taken(n, schema))
+            self.owned_sequences[key(seq, schema)] = (table_key, col.name)
+        if col.generated is not None:
+            default = None
+        cons = [c if c.columns else replace(c, columns=(col.name,)) for c in col.constraints]
+        if any(c.kind == "primary key" for c in cons):
+            nullable = False
+        return Column(col.name, ctype, nullable, normalize_default(default) if default is not None else None), cons
+
+    def _constraint(self, table_key: str, c: ConstraintDef, others: list[str]) -> Constraint:
+        ref_table = None
+        ref_cols: tuple[str, ...] = ()
+        if c.kind == "foreign key":
+            ref_table = self._resolve(c.ref)
+            ref_cols = c.ref_columns
+            if not ref_cols:
+                target = self.tables.get(ref_table)
+                ref_cols = target.primary_key if target is not None else ()  # `REFERENCES t`: t's primary key
+        name = self._constraint_name(table_key, c, others)
+        definition = c.definition or None
+        return Constraint(name, c.kind, c.columns, ref_table, ref_cols, c.on_delete, definition)  # type: ignore[arg-type]
+
+    def _create_table(self, d: CreateTable, span: Span) -> None:
+        k = key(d.name.name, d.name.schema)
+        if self.table(d.name.name, d.name.schema) is not None or k in self.views:
+            return  # IF NOT EXISTS (or an error at run time): nothing changes
+        columns: list[Column] = []
+        constraints: list[Constraint] = []
+        exact = d.modelled
+        source_indexes: list[Index] = []
+        parents = [d.partition_of] if d.partition_of is not None else list(d.inherits)
+        for parent_name in parents:
+            parent = self.table(parent_name.name, parent_name.schema)
+            if parent is None:
+                exact = False
+                continue
+            for col in parent.columns:
+                if all(c.name != col.name for c in columns):
+                    columns.append(col)
+            constraints.extend(c for c in parent.constraints if c.kind == "check")
+            if d.partition_of is not None:
+                constraints.extend(c for c in parent.constraints if c.kind == "foreign key")
+                source_indexes.extend(i for i in self.indexes.values() if i.table == parent.name)
+        for like_name, options in zip(d.like, d.like_options or (0,) * len(d.like), strict=False):
+            other = self.table(like_name.name, like_name.schema)
+            if other is None:
+                exact = False
+                continue
+            for col in other.columns:
+                columns.append(replace(col, default=col.default if options & _LIKE_DEFAULTS else None))
+            if options & _LIKE_CONSTRAINTS:
+                constraints.extend(c for c in other.constraints if c.kind == "check")
+            if options & _LIKE_INDEXES:
+                source_indexes.extend(i for i in self.indexes.values() if i.table == other.name)
+                constraints.extend(replace(c, name="") for c in other.constraints
+                                   if c.kind in ("primary key", "unique", "exclude"))
+        if d.as_query is not None:
+            columns = [Column(n) for n in d.as_query]
+            exact = False
+        pending: list[ConstraintDef] = []
+        for col in d.columns:
+            existing = next((c for c in columns if c.name == col.name), None)
+            made, cons = self._column(k, col)
+            if existing is not None:  # a column merged with an inherited one
+                columns[columns.index(existing)] = replace(existing, nullable=existing.nullable and made.nullable,
+                                                           default=made.default or existing.default)
+            else:
+                columns.append(made)
+            pending.extend(cons)
+        pending.extend(d.constraints)
+        table = Table(k, tuple(columns), (), exact)
+        self.tables[k] = table
+        if d.persistence == "t":
+            self.temporary.add(k)
+        # what PostgreSQL names first: check constraints, then the primary key's and unique indexes, then
+        # foreign keys (added last, by ALTER TABLE)
+        order = {"check": 0, "primary key": 1, "unique": 2, "exclude": 2, "foreign key": 3}
+        made_constraints = [c for c in constraints if c.name]
+        taken = [c.name for c in made_constraints]
+        unnamed_from_like = [c for c in constraints if not c.name]
+        for c in sorted(pending, key=lambda c: order.get(c.kind, 4)):
+            if c.kind == "not null":
+                continue
+            made = self._constraint(k, c, taken)
+            taken.append(made.name)
+            made_constraints.append(made)
+        for c in unnamed_from_like:
+            made = self._constraint(k, ConstraintDef(c.kind, None, c.columns), taken)
+            taken.append(made.name)
+            made_constraints.append(replace(c, name=made.name))
+        pk = next((c.columns for c in made_constraints if c.kind == "primary key"), ())
+        columns = [replace(c, nullable=False) if c.name in pk else c for c in columns]
+        table = Table(k, tuple(columns), tuple(made_constraints), exact)
+        self.tables[k] = table
+        self._log("create table", k, after=table, span=span)
+        for idx in source_indexes:
+            cols = idx.columns
+            name = choose_name(k.rsplit(".", 1)[-1], column_names_addition(index_column_names(cols)), "idx",
+                               lambda n: self._relation_taken(n, self._schema_of(k)))
+            made_index = Index(key(name, self._schema_of(k)), k, cols, idx.unique)
+            self.indexes[made_index.name] = made_index
+            self._log("create index", made_index.name, after=made_index, span=span)
+
+    def _alter_table(self, d: AlterTable, span: Span) -> None:
+        if d.relkind in ("index", "view", "materialized view", "sequence"):
+            return  # options, owners, statistics: nothing the model holds
+        t = self.table(d.name.name, d.name.schema)
+        if t is None:
+            return  # unknown table: SG11 reports it; nothing to change
+        for action in d.actions:
+            t = self.tables[t.name]
+            self._action(t, action, span)
+            if t.name not in self.tables:
+                return
+
+    def _action(self, t: Table, a: Action, span: Span) -> None:
+        kind = a.kind
+        if kind == "AT_AddColumn" and a.column_def is not None:
+            if t.column(a.column_def.name) is not None:
+                return  # ADD COLUMN IF NOT EXISTS on an existing column (or an error at run time)
+            col, cons = self._column(t.name, a.column_def)
+            t = replace(t, columns=(*t.columns, col))
+            self.tables[t.name] = t
+            self._log("add column", t.name, col.name, after=col, span=span)
+            taken: list[str] = []
+            for c in sorted(cons, key=lambda c: {"check": 0, "primary key": 1, "unique": 2}.get(c.kind, 3)):
+                if c.kind == "not null":
+                    continue
+                made = self._constraint(t.name, c, taken)
+                taken.append(made.name)
+                t = self.tables[t.name]
+                if made.kind == "primary key":
+                    t = replace(t, columns=tuple(replace(x, nullable=False) if x.name in made.columns else x
+                                                 for x in t.columns))
+                self.tables[t.name] = replace(t, constraints=(*t.constraints, made))
+                self._log("add constraint", t.name, made.name, after=made, span=span)
+        elif kind == "AT_DropColumn" and a.column:
+            self._drop_column(t.name, a.column, span)
+        elif kind == "AT_DropConstraint" and a.name:
+            c = t.constraint(a.name)
+            if c is not None:
+                self.tables[t.name] = replace(t, constraints=tuple(x for x in t.constraints if x is not c))
+                self._log("drop constraint", t.name, c.name, before=c, span=span)
+                if c.kind in ("primary key", "unique") and a.cascade:
+                    self._drop_referencing(t.name, c.columns, span)
+        elif kind == "AT_AddConstraint" and a.constraint is not None:
+            self._add_constraint(t, a.constraint, span)
+        elif kind in ("AT_AlterColumnType", "AT_SetNotNull", "AT_DropNotNull", "AT_ColumnDefault", "AT_AddIdentity",
+                      "AT_DropIdentity", "AT_DropExpression") and a.column:
+            col = t.column(a.column)
+            if col is None:
+                return
+            new = col
+            if kind == "AT_AlterColumnType" and a.type is not None and a.type.known:
+                new = replace(new, type=normalize_type(a.type.text))
+            elif kind == "AT_SetNotNull":
+                new = replace(new, nullable=False)
+            elif kind == "AT_DropNotNull":
+                new = replace(new, nullable=True)
+            elif kind == "AT_ColumnDefault":
+                default = a.default.text if a.default is not None and not a.default.null else None
+                new = replace(new, default=normalize_default(default) if default is not None else None)
+            elif kind == "AT_AddIdentity":
+                new = replace(new, default=None, nullable=False)
+                schema = self._schema_of(t.name)
+                seq = choose_name(t.name.rsplit(".", 1)[-1], col.name, "seq",
+                                  lambda n: self._relation_taken(n, schema))
+                self.owned_sequences[key(seq, schema)] = (t.name, col.name)
+            elif kind == "AT_DropIdentity":
+                for s, owner in list(self.owned_sequences.items()):
+                    if owner == (t.name, col.name):
+                        del self.owned_sequences[s]
+            if new != col:
+                self.tables[t.name] = replace(t, columns=tuple(new if c is col else c for c in t.columns))
+                self._log("alter column", t.name, col.name, before=col, after=new, span=span)
+        elif kind == "AT_AttachPartition" and a.partition is not None:
+            part = self.table(a.partition.name, a.partition.schema)
+            if part is not None:
+                inherited = [c for c in t.constraints if c.kind in ("check", "foreign key")
+                             and part.constraint(c.name) is None]
+                if inherited:
+                    self.tables[part.name] = replace(part, constraints=(*part.constraints, *inherited))
+        # other subcommands (storage, statistics, triggers, owners, row security, …) change nothing modelled
+
+    def _add_constraint(self, t: Table, c: ConstraintDef, span: Span) -> None:
+        if c.using_index:
+            idx = self.index_of(c.using_index, self._schema_of(t.name))
+            cols = idx.columns if idx is not None else c.columns
+            name = c.name or c.using_index
+            if idx is not None:
+                del self.indexes[idx.name]
+                self._log("drop index", idx.name, before=idx, span=span)
+            c = replace(c, name=name, columns=cols)
+        made = self._constraint(t.name, c, [])
+        t = self.tables[t.name]
+        if made.kind == "primary key":
+            t = replace(t, columns=tuple(replace(x, nullable=False) if x.name in made.columns else x
+                                         for x in t.columns))
+        self.tables[t.name] = replace(t, constraints=(*t.constraints, made))
+        self._log("add constraint", t.name, made.name, after=made, span=span)
+
+    def _drop_column(self, table: str, name: str, span: Span) -> None:
+        t = self.tables[table]
+        col = t.column(name)
+        if col is None:
+            return
+        # PostgreSQL drops the constraints, indexes and owned sequences that use the column along with it;
+        # they are logged first so that an undo re-creates the column before them.
+        lost = tuple(c for c in t.constraints if col.name in c.columns)
+        for iname, idx in list(self.indexes.items()):
+            if idx.table == table and (col.name in idx.columns or any(
+                    col.name in _words(c) for c in idx.columns if c not in (col.name,))):
+                del self.indexes[iname]
+                self._log("drop index", iname, before=idx, span=span)
+        for c in lost:
+            self._log("drop constraint", table, c.name, before=c, span=span)
+        for s, owner in list(self.owned_sequences.items()):
+            if owner == (table, col.name):
+                del self.owned_sequences[s]
+        self.tables[table] = replace(t, columns=tuple(c for c in t.columns if c is not col),
+                                     constraints=tuple(c for c in t.constraints if c not in lost))
+        self._log("drop column", table, col.name, before=col, span=span)
+
+    def _drop_referencing(self, table: str, columns: tuple[str, ...], span: Span) -> None:
+        """Foreign keys of other tables on `table`'s `columns`, dropped by a CASCADE."""
+        for other in list(self.tables.values()):
+            gone = [c for c in other.constraints if c.kind == "foreign key" and c.ref_table == table
+                    and (not columns or set(c.ref_columns) <= set(columns) or not c.ref_columns)]
+            if gone:
+                self.tables[other.name] = replace(other, constraints=tuple(c for c in other.constraints
+                                                                           if c not in gone))
+                for c in gone:
+                    self._log("drop constraint", other.name, c.name, before=c, span=span)
+
+    # --- the other statements ------------------------------------------------------------------
+
+    def _create_index(self, d: CreateIndex, span: Span) -> None:
+        target = self.table(d.table.name, d.table.schema)
+        # (an index of a table the history does not know is kept too: the table may come from outside the
+        # history, and which table a later DROP INDEX locks is worth knowing)
+        tkey = target.name if target is not None else key(d.table.name, d.table.schema)
+        schema = self._schema_of(tkey)
+        cols = tuple(c.lower() if c == c.upper() else c for c in d.columns)
+        if d.name is not None:
+            k = key(d.name.name, schema)
+            if self._relation_taken(d.name.name, schema):
+                return  # IF NOT EXISTS, or an error at run time
+        else:
+            bare = tkey.rsplit(".", 1)[-1]
+            name = choose_name(bare, column_names_addition(index_column_names(cols)), "idx",
+                               lambda n: self._relation_taken(n, schema))
+            k = key(name, schema)
+        idx = Index(k, tkey, cols, d.unique)
+        self.indexes[k] = idx
+        self._log("create index", k, after=idx, span=span)
+
+    def _drop(self, d: Drop, span: Span) -> None:
+        for name in d.names:
+            self._drop_object(d.object, name, d.cascade, span)
+
+    def _drop_object(self, kind: str, name: Name, cascade: bool, span: Span) -> None:
+        k = key(name.name, name.schema)
+        if kind in ("table", "foreign table"):
+            t = self.table(name.name, name.schema)
             if t is None:
                 return
             for iname, idx in list(self.indexes.items()):
                 if idx.table == t.name:  # dropped with their table; logged first so undo re-creates them last
                     del self.indexes[iname]
                     self._log("drop index", iname, before=idx, span=span)
+            if cascade:
+                self._drop_referencing(t.name, (), span)
+            for s, owner in list(self.owned_sequences.items()):
+                if owner[0] == t.name:
+                    del self.owned_sequences[s]
             del self.tables[t.name]
+            self.temporary.discard(t.name)
             self._log("drop table", t.name, before=t, span=span)
-        elif kind in ("VIEW", "MATERIALIZED VIEW"):
-            if k in self.views:
-                self.views.discard(k)
-                self._log("drop view", k, before=k, span=span)
-        elif kind == "INDEX":
-            dropped = self.indexes.pop(k, None) or self.indexes.pop(name, None)
+        elif kind in ("view", "materialized view"):
+            found = k if k in self.views else next((v for v in self.views if name.schema is None
+                                                    and v.rsplit(".", 1)[-1] == name.name), None)
+            if found is not None:
+                self.views.discard(found)
+                self._log("drop view", found, before=found, span=span)
+        elif kind == "index":
+            dropped = self.index_of(name.name, name.schema)
             if dropped is not None:
+                del self.indexes[dropped.name]
                 self._log("drop index", dropped.name, before=dropped, span=span)
-        elif kind == "SEQUENCE":
+        elif kind == "sequence":
             if k in self.sequences:
                 self.sequences.discard(k)
                 self._log("drop sequence", k, before=k, span=span)
-        elif kind in ("TYPE", "DOMAIN"):
+            self.owned_sequences.pop(k, None)
+        elif kind in ("type", "domain"):
             if k in self.enums:
                 self._log("drop enum", k, before=self.enums.pop(k), span=span)
-        elif kind == "SCHEMA":
-            self.schemas.discard(name)
+        elif kind == "schema":
+            self._drop_schema(name.name, span)
 
-    # --- from the syntax tree -----------------------------------------------------------------
+    def _drop_schema(self, schema: str, span: Span) -> None:
+        """DROP SCHEMA … CASCADE takes everything in it along (without CASCADE it had to be empty)."""
+        prefix = schema + "."
+        for t in [t for t in self.tables.values() if t.name.startswith(prefix)]:
+            self._drop_object("table", Name(t.name[len(prefix):], schema), True, span)
+        for v in [v for v in self.views if v.startswith(prefix)]:
+            self._drop_object("view", Name(v[len(prefix):], schema), True, span)
+        for s in [s for s in self.sequences if s.startswith(prefix)]:
+            self._drop_object("sequence", Name(s[len(prefix):], schema), True, span)
+        for e in [e for e in self.enums if e.startswith(prefix)]:
+            self._drop_object("type", Name(e[len(prefix):], schema), True, span)
+        for i in [i for i in self.indexes if i.startswith(prefix)]:
+            self._drop_object("index", Name(i[len(prefix):], schema), True, span)
+        self.schemas.discard(schema)
 
-    def _apply_tree(self, tree: exp.Expression, span: Span) -> bool:
-        from sqlglot import exp
-
-        if isinstance(tree, exp.Create):
-            return self._create(tree, span)
-        if isinstance(tree, exp.Alter):
-            kind = str(tree.args.get("kind") or "").upper()
-            target = tree.this
-            if not isinstance(target, exp.Table):
-                return False
-            if kind == "TABLE":
-                return self._alter_table(tree, target, span)
-            if kind in ("INDEX", "VIEW") and len(tree.args.get("actions") or []) == 1:
-                action = tree.args["actions"][0]
-                if isinstance(action, exp.AlterRename) and isinstance(action.this, exp.Table):
-                    self._rename_simple(kind, _tkey(target), action.this.name, span)
-                    return True
-            return False
-        return isinstance(tree, exp.Comment)
-
-    def _create(self, tree: exp.Create, span: Span) -> bool:
-        from sqlglot import exp
-
-        kind = str(tree.args.get("kind") or "").upper()
-        exists = bool(tree.args.get("exists"))
-        this = tree.this
-        if kind == "TABLE":
-            table_node = this.this if isinstance(this, exp.Schema) else this
-            if not isinstance(table_node, exp.Table):
-                return False
-            k = _tkey(table_node)
-            if self.table(table_node.name, table_node.db or None) is not None:
-                return True  # IF NOT EXISTS (or an error at run time): nothing changes
-            table = self._table_from_create(k, tree, this)
-            self.tables[k] = table
-            self._log("create table", k, after=table, span=span)
-            return True
-        if kind == "VIEW":
-            if isinstance(this, exp.Table):
-                k = _tkey(this)
-                if k not in self.views:
-                    self.views.add(k)
-                    self._log("create view", k, after=k, span=span)
-                return True
-            return False
-        if kind == "INDEX" and isinstance(this, exp.Index):
-            on_table = this.args.get("table")
-            if not isinstance(on_table, exp.Table):
-                return False
-            tkey = self._resolve(on_table)
-            params = this.args.get("params")
-            cols = tuple(_sql(c.this if isinstance(c, exp.Ordered) else c, self.dialect).lower()
-                         for c in (params.args.get("columns") or [] if params is not None else []))
-            name = this.name or _default_index_name(tkey, cols)
-            if name in self.indexes and exists:
-                return True
-            idx = Index(name, tkey, cols, bool(tree.args.get("unique")))
-            self.indexes[name] = idx
-            self._log("create index", name, after=idx, span=span)
-            return True
-        if kind == "SEQUENCE" and isinstance(this, exp.Table):
-            k = _tkey(this)
-            if k not in self.sequences:
-                self.sequences.add(k)
-                self._log("create sequence", k, after=k, span=span)
-            return True
-        if kind == "TYPE" and isinstance(this, exp.Table):
-            dtype = tree.args.get("expression")
-            if isinstance(dtype, exp.DataType) and dtype.this == exp.DataType.Type.ENUM:
-                k = _tkey(this)
-                values = tuple(v.name for v in dtype.expressions)
-                if k not in self.enums:
-                    self.enums[k] = values
-                    self._log("create enum", k, after=values, span=span)
-                return True
-            return True  # composite and range types are not modelled
-        if kind == "SCHEMA":
-            db = this.args.get("db") if isinstance(this, exp.Table) else None
-            if db is not None:
-                self.schemas.add(db.name)
-            return True
-        # functions, triggers, extensions, policies, roles: not part of the modelled schema
-        return kind in ("FUNCTION", "PROCEDURE", "TRIGGER", "EXTENSION", "POLICY", "ROLE", "USER", "DATABASE")
-
-    def _table_from_create(self, k: str, tree: exp.Create, this: exp.Expression) -> Table:
-        from sqlglot import exp
-
-        bare = k.rsplit(".", 1)[-1]
-        columns: list[Column] = []
-        constraints: list[Constraint] = []
-        exact = True
-        props = tree.args.get("properties")
-        for prop in (props.expressions if props is not None else []):
-            if isinstance(prop, exp.PartitionedOfProperty) and isinstance(prop.this, exp.Table):
-                parent = self.table(prop.this.name, prop.this.db or None)
-                if parent is not None:
-                    return replace(parent, name=k, constraints=())
-                exact = False
-        if tree.args.get("expression") is not None:
-            select = tree.args["expression"]
-            names = [e.alias_or_name for e in getattr(select, "expressions", [])]
-            if names and all(names) and "*" not in names:
-                columns = [Column(n.lower()) for n in names]
-            exact = False
-        if isinstance(this, exp.Schema):
-            for item in this.expressions:
-                if isinstance(item, exp.ColumnDef):
-                    col, cons = self._column_def(bare, item)
-                    columns.append(col)
-                    constraints.extend(cons)
-                elif isinstance(item, exp.LikeProperty) and isinstance(item.this, exp.Table):
-                    other = self.table(item.this.name, item.this.db or None)
-                    if other is not None:
-                        columns.extend(other.columns)
-                    else:
-                        exact = False
-                else:
-                    c = self._table_constraint(bare, item)
-                    if c is not None:
-                        constraints.append(c)
-                    elif not isinstance(item, exp.Identifier):
-                        exact = exact and isinstance(item, (exp.Constraint, exp.PrimaryKey, exp.ForeignKey))
-        pk = next((c.columns for c in constraints if c.kind == "primary key"), ())
-        columns = [replace(c, nullable=False) if c.name in pk else c for c in columns]
-        return Table(k, tuple(columns), tuple(constraints), exact)
-
-    def _column_def(self, table: str, item: exp.ColumnDef) -> tuple[Column, list[Constraint]]:
-        from sqlglot import exp
-
-        name = item.name if item.this.args.get("quoted") else item.name.lower()
-        kind = item.args.get("kind")
-        ctype = normalize_type(_sql(kind, self.dialect)) if kind is not None else None
-        nullable = True
-        default = None
-        constraints: list[Constraint] = []
-        for cc in item.args.get("constraints") or []:
-            ck = cc.args.get("kind") if isinstance(cc, exp.ColumnConstraint) else cc
-            cname = cc.name if isinstance(cc, exp.ColumnConstraint) and cc.this else None
-            if isinstance(ck, exp.NotNullColumnConstraint):
-                nullable = bool(ck.args.get("allow_null"))
-            elif isinstance(ck, exp.DefaultColumnConstraint):
-                default = _sql(ck.this, self.dialect)
-            elif isinstance(ck, exp.PrimaryKeyColumnConstraint):
-                nullable = False
-                constraints.append(Constraint(cname or f"{table}_pkey", "primary key", (name,),
-                                              definition="PRIMARY KEY"))
-            elif isinstance(ck, exp.UniqueColumnConstraint):
-                constraints.append(Constraint(cname or f"{table}_{name}_key", "unique", (name,),
-                                              definition="UNIQUE"))
-            elif isinstance(ck, exp.CheckColumnConstraint):
-                constraints.append(Constraint(cname or f"{table}_{name}_check", "check", _columns_in(ck, (name,)),
-                                              definition=_sql(ck, self.dialect)))
-            elif isinstance(ck, exp.Reference):
-                ref_table, ref_cols, on_delete = self._reference(ck)
-                constraints.append(Constraint(cname or f"{table}_{name}_fkey", "foreign key", (name,), ref_table,
-                                              ref_cols, on_delete, definition=_sql(ck, self.dialect)))
-        if ctype in ("serial", "bigserial", "smallserial", "serial4", "serial8", "serial2"):
-            # what PostgreSQL makes of it: an integer column fed by its own sequence
-            ctype = {"serial": "int", "serial4": "int", "bigserial": "bigint", "serial8": "bigint"}.get(ctype,
-                                                                                                      "smallint")
-            default = f"nextval('{table}_{name}_seq'::regclass)"
-            nullable = False
-        return Column(name, ctype, nullable, normalize_default(default) if default is not None else None), \
-            constraints
-
-    def _reference(self, ref: exp.Reference) -> tuple[str, tuple[str, ...], str | None]:
-        from sqlglot import exp
-
-        target = ref.this
-        cols: tuple[str, ...] = ()
-        if isinstance(target, exp.Schema):
-            cols = tuple(_ident(c) for c in target.expressions)
-            target = target.this
-        table = self._resolve(target) if isinstance(target, exp.Table) else "?"
-        if not cols and table in self.tables:
-            cols = self.tables[table].primary_key  # `REFERENCES t` means t's primary key
-        on_delete = None
-        for opt in ref.args.get("options") or []:
-            text = str(opt).upper()
-            if text.startswith("ON DELETE"):
-                on_delete = text[len("ON DELETE"):].strip()
-        return table, cols, on_delete
-
-    def _table_constraint(self, table: str, item: exp.Expression) -> Constraint | None:
-        from sqlglot import exp
-
-        name: str | None = None
-        body = item
-        if isinstance(item, exp.Constraint):
-            name = item.name
-            body = item.expressions[0] if item.expressions else item
-        if isinstance(body, exp.ForeignKey):
-            cols = tuple(_ident(c) for c in body.expressions)
-            ref = body.args.get("reference")
-            ref_table, ref_cols, on_delete = self._reference(ref) if isinstance(ref, exp.Reference) else ("?", (), None)
-            return Constraint(name or f"{table}_{'_'.join(cols)}_fkey", "foreign key", cols, ref_table, ref_cols,
-                              on_delete, definition=_sql(body, self.dialect))
-        if isinstance(body, exp.PrimaryKey):
-            cols = tuple(_ident(c) for c in body.expressions)
-            return Constraint(name or f"{table}_pkey", "primary key", cols, definition=_sql(body, self.dialect))
-        if isinstance(body, exp.UniqueColumnConstraint):
-            schema = body.this
-            cols = tuple(_ident(c) for c in schema.expressions) if isinstance(schema, exp.Schema) else ()
-            return Constraint(name or f"{table}_{'_'.join(cols)}_key", "unique", cols,
-                              definition=_sql(body, self.dialect))
-        if isinstance(body, exp.CheckColumnConstraint):
-            cols = _columns_in(body, ())
-            return Constraint(name or f"{table}_{cols[0] if cols else ''}_check".replace("__", "_"), "check", cols,
-                              definition=_sql(body, self.dialect))
-        if isinstance(body, exp.ColumnConstraint) and name:
-            return Constraint(name, "check", (), definition=_sql(body, self.dialect))
-        return None
-
-    def _alter_table(self, tree: exp.Alter, target: exp.Table, span: Span) -> bool:
-        from sqlglot import exp
-
-        t = self.table(target.name, target.db or None)
-        if t is None:
-            return True  # unknown table: SG11 reports it; nothing to change
-        for action in tree.args.get("actions") or []:
-            t = self.tables[t.name]
-            if isinstance(action, exp.ColumnDef):
-                col, cons = self._column_def(t.name.rsplit(".", 1)[-1], action)
-                if t.column(col.name) is not None:
-                    continue  # ADD COLUMN IF NOT EXISTS on an existing column
-                self._set(replace(t, columns=(*t.columns, col), constraints=(*t.constraints, *cons)))
-                self._log("add column", t.name, col.name, after=col, span=span)
-                for c in cons:
-                    self._log("add constraint", t.name, c.name, after=c, span=span)
-            elif isinstance(action, exp.Drop):
-                dkind = str(action.args.get("kind") or "").upper()
-                for obj in action.args.get("tables") or []:
-                    self._alter_drop(t.name, dkind, obj.name, span)
-            elif isinstance(action, exp.AlterColumn):
-                self._alter_column(t, action, span)
-            elif isinstance(action, exp.RenameColumn):
-                old, new = action.this.name, action.args["to"].name
-                renamed = t.column(old)
-                if renamed is None:
-                    continue
-                old_name = renamed.name
-                self._set(replace(
-                    t, columns=tuple(replace(c, name=new) if c is renamed else c for c in t.columns),
-                    constraints=tuple(replace(c, columns=tuple(new if x == old_name else x for x in c.columns))
-                                      for c in t.constraints)))
-                self._log("rename column", t.name, new, before=old_name, after=new, span=span)
-            elif isinstance(action, exp.AlterRename) and isinstance(action.this, exp.Table):
-                self._rename_table(t, key(action.this.name, target.db or None), span)
-            elif isinstance(action, exp.AddConstraint):
-                for item in action.expressions:
-                    added = self._table_constraint(t.name.rsplit(".", 1)[-1], item)
-                    if added is None:
-                        continue
-                    t = self.tables[t.name]
-                    self._set(replace(t, constraints=(*t.constraints, added)))
-                    self._log("add constraint", t.name, added.name, after=added, span=span)
+    def _rename(self, d: Rename, span: Span) -> None:
+        obj = d.object
+        rel = d.relation
+        if obj in ("table", "foreign table") and rel is not None:
+            t = self.table(rel.name, rel.schema)
+            if t is not None and not self._relation_taken(d.new, self._schema_of(t.name)):
+                self._rename_table(t, key(d.new, self._schema_of(t.name)), span)
+        elif obj == "column" and rel is not None:
+            t = self.table(rel.name, rel.schema)
+            col = t.column(d.old) if t is not None else None
+            if t is not None and col is not None and t.column(d.new) is None:
+                self._rename_column(t, col.name, d.new, span)
+        elif obj == "constraint" and rel is not None:
+            t = self.table(rel.name, rel.schema)
+            c = t.constraint(d.old) if t is not None else None
+            if t is not None and c is not None:
+                self.tables[t.name] = replace(t, constraints=tuple(replace(x, name=d.new) if x is c else x
+                                                                   for x in t.constraints))
+                self._log("rename constraint", t.name, d.new, before=d.old, after=d.new, span=span)
+        elif obj == "index" and rel is not None:
+            idx = self.index_of(rel.name, rel.schema)
+            if idx is not None:
+                new = key(d.new, self._schema_of(idx.name))
+                del self.indexes[idx.name]
+                self.indexes[new] = replace(idx, name=new)
+                self._log("rename index", new, new, before=idx.name, after=new, span=span)
             else:
-                self.tables[t.name] = replace(self.tables[t.name], exact=False)
-        return True
+                self._rename_constraint_index(rel, d.new, span)
+        elif obj in ("view", "materialized view") and rel is not None:
+            old = key(rel.name, rel.schema)
+            if old in self.views:
+                new = key(d.new, rel.schema)
+                self.views.discard(old)
+                self.views.add(new)
+                self._log("rename view", new, new, before=old, after=new, span=span)
+        elif obj == "sequence" and rel is not None:
+            old = key(rel.name, rel.schema)
+            new = key(d.new, rel.schema)
+            if old in self.sequences:
+                self.sequences.discard(old)
+                self.sequences.add(new)
+                self._log("rename sequence", new, new, before=old, after=new, span=span)
+            elif old in self.owned_sequences:
+                self.owned_sequences[new] = self.owned_sequences.pop(old)
+        elif obj in ("type", "domain") and rel is not None:
+            old = key(rel.name, rel.schema)
+            if old in self.enums:
+                new = key(d.new, rel.schema)
+                self.enums[new] = self.enums.pop(old)
+                self._log("rename enum", new, new, before=old, after=new, span=span)
+        elif obj == "schema":
+            self._rename_schema(d.old or (rel.name if rel else ""), d.new, span)
 
-    def _alter_drop(self, table: str, kind: str, name: str, span: Span) -> None:
-        t = self.tables[table]
-        if kind == "CONSTRAINT":
-            c = t.constraint(name)
+    def _rename_constraint_index(self, rel: Name, new: str, span: Span) -> None:
+        """ALTER INDEX of the index behind a primary key or unique constraint renames the constraint."""
+        for t in self.tables.values():
+            if rel.schema is not None and self._schema_of(t.name) != rel.schema:
+                continue
+            c = next((c for c in t.constraints if c.name == rel.name and c.kind in ("primary key", "unique",
+                                                                                      "exclude")), None)
             if c is not None:
-                self._set(replace(t, constraints=tuple(x for x in t.constraints if x is not c)))
-                self._log("drop constraint", table, name, before=c, span=span)
-            return
-        col = t.column(name)
-        if col is None:
-            return
-        # PostgreSQL drops the constraints and indexes that use the column along with it; they are
-        # logged first so that an undo re-creates the column before them.
-        lost = tuple(c for c in t.constraints if col.name in c.columns)
-        for iname, idx in list(self.indexes.items()):
-            if idx.table == table and col.name in idx.columns:
-                del self.indexes[iname]
-                self._log("drop index", iname, before=idx, span=span)
-        for c in lost:
-            self._log("drop constraint", table, c.name, before=c, span=span)
-        self._set(replace(t, columns=tuple(c for c in t.columns if c is not col),
-                          constraints=tuple(c for c in t.constraints if c not in lost)))
-        self._log("drop column", table, col.name, before=col, span=span)
+                self.tables[t.name] = replace(t, constraints=tuple(replace(x, name=new) if x is c else x
+                                                                   for x in t.constraints))
+                self._log("rename constraint", t.name, new, before=c.name, after=new, span=span)
+                return
 
-    def _alter_column(self, t: Table, action: exp.AlterColumn, span: Span) -> None:
-        col = t.column(action.name)
-        if col is None:
-            return
-        new = col
-        if action.args.get("dtype") is not None:
-            new = replace(new, type=normalize_type(_sql(action.args["dtype"], self.dialect)))
-        if action.args.get("allow_null") is not None:
-            new = replace(new, nullable=bool(action.args["allow_null"]))
-        elif action.args.get("drop"):
-            new = replace(new, default=None)
-        if action.args.get("default") is not None:
-            new = replace(new, default=normalize_default(_sql(action.args["default"], self.dialect)))
-        if new != col:
-            self._set(replace(t, columns=tuple(new if c is col else c for c in t.columns)))
-            self._log("alter column", t.name, col.name, before=col, after=new, span=span)
+    def _rename_column(self, t: Table, old: str, new: str, span: Span) -> None:
+        self.tables[t.name] = replace(
+            t, columns=tuple(replace(c, name=new) if c.name == old else c for c in t.columns),
+            constraints=tuple(replace(c, columns=tuple(new if x == old else x for x in c.columns))
+                              for c in t.constraints))
+        for iname, idx in list(self.indexes.items()):
+            if idx.table == t.name and old in idx.columns:
+                self.indexes[iname] = replace(idx, columns=tuple(new if x == old else x for x in idx.columns))
+        for other in list(self.tables.values()):
+            if any(c.ref_table == t.name and old in c.ref_columns for c in other.constraints):
+                self.tables[other.name] = replace(other, constraints=tuple(
+                    replace(c, ref_columns=tuple(new if x == old else x for x in c.ref_columns))
+                    if c.ref_table == t.name else c for c in other.constraints))
+        for s, owner in list(self.owned_sequences.items()):
+            if owner == (t.name, old):
+                self.owned_sequences[s] = (t.name, new)
+        self._log("rename column", t.name, new, before=old, after=new, span=span)
 
     def _rename_table(self, t: Table, new_key: str, span: Span) -> None:
         del self.tables[t.name]
@@ -484,230 +639,144 @@ class SchemaBuilder:
                 if c.name.startswith(old_bare + "_") and c.name.endswith(("_pkey", "_fkey", "_key", "_check")) else c
                 for c in t.constraints))
         self.tables[new_key] = renamed
+        if t.name in self.temporary:
+            self.temporary.discard(t.name)
+            self.temporary.add(new_key)
         for iname, idx in self.indexes.items():
             if idx.table == t.name:
                 self.indexes[iname] = replace(idx, table=new_key)
         for other in list(self.tables.values()):
             if any(c.ref_table == t.name for c in other.constraints):
-                self._set(replace(other, constraints=tuple(
-                    replace(c, ref_table=new_key) if c.ref_table == t.name else c for c in other.constraints)))
+                self.tables[other.name] = replace(other, constraints=tuple(
+                    replace(c, ref_table=new_key) if c.ref_table == t.name else c for c in other.constraints))
+        for s, owner in list(self.owned_sequences.items()):
+            if owner[0] == t.name:
+                self.owned_sequences[s] = (new_key, owner[1])
         self._log("rename table", new_key, new_key, before=t.name, after=new_key, span=span)
 
-    def _rename_simple(self, kind: str, old: str, new: str, span: Span) -> None:
-        if kind == "INDEX":
-            idx = self.indexes.pop(old, None)
-            if idx is not None:
-                self.indexes[new] = replace(idx, name=new)
-                self._log("rename index", new, new, before=old, after=new, span=span)
-        elif kind == "VIEW" and old in self.views:
-            self.views.discard(old)
-            self.views.add(new)
-            self._log("rename view", new, new, before=old, after=new, span=span)
-        elif kind == "SEQUENCE" and old in self.sequences:
-            self.sequences.discard(old)
-            self.sequences.add(new)
+    def _rename_schema(self, old: str, new: str, span: Span) -> None:
+        prefix = old + "."
 
-    def _set(self, t: Table) -> None:
-        self.tables[t.name] = t
+        def moved(k: str) -> str:
+            return key(k[len(prefix):], new) if k.startswith(prefix) else k
 
-    def _resolve(self, table: exp.Table) -> str:
-        """The key of a referenced table: the existing one when known, else as written."""
-        t = self.table(table.name, table.db or None)
-        return t.name if t is not None else _tkey(table)
+        for t in [t for t in self.tables.values() if t.name.startswith(prefix)]:
+            self._rename_table(t, moved(t.name), span)
+        self.views = {moved(v) for v in self.views}
+        self.sequences = {moved(s) for s in self.sequences}
+        self.enums = {moved(e): v for e, v in self.enums.items()}
+        self.indexes = {moved(k): replace(i, name=moved(i.name)) for k, i in self.indexes.items()}
+        if old in self.schemas:
+            self.schemas.discard(old)
+            self.schemas.add(new)
 
-    # --- from lexemes, for what sqlglot keeps opaque or rejects ---------------------------------
+    def _set_schema(self, d: SetSchema, span: Span) -> None:
+        if d.object in ("table", "foreign table"):
+            t = self.table(d.name.name, d.name.schema)
+            if t is not None:
+                self._rename_table(t, key(t.name.rsplit(".", 1)[-1], d.new_schema), span)
+        elif d.object in ("view", "materialized view"):
+            old = key(d.name.name, d.name.schema)
+            if old in self.views:
+                self.views.discard(old)
+                self.views.add(key(d.name.name, d.new_schema))
+        elif d.object == "sequence":
+            old = key(d.name.name, d.name.schema)
+            if old in self.sequences:
+                self.sequences.discard(old)
+                self.sequences.add(key(d.name.name, d.new_schema))
+        elif d.object in ("type", "domain"):
+            old = key(d.name.name, d.name.schema)
+            if old in self.enums:
+                self.enums[key(d.name.name, d.new_schema)] = self.enums.pop(old)
 
-    def _apply_tokens(self, toks: list[Lexeme], span: Span) -> bool:
-        w = [*(t.upper for t in toks[:6]), "", ""]  # (padded: `ALTER;` has no second word)
-        if w[:2] == ["ALTER", "TYPE"] and len(toks) > 3:
-            name = toks[2].name
-            rest = w[3:]
-            if rest[:2] == ["ADD", "VALUE"]:
-                value = next((t.value.strip("'") for t in toks[4:] if t.kind == "string"), None)
-                if value is not None and name in self.enums and value not in self.enums[name]:
-                    self.enums[name] = (*self.enums[name], value)
-                    self._log("add enum value", name, value, after=value, span=span)
-                return True
-            return True  # RENAME TO / RENAME VALUE / OWNER TO: not modelled beyond the values
-        if w[:2] == ["ALTER", "TABLE"]:
-            i = 2
-            while i < len(toks) and toks[i].upper in ("IF", "EXISTS", "ONLY"):
-                i += 1
-            if i >= len(toks):
-                return False
-            t = self.table(toks[i].name, _qualifier(toks, toks[i]))
-            if i + 2 < len(toks) and toks[i + 1].value == ".":
-                t = self.table(toks[i + 2].name, toks[i].name)
-                i += 2
-            rest = [x.upper for x in toks[i + 1:i + 3]]
-            if rest == ["RENAME", "CONSTRAINT"] and t is not None and i + 5 < len(toks):
-                old, new = toks[i + 3].name, toks[i + 5].name
-                c = t.constraint(old)
-                if c is not None:
-                    self._set(replace(t, constraints=tuple(replace(x, name=new) if x is c else x
-                                                           for x in t.constraints)))
-                    self._log("rename constraint", t.name, new, before=old, after=new, span=span)
-                return True
-            if t is None:
-                return True  # unknown table: SG11's finding, not a replay gap
-            # other ALTER TABLE forms the parser rejected: drops still apply, the rest is unknown
-            from sqlguard.rules._drops import drop_sites
+    def _create_view(self, d: CreateView, span: Span) -> None:
+        k = key(d.name.name, d.name.schema)
+        if k not in self.views and self.table(d.name.name, d.name.schema) is None:
+            self.views.add(k)
+            self._log("create view", k, after=k, span=span)
 
-            dropped = False
-            for site in drop_sites(toks):
-                for n in site.names:
-                    self._alter_drop(t.name, site.kind, n.name, span)
-                    dropped = True
-            if not dropped:
-                raise _Unreadable
-            return True
-        if w[:1] == ["CREATE"]:
-            i = 1
-            while i < len(toks) and toks[i].upper in ("OR", "REPLACE", "UNIQUE", "TEMP", "TEMPORARY", "UNLOGGED",
-                                                      "GLOBAL", "LOCAL", "MATERIALIZED", "RECURSIVE"):
-                i += 1
-            if i >= len(toks):
-                return False
-            kind = toks[i].upper
-            j = i + 1
-            while j < len(toks) and toks[j].upper in ("IF", "NOT", "EXISTS", "CONCURRENTLY"):
-                j += 1
-            if kind in ("FUNCTION", "PROCEDURE", "TRIGGER", "EXTENSION", "POLICY", "ROLE", "USER", "DATABASE",
-                        "CAST", "OPERATOR", "AGGREGATE", "COLLATION", "EVENT", "PUBLICATION", "SUBSCRIPTION",
-                        "SERVER", "RULE", "STATISTICS", "DOMAIN", "LANGUAGE", "ACCESS", "TEXT", "CONVERSION",
-                        "TRANSFORM"):
-                return True
-            if j >= len(toks) or toks[j].kind not in ("word", "quoted"):
-                return False
-            schema, name = _qualified_at(toks, j)
-            k = key(name, schema)
-            if kind == "TABLE":
-                if self.table(name, schema) is None:
-                    t = Table(k, exact=False)
-                    self.tables[k] = t
-                    self._log("create table", k, after=t, span=span)
-                return True
-            if kind == "VIEW":
-                if k not in self.views:
-                    self.views.add(k)
-                    self._log("create view", k, after=k, span=span)
-                return True
-            if kind == "SEQUENCE":
-                if k not in self.sequences:
-                    self.sequences.add(k)
-                    self._log("create sequence", k, after=k, span=span)
-                return True
-            if kind == "SCHEMA":
-                self.schemas.add(name)
-                return True
-            if kind == "TYPE":
-                if j + 2 < len(toks) and toks[j + 1].upper == "AS" and toks[j + 2].upper == "ENUM":
-                    values = tuple(t.value.strip("'") for t in toks[j + 3:] if t.kind == "string")
-                    if k not in self.enums:
-                        self.enums[k] = values
-                        self._log("create enum", k, after=values, span=span)
-                return True
-            if kind == "INDEX":
-                on = next((n for n in range(j, len(toks)) if toks[n].upper == "ON"), None)
-                if on is None or on + 1 >= len(toks):
-                    return False
-                at = on + 1
-                if toks[at].upper == "ONLY":
-                    at += 1
-                tschema, tname = _qualified_at(toks, at)
-                target = self.table(tname, tschema)
-                tkey = target.name if target is not None else key(tname, tschema)
-                iname = name if toks[j].upper != "ON" else _default_index_name(tkey, ())
-                idx = Index(iname, tkey, (), "UNIQUE" in w[:3])
-                if iname not in self.indexes:
-                    self.indexes[iname] = idx
-                    self._log("create index", iname, after=idx, span=span)
-                return True
-            return False
-        if w[:2] == ["RENAME", "TABLE"] and len(toks) > 4:  # MySQL: RENAME TABLE a TO b, c TO d
-            pairs: list[list[Lexeme]] = [[]]
-            for tok in toks[2:]:
-                if tok.value == ",":
-                    pairs.append([])
-                else:
-                    pairs[-1].append(tok)
-            for pair in pairs:
-                to = next((n for n, x in enumerate(pair) if x.upper == "TO"), None)
-                if to is None or to == 0 or to + 1 >= len(pair):
-                    continue
-                t = self.table(pair[to - 1].name)
-                if t is not None:
-                    self._rename_table(t, pair[-1].name, span)
-            return True
-        if w[:2] in (["ALTER", "SEQUENCE"], ["ALTER", "INDEX"], ["ALTER", "VIEW"]) and "RENAME" in w:
-            to = next((n for n in range(2, len(toks)) if toks[n].upper == "TO"), None)
-            if to is not None and to + 1 < len(toks):
-                self._rename_simple(w[1], toks[2].name, toks[to + 1].name, span)
-            return True
-        return w[0] == "COMMENT" or (w[0] == "ALTER" and w[1] not in _TABLEISH)
+    def _create_sequence(self, d: CreateSequence, span: Span) -> None:
+        k = key(d.name.name, d.name.schema)
+        if k in self.sequences or k in self.owned_sequences:
+            return
+        if d.owned_by is not None:
+            self.owned_sequences[k] = (self._resolve(d.owned_by[0]), d.owned_by[1])
+            return
+        self.sequences.add(k)
+        self._log("create sequence", k, after=k, span=span)
+
+    def _alter_sequence(self, d: AlterSequence, span: Span) -> None:
+        k = key(d.name.name, d.name.schema)
+        if d.owned_by is not None and k in self.sequences:
+            self.sequences.discard(k)
+            self.owned_sequences[k] = (self._resolve(d.owned_by[0]), d.owned_by[1])
+        elif d.owned_by_none and k in self.owned_sequences:
+            del self.owned_sequences[k]
+            self.sequences.add(k)
+
+    def _create_type(self, d: CreateType, span: Span) -> None:
+        if d.type_kind != "enum":
+            return  # composite, range, domain and base types are not modelled
+        k = key(d.name.name, d.name.schema)
+        if k not in self.enums:
+            self.enums[k] = d.enum_values
+            self._log("create enum", k, after=d.enum_values, span=span)
+
+    def _alter_enum(self, d: AlterEnum, span: Span) -> None:
+        k = key(d.name.name, d.name.schema)
+        values = self.enums.get(k)
+        if values is None:
+            return
+        if d.renamed_from is not None:
+            if d.renamed_from in values:
+                self.enums[k] = tuple(d.value if v == d.renamed_from else v for v in values)
+            return
+        if d.value in values:
+            return  # IF NOT EXISTS, or an error at run time
+        new = list(values)
+        if d.neighbor is not None and d.neighbor in new:
+            at = new.index(d.neighbor) + (0 if d.before else 1)
+            new.insert(at, d.value)
+        else:
+            new.append(d.value)
+        self.enums[k] = tuple(new)
+        self._log("add enum value", k, d.value, after=d.value, span=span)
+
+    def _create_schema(self, d: CreateSchema, span: Span) -> None:
+        if d.name and d.name not in self.schemas:
+            self.schemas.add(d.name)
+            self._log("create schema", d.name, after=d.name, span=span)
 
 
-class _Unreadable(Exception):
-    """A DDL statement the replay cannot apply (recorded, never raised past `apply`)."""
+def _words(text: str) -> set[str]:
+    """The identifiers an index expression uses (`lower(email)` uses `lower` and `email`)."""
+    out = set()
+    word = ""
+    for ch in text + " ":
+        if ch.isalnum() or ch in "_$":
+            word += ch
+        else:
+            if word and not word[0].isdigit():
+                out.add(word)
+            word = ""
+    return out
 
 
-def _sql(node: Any, dialect: str) -> str:
-    # copy=False: sqlglot otherwise deep-copies the node before generating (a tenth of a cold run);
-    # the generators of the three dialects read the tree without changing it (the snapshots say so)
-    return str(node.sql(dialect=dialect_of(dialect), copy=False))
-
-
-def _columns_in(node: Any, first: tuple[str, ...]) -> tuple[str, ...]:
-    """The columns a CHECK reads: dropping any of them drops the constraint."""
-    from sqlglot import exp
-
-    out = list(first)
-    for col in node.find_all(exp.Column):
-        name = _ident(col.this) if col.this is not None else col.name.lower()
-        if name not in out:
-            out.append(name)
-    return tuple(out)
-
-
-def _ident(node: Any) -> str:
-    name = str(node.name)
-    quoted = bool(getattr(node, "args", {}).get("quoted"))
-    return name if quoted else name.lower()
-
-
-def _tkey(table: exp.Table) -> str:
-    name = table.name if table.this.args.get("quoted") else table.name.lower()
-    return key(name, table.db or None)
-
-
-def _default_index_name(table: str, cols: tuple[str, ...]) -> str:
-    bare = table.rsplit(".", 1)[-1]
-    simple = [c for c in cols if re.fullmatch(r"\w+", c)]
-    return f"{bare}_{'_'.join(simple) or 'expr'}_idx"
-
-
-def _qualifier(toks: list[Lexeme], name_tok: Lexeme) -> str | None:
-    i = toks.index(name_tok)
-    if i >= 2 and toks[i - 1].value == ".":
-        return toks[i - 2].name
-    return None
-
-
-def _qualified_at(toks: list[Lexeme], j: int) -> tuple[str | None, str]:
-    if j + 2 < len(toks) and toks[j + 1].value == "." and toks[j + 2].kind in ("word", "quoted"):
-        return toks[j].name, toks[j + 2].name
-    return None, toks[j].name
-
-
-def _token_table(toks: list[Lexeme]) -> tuple[str, str | None] | None:
-    if len(toks) > 2 and toks[0].upper == "ALTER" and toks[1].upper == "TABLE":
-        i = 2
-        while i < len(toks) and toks[i].upper in ("IF", "EXISTS", "ONLY"):
-            i += 1
-        if i < len(toks):
-            schema, name = _qualified_at(toks, i)
-            return name, schema
-    return None
+_HANDLERS: dict[type, Any] = {
+    CreateTable: SchemaBuilder._create_table,
+    AlterTable: SchemaBuilder._alter_table,
+    CreateIndex: SchemaBuilder._create_index,
+    Drop: SchemaBuilder._drop,
+    Rename: SchemaBuilder._rename,
+    SetSchema: SchemaBuilder._set_schema,
+    CreateView: SchemaBuilder._create_view,
+    CreateSequence: SchemaBuilder._create_sequence,
+    AlterSequence: SchemaBuilder._alter_sequence,
+    CreateType: SchemaBuilder._create_type,
+    AlterEnum: SchemaBuilder._alter_enum,
+    CreateSchema: SchemaBuilder._create_schema,
+}
 
 
 @dataclass

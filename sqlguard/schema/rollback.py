@@ -89,9 +89,10 @@ def _undo(e: Effect) -> list[str]:
         if not idx.columns:
             return [f"-- MANUAL: re-create index {idx.name} on {idx.table} (its columns were not readable)."]
         unique = "UNIQUE " if idx.unique else ""
-        return [f"CREATE {unique}INDEX IF NOT EXISTS {_q(idx.name)} ON {_qk(idx.table)} ({', '.join(idx.columns)});"]
+        return [f"CREATE {unique}INDEX IF NOT EXISTS {_q(idx.name.rsplit('.', 1)[-1])} ON {_qk(idx.table)} "
+                f"({', '.join(idx.columns)});"]
     if k == "rename index":
-        return [f"ALTER INDEX {_q(str(e.after))} RENAME TO {_q(str(e.before))};"]
+        return [f"ALTER INDEX {_qk(str(e.after))} RENAME TO {_q(str(e.before).rsplit('.', 1)[-1])};"]
     if k == "create view":
         return [f"DROP VIEW IF EXISTS {t};"]
     if k == "drop view":
@@ -103,6 +104,12 @@ def _undo(e: Effect) -> list[str]:
     if k == "drop sequence":
         return [f"CREATE SEQUENCE IF NOT EXISTS {t};",
                 f"-- MANUAL: set {e.target} back to its last value (SELECT setval(…)) from the backup."]
+    if k == "rename sequence":
+        return [f"ALTER SEQUENCE {_qk(str(e.after))} RENAME TO {_q(str(e.before).rsplit('.', 1)[-1])};"]
+    if k == "rename enum":
+        return [f"ALTER TYPE {_qk(str(e.after))} RENAME TO {_q(str(e.before).rsplit('.', 1)[-1])};"]
+    if k == "create schema":
+        return [f"DROP SCHEMA IF EXISTS {_q(e.target)};"]
     if k == "create enum":
         return [f"DROP TYPE IF EXISTS {t};"]
     if k == "drop enum":
