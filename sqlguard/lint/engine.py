@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlguard.config import Settings
 from sqlguard.diagnostic import Diagnostic, Finding, Span, SqlguardError, apply_fixes
-from sqlguard.migrations.files import MigrationFile, MigrationIndex, real_path
+from sqlguard.migrations.files import MigrationFile, MigrationIndex, real_path, wraps
 from sqlguard.sql.split import Statement, split
 from sqlguard.sql.text import SourceProblem, SourceText, decode
-from sqlguard.sql.transactions import explicit_transaction, runner_wraps
 
 if TYPE_CHECKING:  # imported where they run: a run answered from the cache never needs them
     from sqlguard.catalog import Catalog
@@ -26,6 +25,7 @@ if TYPE_CHECKING:  # imported where they run: a run answered from the cache neve
     from sqlguard.lint.suppress import Ignore
     from sqlguard.schema.model import Schema
     from sqlguard.schema.timeline import Leftover, Timeline
+    from sqlguard.sql.transactions import Transactions
 
 SQL_SUFFIXES = (".sql",)
 PYTHON_SUFFIXES = (".py",)
@@ -549,29 +549,23 @@ def lint_source(shown: str, real: Path | None, data: bytes, run: Run) -> tuple[l
         if settings.dialect == "postgres" and stmt.kind == "sql" and stmt.keyword in ("DO", "CREATE"):
             statements.extend(nested_statements(stmt, decoded.scan_text))
     problems: tuple[SourceProblem, ...] = decoded.problems + parts.problems
+    convention = migration.convention if migration is not None else None
     ctx = FileContext(shown, decoded.text, decoded.scan_text, settings, catalog, problems, statements,
                       parts.comments, migration, known, facts.leftovers,
                       facts.extra.get("integrity"), facts.extra.get("duplicates", ()),
                       facts.extra.get("newer_existing"), state=state, final=facts.final,
-                      wrapped=runner_wraps(decoded.text, settings.assume_in_transaction, migration),
-                      down_wrapped=runner_wraps(decoded.text, settings.assume_in_transaction, migration, "down"))
+                      wrapped=wraps(decoded.text, settings.assume_in_transaction, convention),
+                      down_wrapped=wraps(decoded.text, settings.assume_in_transaction, convention, "down"))
+    ctx.transactions = file_transactions(statements, ctx.wraps, settings.dialect)
     raw: list[tuple[Rule, Finding, Statement | None]] = []
     stmt_rules = [r for r in rules if r.scope == "statement"]
-    explicit = False
-    section: str | None = None
-    for stmt in statements:
+    for i, stmt in enumerate(statements):
         if stmt.kind not in ("sql", "meta"):
             continue
-        if stmt.section != section:  # a dbmate/goose section starts with no transaction open
-            section, explicit = stmt.section, False
-        sctx = StatementContext(stmt, ctx, in_transaction=ctx.wraps(stmt.section) or explicit or stmt.context != "top")
+        sctx = StatementContext(stmt, ctx, in_transaction=ctx.transactions.of(i).kind != "none", index=i)
         for rule in stmt_rules:
             for finding in rule.check(sctx):
                 raw.append((rule, finding, stmt))
-        if stmt.context == "top" and stmt.kind == "sql":
-            words = stmt.text.split(None, 2)
-            explicit = explicit_transaction(words[0].upper().rstrip(";") if words else "",
-                                            words[1].upper() if len(words) > 1 else "", explicit)
         # after the checks, which see the schema as it was before the statement
         state.apply_text(stmt)
     for rule in rules:
@@ -671,3 +665,28 @@ def _matching_ignore(code: str, f: Finding, stmt: Statement | None, file_wide: l
             if ig.covers(code) and (ln in lines or ig.own_line):
                 return ig
     return None
+
+
+def file_transactions(statements: list[Statement], wraps_section: Callable[[str | None], bool],
+                      dialect: str) -> Transactions[Statement]:
+    """Which transaction each statement of a file runs in: the one state machine, fed by the typed reader."""
+    from sqlguard.sql import ddl
+    from sqlguard.sql.transactions import track
+
+    def control(stmt: Statement) -> str | None:
+        if stmt.kind != "sql" or stmt.keyword not in _CONTROL_WORDS:
+            return None  # (only these can open or close a transaction: the rest is not described here)
+        return ddl.describe(stmt.text, dialect).transaction
+
+    def nested(stmt: Statement) -> str | None:
+        if stmt.context == "top":
+            return None
+        return "function" if stmt.context == "function" else "do"
+
+    return track(statements, control=control, section=lambda s: s.section, nested=nested, wraps=wraps_section)
+
+
+# The first words of the statements that open or close a transaction (BEGIN, START TRANSACTION, COMMIT,
+# END, ROLLBACK, ABORT, PREPARE TRANSACTION, SAVEPOINT, RELEASE)
+_CONTROL_WORDS = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "PREPARE", "SAVEPOINT",
+                            "RELEASE"})

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from sqlguard.sql.ddl.model import Description
     from sqlguard.sql.pgtree import PgParse
     from sqlguard.sql.text import SourceProblem
+    from sqlguard.sql.transactions import Transactions, Tx
 
 SECTIONS = ("Why is this bad?", "Example", "Use instead")
 
@@ -86,6 +87,8 @@ class FileContext:
     wrapped: bool = False  # the runner runs this file (a dbmate file: its up section) inside one transaction
     down_wrapped: bool | None = None  # a dbmate file's down section, which has its own flag (None: as `wrapped`)
     final: Schema | None = None  # the schema at the end of this migration's history (later migrations too)
+    # which transaction each of `statements` runs in (the one state machine, `sqlguard.sql.transactions`)
+    transactions: Transactions[Statement] | None = None
     # Per-file facts that several rules derive from the same statements, computed once (by key).
     memo: dict[str, Any] = field(default_factory=dict)
 
@@ -127,6 +130,7 @@ class StatementContext:
     stmt: Statement
     file: FileContext
     in_transaction: bool = False  # the runner's wrapping transaction, or an explicit BEGIN … COMMIT
+    index: int = -1  # the statement's place in `file.statements`
     _outcome: ParseOutcome | None = field(default=None, repr=False)
     _lexemes: list[Lexeme] | None = field(default=None, repr=False)
     _ddl: Description | None = field(default=None, repr=False)
@@ -144,6 +148,12 @@ class StatementContext:
         if self._outcome is None:
             self._outcome = parse_statement(self.stmt, self.dialect)
         return self._outcome
+
+    @property
+    def tx(self) -> Tx | None:
+        """The transaction the statement runs in (None outside a linted file's statements)."""
+        txs = self.file.transactions
+        return txs.of(self.index) if txs is not None and 0 <= self.index < len(txs.txs) else None
 
     @property
     def pg(self) -> PgParse | None:

@@ -89,6 +89,24 @@ LABELS = {
 }
 
 
+# Conventions whose runners wrap every migration in a transaction (plain psql and sqitch do not).
+WRAPPING = frozenset({"sqlguard", "golang-migrate", "flyway", "dbmate", "goose", "diesel", "numbered"})
+
+
+def wraps(text: str, assume: bool | None, convention: str | None, section: str | None = None) -> bool:
+    """Whether a file of a history in `convention` (None: not a migration) runs inside one transaction
+    its runner opens: the file's directive, else `assume-in-transaction`, else the convention's runner.
+    `section`: of a dbmate file, the `up` (the default) or `down` section, which each have their flag."""
+    from sqlguard.sql.directives import transaction_directive
+
+    said = transaction_directive(text, section)
+    if said is not None:
+        return said.wraps
+    if assume is not None:
+        return assume
+    return convention in WRAPPING
+
+
 @dataclass(frozen=True)
 class MigrationFile:
     path: Path

@@ -1,13 +1,15 @@
 """What a migration file sends to the server when sqlguard runs it: its statements, one by one.
 
 `sqlguard apply` runs each statement on its own so that it can time it, read the locks it took and
-count the rows it touched. Whether sqlguard wraps a migration in its transaction is what the linter assumes too
-(`sources.transactions.wraps`): yes for sqlguard's convention, unless the file says
-`-- sqlguard: transaction=off`. A statement that cannot run in a transaction block (`non_transactional`)
-inside a wrapped file fails that migration before any of it runs, in the dry run too; the
-CONCURRENTLY ones are also SG51's error at lint time. An unwrapped file runs statement by statement, its
-own BEGIN / COMMIT included. In a wrapped file those are left out (they would end sqlguard's
-transaction early, and the history row with it). What sqlguard cannot run (a psql
+count the rows it touched. Whether sqlguard wraps a migration in its transaction is what the linter
+assumes too (`sqlguard.migrations.files.wraps`): yes for sqlguard's convention, unless the file says
+`-- sqlguard: transaction=off`. What each statement is comes from the typed reader, the same the lint
+reads: a statement that cannot run in a transaction block (`Description.outside_transaction`) inside
+a wrapped file fails that migration before any of it runs, in the dry run too; the CONCURRENTLY ones
+are also SG51's error at lint time. Which statements stand inside the file's own BEGIN … COMMIT is the
+one transaction state machine's answer (`sqlguard.sql.transactions`). An unwrapped file runs statement
+by statement, its own BEGIN / COMMIT included. In a wrapped file those are left out (they would end
+sqlguard's transaction early, and the history row with it). What sqlguard cannot run (a psql
 meta-command, COPY … FROM STDIN data, a template placeholder) is a `SqlguardError` naming the line.
 """
 
@@ -18,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlguard.diagnostic import SqlguardError
-from sqlguard.sql.lex import Lexeme, lex
+from sqlguard.migrations.files import wraps
+from sqlguard.sql import ddl
+from sqlguard.sql.lex import lex
 from sqlguard.sql.split import split
 from sqlguard.sql.text import decode
-from sqlguard.sql.transactions import explicit_transaction, wraps
+from sqlguard.sql.transactions import Transactions, track
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,12 @@ class ScriptStatement:
     text: str  # exactly as written in the file
     line: int  # 1-based line of its first character
     outside_transaction: str | None  # why it cannot run in a transaction block (`CREATE INDEX CONCURRENTLY`)
-    transaction_control: bool  # the file's own BEGIN / COMMIT / ROLLBACK
+    control: str | None = None  # what it does to the transaction: begin, commit, rollback, savepoint, …
+
+    @property
+    def transaction_control(self) -> bool:
+        """The file's own BEGIN / COMMIT / ROLLBACK (what sqlguard leaves out when it wraps the file)."""
+        return self.control in ("begin", "commit", "rollback")
 
     @property
     def summary(self) -> str:
@@ -46,8 +55,8 @@ class Script:
 
     def inside_begin(self, line: int | None) -> bool:
         """Whether the statement at `line` runs inside the file's own BEGIN … COMMIT."""
-        opened, _ = _explicit_transactions(self.statements)
-        return any(s.line == line and at is not None for s, at in opened)
+        txs = _explicit(self.statements)
+        return any(s.line == line and txs.of(i).kind == "explicit" for i, s in enumerate(self.statements))
 
     def to_run(self, wrapped: bool | None = None) -> list[ScriptStatement]:
         """The statements to send: without the file's BEGIN / COMMIT when sqlguard wraps it in its own."""
@@ -86,80 +95,23 @@ def read_script(path: Path, section: str | None = None, dialect: str = "postgres
         body = text[stmt.span.start:stmt.span.end].strip()
         if body.endswith(";"):
             body = body[:-1].rstrip()
-        toks = lex(body, dialect)
-        if not toks:
+        if not lex(body, dialect):
             continue
-        first, second = ([t.upper for t in toks[:2]] + [""])[:2]
-        # BEGIN… opens a transaction that was not open; COMMIT, ROLLBACK… close one that was
-        control = explicit_transaction(first, second, False) or not explicit_transaction(first, second, True)
-        out.append(ScriptStatement(body, line, non_transactional(toks), control))
+        desc = ddl.describe(body, dialect)
+        out.append(ScriptStatement(body, line, desc.outside_transaction, desc.transaction))
     wrapped = wraps(text, assume_in_transaction, convention, section)
     if not wrapped:
-        _, opened = _explicit_transactions(out)
-        if opened is not None:
+        unclosed = _explicit(out).unclosed
+        if unclosed:
             raise SqlguardError("opens a transaction that it never commits (add COMMIT at its end): sqlguard "
-                                "would leave it open", str(path), opened)
+                                "would leave it open", str(path), out[unclosed[0][1]].line)
     return Script(path, tuple(out), wrapped)
 
 
-def _explicit_transactions(statements: Sequence[ScriptStatement]
-                           ) -> tuple[list[tuple[ScriptStatement, int | None]], int | None]:
-    """Each statement with the line of the file's own BEGIN open when it runs (None: none), and the line
-    of the BEGIN still open after the last one."""
-    out: list[tuple[ScriptStatement, int | None]] = []
-    opened: int | None = None
-    for s in statements:
-        out.append((s, opened))
-        toks = lex(s.text)
-        first, second = ([t.upper for t in toks[:2]] + ["", ""])[:2]
-        is_open = explicit_transaction(first, second, opened is not None)
-        opened = (opened if opened is not None else s.line) if is_open else None
-    return out, opened
-
-
-def non_transactional(toks: list[Lexeme]) -> str | None:
-    """What makes a statement impossible inside a transaction block, None when nothing does."""
-    top = [t.upper for t in toks if t.depth == 0 and t.kind == "word"]
-    if not top:
-        return None
-    first = top[0]
-    head = top[:6]
-    if first in ("CREATE", "DROP") and "INDEX" in head and "CONCURRENTLY" in head:
-        return f"{first} INDEX CONCURRENTLY"
-    if first == "REINDEX":
-        if top[1:2] in (["SCHEMA"], ["DATABASE"], ["SYSTEM"]):
-            return f"REINDEX {top[1]}"
-        return "REINDEX CONCURRENTLY" if reindex_concurrently(toks) is not None else None
-    if first == "ALTER" and top[1:2] == ["TABLE"] and "DETACH" in top and "CONCURRENTLY" in top:
-        return "ALTER TABLE … DETACH PARTITION … CONCURRENTLY"
-    if first == "VACUUM":
-        return "VACUUM"
-    if first == "CLUSTER" and len(top) == 1 + ("VERBOSE" in top[1:2]):
-        return "CLUSTER of every table"
-    if first in ("CREATE", "DROP") and top[1:2] in (["DATABASE"], ["TABLESPACE"]):
-        return f"{first} {top[1]}"
-    if first == "ALTER" and top[1:2] == ["SYSTEM"]:
-        return "ALTER SYSTEM"
-    if first in ("CREATE", "DROP") and top[1:2] == ["SUBSCRIPTION"]:
-        return f"{first} SUBSCRIPTION"  # (unless it says create_slot = false / slot_name = NONE)
-    return None
-
-
-_OFF = frozenset({"FALSE", "OFF", "0"})
-
-
-def reindex_concurrently(toks: list[Lexeme]) -> Lexeme | None:
-    """The CONCURRENTLY of a REINDEX that runs concurrently: the keyword (`REINDEX TABLE CONCURRENTLY t`)
-    or the option (`REINDEX (CONCURRENTLY) TABLE t`, not `(CONCURRENTLY false)`); None otherwise."""
-    if not toks or toks[0].upper != "REINDEX":
-        return None
-    for i, t in enumerate(toks):
-        if t.upper == "CONCURRENTLY" and t.depth <= 1:
-            after = toks[i + 1] if i + 1 < len(toks) else None
-            if t.depth == 1 and after is not None and after.depth == 1 and after.value.upper() in _OFF:
-                return None
-            return t
-    return None
+def _explicit(statements: Sequence[ScriptStatement]) -> Transactions[ScriptStatement]:
+    """The file's own transactions, as it runs unwrapped (the one state machine)."""
+    return track(statements, control=lambda s: s.control, section=lambda s: None, nested=lambda s: None,
+                 wraps=lambda s: False)
 
 
 def without_concurrently(text: str, dialect: str = "postgres") -> str:

@@ -25,7 +25,6 @@ from sqlguard.rules._pg import (
 )
 from sqlguard.sql.lex import Lexeme, lex
 from sqlguard.sql.split import Statement
-from sqlguard.sql.transactions import explicit_transaction
 
 _NAME_KINDS = ("word", "quoted")
 
@@ -431,46 +430,15 @@ class Tx:
 
 
 def transactions(file: FileContext) -> dict[int, Tx]:
-    """The transaction of every statement of the file, keyed by `id(statement)`.
-
-    Mirrors the engine's reckoning (`StatementContext.in_transaction`): the runner's wrapping covers
-    a whole file (or dbmate / goose section); otherwise BEGIN … COMMIT blocks, and each other
-    top-level statement commits on its own. A DO block is one transaction.
-    """
+    """The transaction of every statement of the file, keyed by `id(statement)` (the one state machine's)."""
     out: dict[int, Tx] = {}
-    counter = 0
-    section: str | None = None
-    begin: Statement | None = None
-    open_block = -1
-    section_block = 0
-    parent = Tx("none", 0)
-    for stmt in file.statements:
-        if stmt.kind not in ("sql", "meta"):
-            continue
-        if stmt.context != "top":
-            out[id(stmt)] = parent if parent.kind != "none" else Tx("do", parent.block)
-            continue
-        if stmt.section != section:
-            section, begin = stmt.section, None
-            counter += 1
-            section_block = counter
-        counter += 1
-        if file.wraps(stmt.section):
-            tx = Tx("runner", section_block)
-        elif begin is not None:
-            tx = Tx("explicit", open_block, begin)
-        else:
-            tx = Tx("none", counter)
-        out[id(stmt)] = parent = tx
-        if stmt.kind == "sql":
-            words = stmt.text.split(None, 2)
-            was_open = begin is not None
-            now_open = explicit_transaction(words[0].upper().rstrip(";") if words else "",
-                                            words[1].upper() if len(words) > 1 else "", was_open)
-            if now_open and not was_open:
-                begin, open_block = stmt, counter
-            elif not now_open:
-                begin = None
+    txs = file.transactions
+    if txs is None:
+        return out
+    for i, stmt in enumerate(file.statements):
+        tx = txs.of(i)
+        kind = "none" if tx.kind == "function" else tx.kind
+        out[id(stmt)] = Tx(kind, tx.block, file.statements[tx.begin] if tx.begin is not None else None)
     return out
 
 

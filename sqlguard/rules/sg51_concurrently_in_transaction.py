@@ -43,7 +43,6 @@ from collections.abc import Iterator
 from sqlguard.diagnostic import Finding
 from sqlguard.lint.rule import Rule, StatementContext
 from sqlguard.migrations.files import LABELS
-from sqlguard.migrations.script import reindex_concurrently
 from sqlguard.rules._sg50_ddl import (
     alter_table,
     facts,
@@ -62,7 +61,7 @@ def check(ctx: StatementContext) -> Iterator[Finding]:
         return
     if ctx.stmt.keyword not in ("CREATE", "DROP", "REINDEX", "ALTER"):
         return
-    found = _concurrent_operation(ctx.lexemes)
+    found = _concurrent_operation(ctx)
     if found is None or runner_runs_alone(ctx):
         return
     what, last = found
@@ -72,8 +71,9 @@ def check(ctx: StatementContext) -> Iterator[Finding]:
                      "and the migration fails.", help=advice)
 
 
-def _concurrent_operation(toks: list[Lexeme]) -> tuple[str, Lexeme] | None:
+def _concurrent_operation(ctx: StatementContext) -> tuple[str, Lexeme] | None:
     """What concurrent operation the statement is, and the lexeme that makes it concurrent."""
+    toks = ctx.lexemes
     first = toks[0].upper
     if first in ("CREATE", "DROP"):
         idx = index_statement(toks)
@@ -82,8 +82,12 @@ def _concurrent_operation(toks: list[Lexeme]) -> tuple[str, Lexeme] | None:
             return f"{idx.verb} {unique}INDEX CONCURRENTLY", idx.concurrently
         return None
     if first == "REINDEX":
-        found = reindex_concurrently(toks)
-        return ("REINDEX … CONCURRENTLY", found) if found is not None else None
+        desc = ctx.ddl
+        at = getattr(desc, "concurrently_at", None)
+        if not getattr(desc, "concurrently", False) or at is None:
+            return None
+        tok = next((t for t in toks if t.start == at.start), None)
+        return ("REINDEX … CONCURRENTLY", tok) if tok is not None else None
     parsed = alter_table(toks)
     if parsed is None:
         return None

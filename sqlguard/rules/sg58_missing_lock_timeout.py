@@ -63,9 +63,9 @@ from sqlguard.rules._sg55_ddl import (
     written,
 )
 from sqlguard.schema.model import Index
+from sqlguard.sql import ddl
 from sqlguard.sql.lex import Lexeme, lex
 from sqlguard.sql.split import Statement
-from sqlguard.sql.transactions import explicit_transaction
 
 SET_LINE = "SET lock_timeout = '5s';"
 # Statements that can take a lock blocking the table's reads or writes (the rest are not lexed).
@@ -92,6 +92,7 @@ def check(ctx: FileContext) -> Iterator[Finding]:
     explicit = False
     lost_local = False  # a SET LOCAL lock_timeout that no longer (or never) applies
     tops = [s for s in ctx.statements if s.context == "top" and s.kind == "sql"]
+    positions = {id(s): i for i, s in enumerate(ctx.statements)}
     for stmt in ctx.statements:
         if stmt.kind != "sql" or stmt.context not in ("top", "do") or rollback(None, stmt.section):
             continue
@@ -114,13 +115,18 @@ def check(ctx: FileContext) -> Iterator[Finding]:
             if found is not None:
                 reported = True
                 yield _report(ctx, stmt, found, tops, lost_local)
-        if stmt.context == "top":
-            words = stmt.text.split(None, 2)
+        if stmt.context == "top" and ctx.transactions is not None:
             was = explicit
-            explicit = explicit_transaction(words[0].upper().rstrip(";") if words else "",
-                                            words[1].upper() if len(words) > 1 else "", explicit)
+            i = positions[id(stmt)]
+            control = ddl.describe(stmt.text, "postgres").transaction if stmt.keyword in _CONTROL else None
+            tx = ctx.transactions.of(i)
+            explicit = (control == "begin" and not ctx.wraps(stmt.section)) or (
+                tx.kind == "explicit" and control not in ("commit", "rollback", "prepare"))
             if was and not explicit and not ctx.wraps(stmt.section) and local_timeout:
                 local_timeout, lost_local = False, True  # SET LOCAL ends with its transaction
+
+
+_CONTROL = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "PREPARE"})
 
 
 def _timeout_setting(toks: list[Lexeme]) -> tuple[bool, bool] | None:
