@@ -1,14 +1,16 @@
-"""A statement could not be parsed, so only token-level checks ran on it.
+"""A statement PostgreSQL rejects, or one sqlguard could not read.
 
-sqlguard parses every statement with sqlglot. Where the parser raises (a syntax error, or syntax
-it does not know, such as `DROP INDEX a, b` or `COMMENT ON CONSTRAINT`), where it gives up and keeps
-the statement as an opaque command that no token-level check understands, or where a statement is
-not SQL at all (a psql meta-command), the rules that need a syntax tree did not see it. This rule
-says so once per statement, with the parser's reason and position, instead of passing silently.
+For PostgreSQL, PostgreSQL's own parser decides (libpg_query, the server's grammar): what it rejects
+is reported with its message and position, and so is syntax newer than the configured `pg-version`
+(`JSON_TABLE` on PostgreSQL 15) and a syntax error in a PL/pgSQL or SQL function body, which the
+server rejects when the function is created. What the parser cannot judge is said at info level:
+a statement too long to parse, a psql variable (`:name`, filled in by psql). A psql meta-command
+(`\\set`) is not SQL. For MySQL and SQLite, sqlguard has no server grammar: a statement its parser
+(sqlglot) cannot read is reported at info level, since it may be valid.
 
 ## Why is this bad?
-A statement nobody checked can hide exactly the mistake the other rules look for. A real syntax
-error also fails the migration when it runs.
+The migration stops at the statement with `ERROR: syntax error`, halfway through a deploy. A
+statement sqlguard could not read was also checked by fewer rules.
 
 ## Example
     SELEC * FROM users;
@@ -20,14 +22,13 @@ error also fails the migration when it runs.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from sqlguard.diagnostic import Finding, Span
 from sqlguard.lint.rule import Rule, StatementContext
 
-# sqlglot keeps many valid statements as an opaque Command (DO, CREATE EXTENSION, ALTER TABLE …
-# VALIDATE CONSTRAINT, ALTER TYPE … ADD VALUE, CREATE USER, …). The token-level checks read every
-# statement (table references, DROPs), so an opaque statement that starts like SQL lost nothing any
-# rule needs; one that does not start like any SQL statement is reported.
+# sqlglot keeps many valid statements as an opaque Command; one that does not start like any SQL
+# statement is reported (MySQL and SQLite).
 SQL_STARTS = frozenset({
     "ABORT", "ALTER", "ANALYZE", "BEGIN", "CALL", "CHECKPOINT", "CLOSE", "CLUSTER", "COMMENT", "COMMIT", "COPY",
     "CREATE", "DEALLOCATE", "DECLARE", "DELETE", "DELIMITER", "DISCARD", "DO", "DROP", "END", "EXECUTE",
@@ -58,33 +59,61 @@ def _what(ctx: StatementContext) -> str:
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    out = ctx.outcome
-    if out.status == "parsed":
-        return
     stmt = ctx.stmt
     if stmt.kind == "meta":
         command = stmt.text.split()[0] if stmt.text.split() else "\\"
         yield ctx.report(None, f"psql meta-command `{command}` is not SQL: skipped.",
                          help="Keep psql meta-commands out of migrations that other runners apply.")
         return
+    if stmt.kind != "sql":
+        return
+    if ctx.dialect == "postgres":
+        yield from _postgres(ctx)
+    else:
+        yield from _other(ctx)
+
+
+def _postgres(ctx: StatementContext) -> Iterator[Finding]:
+    from sqlguard.sql.syntax import verdict
+
+    pg = ctx.file.settings.pg_version
+    v = verdict(ctx.stmt.text, pg)
+    if v.status == "accepted":
+        return
+    what = _what(ctx)
+    where = Span(ctx.stmt.offset(v.offset), ctx.stmt.offset(v.offset)) if v.offset is not None else _first_line(ctx)
+    if v.status == "rejected":
+        yield ctx.report(where, f"PostgreSQL rejects this `{what}` statement: {v.message}.",
+                         help="Fix the statement: the migration stops here when it runs.")
+    elif v.status == "newer":
+        yield ctx.report(where, f"{v.message} needs PostgreSQL {v.version}; this project targets PostgreSQL {pg} "
+                                f"(`pg-version`), which rejects the statement.",
+                         help=f"Write it the PostgreSQL {pg} way, or set `pg-version` to {v.version} if every "
+                              f"database runs PostgreSQL {v.version} or later.")
+    else:
+        f = ctx.report(where, f"`{what}` statement not checked for syntax: {v.message}.")
+        yield replace(f, severity="info")
+
+
+def _other(ctx: StatementContext) -> Iterator[Finding]:
+    out = ctx.outcome
+    if out.status == "parsed":
+        return
     what = _what(ctx)
     if out.status == "opaque":
         if ctx.words(1) and ctx.words(1)[0] in SQL_STARTS:
             return
-        yield ctx.report(_first_line(ctx), f"`{what}` is not understood by the SQL parser: only token-level "
-                                           "checks ran on this statement.",
-                         help="Suppress with `-- sqlguard: ignore SG00` if this statement is intended.")
+        f = ctx.report(_first_line(ctx), f"`{what}` is not understood by sqlguard's {ctx.dialect} parser: only "
+                                         "token-level checks ran on this statement.")
+        yield replace(f, severity="info")
         return
     where = Span(out.offset, out.offset) if out.offset is not None else _first_line(ctx)
     if out.status == "skipped":
         message = f"`{what}` statement not parsed: it is {out.reason}; only token-level checks ran on it."
-        help = ("Load bulk data with COPY from a file, or split the statement."
-                if "MB" in out.reason else "Flatten the expression, or build it in steps.")
     else:
-        message = f"could not parse this `{what}` statement ({out.reason}): only token-level checks ran on it."
-        help = (f"Check the syntax for the configured dialect (`{ctx.dialect}`); if it is valid, suppress with "
-                "`-- sqlguard: ignore SG00`.")
-    yield ctx.report(where, message, help=help)
+        message = (f"sqlguard's {ctx.dialect} parser could not read this `{what}` statement ({out.reason}): only "
+                   "token-level checks ran on it.")
+    yield replace(ctx.report(where, message), severity="info")
 
 
 def _first_line(ctx: StatementContext) -> Span:
