@@ -220,14 +220,14 @@ def test_sg59_reindex_help_depends_on_the_version() -> None:
     assert old.help is not None and "CREATE INDEX CONCURRENTLY" in old.help
 
 
-def test_sg59_a_wrapping_runner_makes_vacuum_fail(tmp_path: Path) -> None:
+def test_sg51_a_wrapping_runner_makes_vacuum_fail(tmp_path: Path) -> None:
     found = lint_tree(tmp_path, {"migrations/000001_vacuum.up.sql": "VACUUM ANALYZE users;\n",
-                                 "migrations/000001_vacuum.down.sql": "SELECT 1;\n"}, ("SG59",))
+                                 "migrations/000001_vacuum.down.sql": "SELECT 1;\n"}, ("SG51", "SG59"))
     (d,) = found
-    assert d.severity == "error" and "cannot run inside a transaction block" in d.message
+    assert d.code == "SG51" and d.severity == "error" and "cannot run inside a transaction block" in d.message
     no_tx = lint_tree(tmp_path / "nt", {"migrations/000001_vacuum.up.sql":
                                         "-- sqlguard: transaction=off\nVACUUM ANALYZE users;\n",
-                                        "migrations/000001_vacuum.down.sql": "SELECT 1;\n"}, ("SG59",))
+                                        "migrations/000001_vacuum.down.sql": "SELECT 1;\n"}, ("SG51", "SG59"))
     assert not no_tx
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlguard.diagnostic import Finding, Fix, Severity, Span
+from sqlguard.sql.ddl.model import At, Name
 from sqlguard.sql.lex import Lexeme, lex
 from sqlguard.sql.parse import MAX_LEX_CHARS, MAX_PARSE_CHARS, ParseOutcome, parse_statement
 from sqlguard.sql.split import Comment, Statement
@@ -120,6 +121,17 @@ class FileContext:
     def dialect(self) -> str:
         return self.settings.dialect
 
+    def ddl(self, i: int) -> Description:
+        """The description of statement `i` (the typed reader's, shared with the replay's memo)."""
+        from sqlguard.sql.ddl import describe
+
+        return describe(self.statements[i].text, self.dialect)
+
+    def is_rollback(self, section: str | None) -> bool:
+        """A down migration or a down section: run by hand to undo a release (as strong_migrations leaves
+        `down` unchecked by default)."""
+        return section == "down" or getattr(self.migration, "role", None) == "down"
+
     def report(self, span: Span, message: str, help: str | None = None, fix: Fix | None = None,
                severity: Severity | None = None) -> Finding:
         return Finding(span, message, help, fix, severity)
@@ -203,12 +215,31 @@ class StatementContext:
                 break
         return out
 
-    def span(self, where: Span | Lexeme | exp.Expression | None = None) -> Span:
-        """A file span for a lexeme, a syntax node, or the whole statement."""
+    @property
+    def runs_now(self) -> bool:
+        """A PostgreSQL statement that runs when the migration runs (not a function body run later)."""
+        return self.dialect == "postgres" and self.stmt.context in ("top", "do", "python-alembic")
+
+    @property
+    def in_rollback(self) -> bool:
+        """A down migration or a down section: run by hand to undo a release."""
+        return self.stmt.section == "down" or getattr(self.file.migration, "role", None) == "down"
+
+    @property
+    def rejected(self) -> bool:
+        """PostgreSQL's parser rejects the statement (SG00's finding): other rules leave it alone."""
+        pg = self.pg
+        return pg is not None and not pg.ok
+
+    def span(self, where: Span | Lexeme | At | exp.Expression | None = None) -> Span:
+        """A file span for a lexeme, a position in the statement, a syntax node, or the whole statement."""
         if where is None:
             return self.stmt.span
         if isinstance(where, Span):
             return where
+        if isinstance(where, At):
+            a, b = self.stmt.offset(where.start), self.stmt.offset(max(where.end - 1, where.start)) + 1
+            return Span(min(a, b), max(a, b))
         if isinstance(where, Lexeme):
             # the end is one past the last character, which may sit in another piece of mapped text
             a, b = self.stmt.offset(where.start), self.stmt.offset(max(where.end - 1, where.start)) + 1
@@ -224,7 +255,29 @@ class StatementContext:
         a, b = self.stmt.offset(min(starts)), self.stmt.offset(max(ends) - 1) + 1
         return Span(min(a, b), max(a, b))
 
-    def cover(self, first: Span | Lexeme | exp.Expression, last: Span | Lexeme | exp.Expression) -> Span:
+    def written(self, where: Span | Lexeme | At | None, last: Span | Lexeme | At | None = None) -> str:
+        """Text as the file has it (white space folded, template placeholders included): a name or any
+        stretch of the statement, for messages that users can paste back."""
+        if where is None:
+            return ""
+        span = self.cover(where, last) if last is not None else self.span(where)
+        return " ".join(self.source(span).split())
+
+    def name(self, name: Name | None) -> str:
+        """A name for messages: as the file writes it where the reader knows its position, else as SQL."""
+        if name is None:
+            return "?"
+        if name.at is None or self.stmt.anchors or self.stmt.context.startswith("python"):
+            return name.sql
+        return self.written(name.at) or name.sql
+
+    def column(self, table: Name, column: str) -> str:
+        """`table.column` for messages, the table as the file writes it."""
+        from sqlguard.sql.ddl.model import quote
+
+        return f"{self.name(table)}.{quote(column)}"
+
+    def cover(self, first: Span | Lexeme | At | exp.Expression, last: Span | Lexeme | At | exp.Expression) -> Span:
         """The span from `first` to `last` (in either order: SQL found in code maps back unevenly)."""
         a, b = self.span(first), self.span(last)
         return Span(min(a.start, b.start), max(a.end, b.end))
@@ -232,6 +285,6 @@ class StatementContext:
     def source(self, span: Span) -> str:
         return self.file.text[span.start:span.end]
 
-    def report(self, where: Span | Lexeme | exp.Expression | None, message: str, help: str | None = None,
-               fix: Fix | None = None) -> Finding:
-        return Finding(self.span(where), message, help, fix)
+    def report(self, where: Span | Lexeme | At | exp.Expression | None, message: str, help: str | None = None,
+               fix: Fix | None = None, severity: Severity | None = None) -> Finding:
+        return Finding(self.span(where), message, help, fix, severity)

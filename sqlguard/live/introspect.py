@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from sqlguard.schema.model import Column, Constraint, Index, Schema, Table, key, normalize_default, normalize_type
+from sqlguard.sql.ddl.model import lower_unquoted
 
 # (run without parameters, so `%` needs no doubling; `%%` would still match as two wildcards)
 _SKIP_SCHEMAS = ("('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' "
@@ -28,7 +29,7 @@ SELECT c.oid, n.nspname, c.relname, c.relkind
 
 _COLUMNS = """
 SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-       pg_get_expr(d.adbin, d.adrelid), a.attidentity
+       pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated
   FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
  WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attrelid = ANY(%s)
  ORDER BY a.attrelid, a.attnum
@@ -49,8 +50,9 @@ SELECT con.conrelid, con.conname, con.contype,
 
 _INDEXES = """
 SELECT i.indrelid, ic.relname, i.indisunique, i.indnatts,
-       ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnkeyatts) k)
-  FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+       ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnkeyatts) k),
+       n.nspname, pg_get_expr(i.indpred, i.indrelid, true)
+  FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace
  WHERE i.indrelid = ANY(%s)
    AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid AND con.contype IN ('p', 'u', 'x'))
  ORDER BY ic.relname
@@ -86,11 +88,13 @@ def introspect(conn: Any) -> Schema:
         cur.execute(_OWNED_SEQUENCES)
         owned = {row[0] for row in cur.fetchall()}
         oids = [oid for oid, _, _, kind in rels if kind in ("r", "p", "f")]
+        indexed = [oid for oid, _, _, kind in rels if kind in ("r", "p", "f", "m")]  # (a materialized view's too)
         names = {oid: key(rel, schema) for oid, schema, rel, _ in rels}
         columns: dict[int, list[Column]] = {oid: [] for oid in oids}
         cur.execute(_COLUMNS, (oids,))
-        for relid, name, type_, notnull, default, identity in cur.fetchall():
-            columns[relid].append(Column(name, normalize_type(type_), not notnull, _default(default, identity)))
+        for relid, name, type_, notnull, default, identity, generated in cur.fetchall():
+            columns[relid].append(Column(name, normalize_type(type_), not notnull,
+                                         _default(default, identity, generated)))
         constraints: dict[int, list[Constraint]] = {oid: [] for oid in oids}
         cur.execute(_CONSTRAINTS, (oids,))
         for relid, name, kind, cols, frelid, fcols, deltype, definition in cur.fetchall():
@@ -98,9 +102,11 @@ def introspect(conn: Any) -> Schema:
                 name, _KIND[kind], tuple(cols), names.get(frelid) if kind == "f" else None,  # type: ignore[arg-type]
                 tuple(fcols) if kind == "f" else (), _ON_DELETE.get(deltype) if kind == "f" else None, definition))
         indexes: dict[str, Index] = {}
-        cur.execute(_INDEXES, (oids,))
-        for relid, name, unique, _, cols in cur.fetchall():
-            indexes[name] = Index(name, names[relid], tuple(_index_column(c) for c in cols), unique)
+        cur.execute(_INDEXES, (indexed,))
+        for relid, name, unique, _, cols, schema, where in cur.fetchall():
+            # (keyed as the replay keys them: `schema.name` outside the default schema)
+            indexes[key(name, schema)] = Index(key(name, schema), names[relid], tuple(_index_column(c) for c in cols),
+                                               unique, where)
         cur.execute(_ENUMS)
         enums = {key(name, schema): tuple(values) for schema, name, values in cur.fetchall()}
         cur.execute(_SCHEMAS)
@@ -111,13 +117,19 @@ def introspect(conn: Any) -> Schema:
     return Schema(tables, views, indexes, sequences, enums, schemas)
 
 
-def _default(default: str | None, identity: str) -> str | None:
+def _default(default: str | None, identity: str, generated: str = "") -> str | None:
     if identity:
         return None  # GENERATED … AS IDENTITY: the sequence is the column's own
+    if generated:
+        return None  # GENERATED ALWAYS AS (…) STORED: pg_attrdef holds its expression, which is no default
     if default is None:
         return None
     return normalize_default(default)
 
 
 def _index_column(text: str) -> str:
-    return text.strip('"') if re.fullmatch(r'"?[\w$]+"?', text) else text.lower()
+    """A key column as the replay writes it: a column's name without quotes, an expression in lower case."""
+    if re.fullmatch(r"[\w$]+", text):
+        return text
+    quoted = re.fullmatch(r'"((?:[^"]|"")*)"', text)
+    return quoted.group(1).replace('""', '"') if quoted else lower_unquoted(text)

@@ -89,6 +89,28 @@ LABELS = {
 }
 
 
+# Runners that run a migration of one CONCURRENTLY statement outside a transaction by themselves:
+# Flyway detects CONCURRENTLY and runs such a migration non-transactionally. (golang-migrate sends a
+# file as one query string, which PostgreSQL runs as one implicit transaction only when it holds
+# several statements; but pop and maragudk/migrate, which read the same `.up.sql` files, wrap every
+# migration in a transaction, so a lone statement there is not taken on trust.)
+LONE_STATEMENT_RUNNERS = frozenset({"flyway"})
+
+
+def no_transaction_howto(convention: str | None, section: str | None = None) -> str:
+    """How a file of `convention` says that its migration runs outside a transaction."""
+    if convention == "dbmate":
+        return f"`-- migrate:{'down' if section == 'down' else 'up'} transaction:false`"
+    if convention == "goose":
+        return "`-- +goose NO TRANSACTION`"
+    return "`-- sqlguard: transaction=off` (and your runner's setting for it)"
+
+
+# Tables that migration runners create for their own bookkeeping, outside the history.
+RUNNER_TABLES = frozenset({"migrations", "schema_migrations", "schema_version", "flyway_schema_history",
+                           "goose_db_version", "knex_migrations", "alembic_version", "django_migrations",
+                           "sqlguard_migrations", "__diesel_schema_migrations", "seaql_migrations"})
+
 # Conventions whose runners wrap every migration in a transaction (plain psql and sqitch do not).
 WRAPPING = frozenset({"sqlguard", "golang-migrate", "flyway", "dbmate", "goose", "diesel", "numbered"})
 

@@ -50,6 +50,11 @@ EXCLUSIVE = Lock("ExclusiveLock", "EXCLUSIVE", 7,
 ACCESS_EXCLUSIVE = Lock("AccessExclusiveLock", "ACCESS EXCLUSIVE", 8,
                         "every read and write of the table waits until it finishes")
 
+# REINDEX: SHARE on the table, ACCESS EXCLUSIVE on each index while it is rebuilt (a message of its own).
+REINDEX_LOCKS = Lock("ShareLock", "SHARE", 5,
+                     "every write of the table waits until it finishes, and so does every read that would use one of "
+                     "its indexes (each index is held in ACCESS EXCLUSIVE mode while it is rebuilt)")
+
 MODES: dict[str, Lock] = {lock.mode: lock for lock in (ACCESS_SHARE, ROW_SHARE, ROW_EXCLUSIVE, SHARE_UPDATE_EXCLUSIVE,
                                                        SHARE, SHARE_ROW_EXCLUSIVE, EXCLUSIVE, ACCESS_EXCLUSIVE)}
 BY_NAME: dict[str, Lock] = {lock.name: lock for lock in MODES.values()}
@@ -95,13 +100,17 @@ _ALTER_TABLE: dict[str, Lock] = {
     "AT_SetStatistics": SHARE_UPDATE_EXCLUSIVE, "AT_ClusterOn": SHARE_UPDATE_EXCLUSIVE,
     "AT_DropCluster": SHARE_UPDATE_EXCLUSIVE, "AT_SetOptions": SHARE_UPDATE_EXCLUSIVE,
     "AT_ResetOptions": SHARE_UPDATE_EXCLUSIVE, "AT_ValidateConstraint": SHARE_UPDATE_EXCLUSIVE,
+    # on the parent; ATTACH took ACCESS EXCLUSIVE on it before PostgreSQL 12 (FINALIZE is new in 14)
     "AT_AttachPartition": SHARE_UPDATE_EXCLUSIVE, "AT_DetachPartitionFinalize": SHARE_UPDATE_EXCLUSIVE,
 }
 
 # Storage parameters whose change takes only SHARE UPDATE EXCLUSIVE (reloptions.c, each option's
-# `lockmode`); any other (and any unknown) parameter takes ACCESS EXCLUSIVE.
+# `lockmode`; the same names for tables and indexes); any other (and any unknown) parameter takes ACCESS
+# EXCLUSIVE, among them the indexes' `fastupdate`, `gin_pending_list_limit`, `buffering`,
+# `pages_per_range` and `autosummarize` and the views' `security_barrier` and `check_option`.
 _LIGHT_RELOPTIONS = frozenset({
     "fillfactor", "toast_tuple_target", "parallel_workers", "vacuum_index_cleanup", "vacuum_truncate",
+    "deduplicate_items", "vacuum_cleanup_index_scale_factor",
     "log_autovacuum_min_duration", "autovacuum_enabled", "autovacuum_vacuum_threshold",
     "autovacuum_vacuum_insert_threshold", "autovacuum_vacuum_scale_factor",
     "autovacuum_vacuum_insert_scale_factor", "autovacuum_analyze_threshold", "autovacuum_analyze_scale_factor",
@@ -135,48 +144,75 @@ def alter_table_lock(subtype: str, constraint: str | None = None, options: tuple
     return _ALTER_TABLE.get(subtype, ACCESS_EXCLUSIVE)
 
 
-# Other statements: the lock on the relation they name (`lock_of`'s keys, as the typed reader spells
-# the statement's form). A CONCURRENTLY form, a REINDEX and ATTACH/DETACH PARTITION take a second
-# lock on another relation; `second_lock` names it.
+# Other statements: the lock a form of statement takes on a relation it names (`lock_of`'s keys; the
+# typed reader writes the key in `RelationLock.form`). One statement may take several: a foreign key
+# locks both tables, ATTACH / DETACH PARTITION the parent (its ALTER TABLE subcommand's lock) and the
+# partition, CLUSTER … USING the table and the index. What a statement locks without naming it (DROP
+# INDEX and REINDEX INDEX the index's table, DROP CONSTRAINT of a foreign key the referenced table) is
+# for the rules to find in the replayed schema. Every entry is checked against `pg_locks` on
+# PostgreSQL 15 by tests/test_oracle_locks.py; where older servers differ, the entry says so.
 FORMS: dict[str, Lock] = {
     "CREATE INDEX": SHARE,
     "CREATE INDEX CONCURRENTLY": SHARE_UPDATE_EXCLUSIVE,
     "DROP INDEX": ACCESS_EXCLUSIVE,  # on the index's table as well as the index
+    # on the index and its table while it waits for their users; its very last step takes ACCESS
+    # EXCLUSIVE on the index, which by then no query opens (marked dead)
     "DROP INDEX CONCURRENTLY": SHARE_UPDATE_EXCLUSIVE,
-    "REINDEX": SHARE,  # on the table; ACCESS EXCLUSIVE on each index while it is rebuilt
-    "REINDEX CONCURRENTLY": SHARE_UPDATE_EXCLUSIVE,
-    "CLUSTER": ACCESS_EXCLUSIVE,
+    "REINDEX": SHARE,  # REINDEX TABLE: on the table; ACCESS EXCLUSIVE on each index while it is rebuilt
+    "REINDEX INDEX": ACCESS_EXCLUSIVE,  # on the index (reads that would use it wait); SHARE on its table
+    "REINDEX CONCURRENTLY": SHARE_UPDATE_EXCLUSIVE,  # on the table and each index
+    "CLUSTER": ACCESS_EXCLUSIVE,  # the table, and the index of CLUSTER … USING
+    "CLUSTER ON INDEX": SHARE_UPDATE_EXCLUSIVE,  # ALTER TABLE … CLUSTER ON: the index
     "VACUUM": SHARE_UPDATE_EXCLUSIVE,
     "VACUUM FULL": ACCESS_EXCLUSIVE,
     "ANALYZE": SHARE_UPDATE_EXCLUSIVE,
     "TRUNCATE": ACCESS_EXCLUSIVE,
     "DROP TABLE": ACCESS_EXCLUSIVE,
+    "DROP FOREIGN TABLE": ACCESS_EXCLUSIVE,
     "DROP VIEW": ACCESS_EXCLUSIVE,
     "DROP MATERIALIZED VIEW": ACCESS_EXCLUSIVE,
     "DROP SEQUENCE": ACCESS_EXCLUSIVE,
     "CREATE TRIGGER": SHARE_ROW_EXCLUSIVE,
     "DROP TRIGGER": ACCESS_EXCLUSIVE,
-    "ALTER TRIGGER": ACCESS_EXCLUSIVE,
+    "ALTER TRIGGER": ACCESS_EXCLUSIVE,  # … RENAME TO
     "CREATE POLICY": ACCESS_EXCLUSIVE,
-    "ALTER POLICY": ACCESS_EXCLUSIVE,
+    "ALTER POLICY": ACCESS_EXCLUSIVE,  # and its RENAME TO
     "DROP POLICY": ACCESS_EXCLUSIVE,
     "CREATE RULE": ACCESS_EXCLUSIVE,
     "DROP RULE": ACCESS_EXCLUSIVE,
-    "RENAME": ACCESS_EXCLUSIVE,  # a table, view, index, sequence, column or constraint
+    # a table, view, materialized view, sequence, foreign table, column, constraint or rule (ALTER
+    # TABLE spelled on an index: ACCESS EXCLUSIVE on the index too)
+    "RENAME": ACCESS_EXCLUSIVE,
+    # ALTER INDEX … RENAME: SHARE UPDATE EXCLUSIVE since PostgreSQL 12; ACCESS EXCLUSIVE before
+    "RENAME INDEX": SHARE_UPDATE_EXCLUSIVE,
     "SET SCHEMA": ACCESS_EXCLUSIVE,
-    "COMMENT": SHARE_UPDATE_EXCLUSIVE,
+    "COMMENT": SHARE_UPDATE_EXCLUSIVE,  # on a table, view, index, sequence, or a column's table
+    "COMMENT ON CONSTRAINT": ACCESS_SHARE,  # and on a trigger, rule or policy: their table is only read
     "REFRESH MATERIALIZED VIEW": ACCESS_EXCLUSIVE,
     "REFRESH MATERIALIZED VIEW CONCURRENTLY": EXCLUSIVE,
     "CREATE STATISTICS": SHARE_UPDATE_EXCLUSIVE,
-    "ALTER INDEX": ACCESS_EXCLUSIVE,
+    "CREATE OR REPLACE VIEW": ACCESS_EXCLUSIVE,
+    "ALTER SEQUENCE": SHARE_ROW_EXCLUSIVE,
+    "SEQUENCE OWNED BY": ACCESS_SHARE,  # the table of CREATE / ALTER SEQUENCE … OWNED BY
     "ATTACH PARTITION": ACCESS_EXCLUSIVE,  # on the partition (the parent takes SHARE UPDATE EXCLUSIVE)
-    "DETACH PARTITION": ACCESS_EXCLUSIVE,  # on the partition
+    # on the partition; … CONCURRENTLY too: SHARE UPDATE EXCLUSIVE in its first transaction, ACCESS
+    # EXCLUSIVE in its second, once the queries that planned with the partition have finished
+    "DETACH PARTITION": ACCESS_EXCLUSIVE,
+    "CREATE TABLE PARTITION OF": ACCESS_EXCLUSIVE,  # on the parent
+    "CREATE TABLE INHERITS": SHARE_UPDATE_EXCLUSIVE,  # on each parent
+    "CREATE TABLE LIKE": ACCESS_SHARE,
+    "INHERIT": SHARE_UPDATE_EXCLUSIVE,  # ALTER TABLE … INHERIT: on the new parent
+    "NO INHERIT": ACCESS_SHARE,  # ALTER TABLE … NO INHERIT: on the parent
+    # ADD CONSTRAINT … USING INDEX: on the index, when it keeps its name (renamed to the constraint's
+    # name it takes RENAME INDEX's)
+    "CONSTRAINT USING INDEX": ACCESS_SHARE,
+    "REPLICA IDENTITY USING INDEX": SHARE,  # on the index
     "CREATE FOREIGN KEY": SHARE_ROW_EXCLUSIVE,  # on the referenced table
     "INSERT": ROW_EXCLUSIVE,
     "UPDATE": ROW_EXCLUSIVE,
     "DELETE": ROW_EXCLUSIVE,
     "MERGE": ROW_EXCLUSIVE,
-    "SELECT": ACCESS_SHARE,
+    "SELECT": ACCESS_SHARE,  # every table a statement reads
     "SELECT FOR UPDATE": ROW_SHARE,
 }
 

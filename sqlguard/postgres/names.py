@@ -81,6 +81,9 @@ def index_column_names(columns: Iterable[str]) -> list[str]:
 def _figure_name(col: str) -> str:
     """A plain column's name, or what FigureIndexColname makes of an expression as written."""
     text = col.strip()
+    if "(" not in text:
+        # a column (an index's expressions are parenthesised or function calls), kept without its quotes
+        return text[1:-1].replace('""', '"') if len(text) > 1 and text[0] == text[-1] == '"' else text
     while text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
         text = text[1:-1].strip()
     head = text.split("(", 1)

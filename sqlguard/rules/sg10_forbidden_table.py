@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from sqlguard.catalog import ForbiddenName
 from sqlguard.diagnostic import Finding
 from sqlguard.lint.rule import Rule, StatementContext
-from sqlguard.rules._refs import table_refs
+from sqlguard.sql.ddl.model import At
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
@@ -34,13 +34,13 @@ def check(ctx: StatementContext) -> Iterator[Finding]:
     low = ctx.stmt.text.lower()
     if not any(name.rsplit(".", 1)[-1] in low for name in catalog.forbidden):
         return  # cheap pre-filter: no forbidden name appears anywhere in the text
-    for ref in table_refs(ctx):
-        hit = catalog.lookup_forbidden(ref.name, ref.schema)
+    for ref in ctx.ddl.references:
+        hit = catalog.lookup_forbidden(ref.name.name, ref.name.schema)
         if hit is not None:
-            yield _report(ctx, ref.where, ref.name, hit, ref.role == "create")
+            yield _report(ctx, ref.name.at, ref.name.name, hit, ref.role == "create")
 
 
-def _report(ctx: StatementContext, where: object, name: str, hit: ForbiddenName, creates: bool) -> Finding:
+def _report(ctx: StatementContext, where: At | None, name: str, hit: ForbiddenName, creates: bool) -> Finding:
     if creates:
         message = f"creates table `{name}`, which this schema forbids"
     else:
@@ -50,7 +50,7 @@ def _report(ctx: StatementContext, where: object, name: str, hit: ForbiddenName,
     if hit.reason:
         message += f" ({hit.reason.rstrip('.')})"
     help = f"Replace `{name}` with `{hit.use}`." if hit.use else f"Remove the reference to `{name}`."
-    return ctx.report(where, message + ".", help=help)  # type: ignore[arg-type]
+    return ctx.report(where, message + ".", help=help)
 
 
 RULE = Rule(code="SG10", name="forbidden-table", severity="error", doc=__doc__, check=check)

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlguard.diagnostic import Finding
+from sqlguard.diagnostic import Finding, Span
 from sqlguard.lint.rule import Rule, StatementContext
-from sqlguard.rules._drops import drop_sites
-from sqlguard.sql.lex import Lexeme
+from sqlguard.rules.sg20_unconditional_drop import shown
+from sqlguard.sql.ddl.model import AlterTable, At, Dml, Drop, Name, Truncate
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
@@ -34,61 +34,41 @@ def check(ctx: StatementContext) -> Iterator[Finding]:
     migration = ctx.file.migration
     if migration is not None and migration.role != "up":
         return
-    toks = ctx.lexemes
-    if not toks or toks[0].kind != "word":
-        return
-    first = toks[0].upper
-    if first in ("DROP", "ALTER"):
-        for site in drop_sites(toks):
-            if site.kind == "TABLE":
-                for name in site.names:
-                    yield _report(ctx, site.keyword, name, f"`DROP TABLE {name.value}` deletes the table and all "
-                                                           "its rows", name.value)
-            elif site.kind == "COLUMN" and site.table is not None:
-                col = site.names[0]
-                yield _report(ctx, site.keyword, col, f"`DROP COLUMN {col.value}` deletes every value of "
-                                                      f"`{site.table.value}.{col.value}`", site.table.value)
-        return
-    if first == "TRUNCATE":
-        names = [t for t in toks[1:] if t.kind in ("word", "quoted") and t.upper not in ("TABLE", "ONLY")]
-        table = names[0].value if names else "?"
-        yield _report(ctx, toks[0], names[0] if names else toks[0], f"`TRUNCATE {table}` deletes every row",
-                      table)
-        return
-    verb, idx = _main_verb(toks)
-    if verb in ("DELETE", "UPDATE") and not any(t.upper == "WHERE" and t.depth == 0 for t in toks[idx:]):
-        target = _target(toks, idx, verb)
-        what = "deletes every row of" if verb == "DELETE" else "changes every row of"
-        yield _report(ctx, toks[idx], target or toks[idx],
-                      f"`{verb}` without `WHERE` {what} `{target.value if target else '?'}`",
-                      target.value if target else "the_table")
+    if stmt.keyword not in ("DROP", "ALTER", "TRUNCATE", "DELETE", "UPDATE", "WITH"):
+        return  # (most statements: decided without describing them)
+    d = ctx.ddl
+    if isinstance(d, Drop) and d.object == "table":
+        for name in d.names:
+            yield _report(ctx, ctx.cover(d.keyword_at, name.at) if d.keyword_at and name.at else d.keyword_at,
+                          f"`DROP TABLE {shown(ctx, name)}` deletes the table and all its rows", name)
+    elif isinstance(d, AlterTable) and d.relkind == "table":
+        table = shown(ctx, d.name)
+        for action in d.actions:
+            if action.kind != "AT_DropColumn":
+                continue
+            col = shown(ctx, Name(action.column or action.name or "?", None, action.column_at))
+            where = At(action.at.start, action.column_at.end) if action.at and action.column_at else action.at
+            yield _report(ctx, where, f"`DROP COLUMN {col}` deletes every value of `{table}.{col}`", d.name)
+    elif isinstance(d, Truncate):
+        # (the statement starts with its TRUNCATE)
+        for name in d.tables:
+            where = ctx.cover(Span(stmt.span.start, stmt.span.start), name.at) if name.at else None
+            yield _report(ctx, where, f"`TRUNCATE {shown(ctx, name)}` deletes every row", name)
+    elif isinstance(d, Dml) and d.verb in ("DELETE", "UPDATE") and not d.where:
+        what = "deletes every row of" if d.verb == "DELETE" else "changes every row of"
+        target = d.target
+        where = ctx.cover(d.verb_at, target.at) if d.verb_at and target and target.at else d.verb_at
+        table = shown(ctx, target) if target is not None else "?"
+        yield _report(ctx, where, f"`{d.verb}` without `WHERE` {what} `{table}`", target)
 
 
-def _main_verb(toks: list[Lexeme]) -> tuple[str, int]:
-    if toks[0].upper != "WITH":
-        return toks[0].upper, 0
-    for k, t in enumerate(toks):
-        if t.depth == 0 and t.upper in ("SELECT", "INSERT", "UPDATE", "DELETE", "MERGE") and k > 0 \
-                and toks[k - 1].value != "(":
-            return t.upper, k
-    return "", 0
-
-
-def _target(toks: list[Lexeme], idx: int, verb: str) -> Lexeme | None:
-    j = idx + 1
-    while j < len(toks) and toks[j].upper in ("FROM", "ONLY", "LOW_PRIORITY", "QUICK", "IGNORE"):
-        j += 1
-    if j < len(toks) and toks[j].kind in ("word", "quoted"):
-        while j + 2 < len(toks) and toks[j + 1].value == "." and toks[j + 2].kind in ("word", "quoted"):
-            j += 2
-        return toks[j]
-    return None
-
-
-def _report(ctx: StatementContext, first: Lexeme, last: Lexeme, what: str, table: str) -> Finding:
-    return ctx.report(ctx.cover(first, last),
-                      f"{what}: data is lost once this commits, so take a verified backup first.",
-                      help=f"Back up first: {_backup_command(ctx.dialect, table)}.")
+def _report(ctx: StatementContext, where: Span | At | None, what: str, table: Name | None) -> Finding:
+    # pg_dump takes `schema.table`; mysqldump takes the database and the table apart; a name the file writes
+    # otherwise (a template placeholder for its schema) is dumped by its own name
+    dumped = "the_table" if table is None else table.sql \
+        if ctx.dialect == "postgres" and ctx.name(table) == table.sql else table.name
+    return ctx.report(where, f"{what}: data is lost once this commits, so take a verified backup first.",
+                      help=f"Back up first: {_backup_command(ctx.dialect, dumped)}.")
 
 
 def _backup_command(dialect: str, table: str) -> str:

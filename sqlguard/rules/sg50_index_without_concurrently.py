@@ -44,136 +44,111 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sqlguard.diagnostic import Edit, Finding, Fix, Span
+from sqlguard.lint.facts import concurrently_allowed, facts, outside_transaction
 from sqlguard.lint.rule import Rule, StatementContext
-from sqlguard.rules._pg import ACCESS_EXCLUSIVE, SHARE, locks_message
-from sqlguard.rules._sg50_ddl import (
-    IndexStatement,
-    concurrently_allowed,
-    facts,
-    index_statement,
-    new_relation,
-    outside_transaction,
-    written_name,
-)
-from sqlguard.schema.model import key
+from sqlguard.postgres.locks import ACCESS_EXCLUSIVE, SHARE, message
+from sqlguard.sql.ddl.model import CreateIndex, Drop
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    if ctx.dialect != "postgres" or ctx.stmt.context == "function":
+    if ctx.dialect != "postgres" or ctx.stmt.context == "function" or ctx.stmt.kind != "sql":
         return  # a function body runs when called, not when the migration runs
-    if ctx.stmt.keyword not in ("CREATE", "DROP"):
+    if ctx.stmt.keyword not in ("CREATE", "DROP") or ctx.rejected:
         return
-    idx = index_statement(ctx.lexemes)
-    if idx is None or idx.concurrently is not None:
-        return
-    if idx.verb == "CREATE":
-        yield from _create(ctx, idx)
-    else:
-        yield from _drop(ctx, idx)
+    d = ctx.ddl
+    if isinstance(d, CreateIndex) and not d.concurrently:
+        yield from _create(ctx, d)
+    elif isinstance(d, Drop) and d.object == "index" and not d.concurrently:
+        yield from _drop(ctx, d)
 
 
-def _fix(ctx: StatementContext, idx: IndexStatement) -> Fix:
-    at = ctx.span(idx.index_kw).end
+def _insert_concurrently(at: int) -> Fix:
     return Fix("Insert `CONCURRENTLY`", (Edit(Span(at, at), " CONCURRENTLY"),))
 
 
-def _move_out_fix(ctx: StatementContext, idx: IndexStatement) -> Fix | None:
+def _move_out_fix(ctx: StatementContext, d: CreateIndex) -> Fix | None:
     """Inside an explicit BEGIN … COMMIT (and no runner transaction around the file): move the
     statement after the COMMIT, with CONCURRENTLY, which cannot run inside a transaction block."""
-    if ctx.file.wraps(ctx.stmt.section) or ctx.stmt.context != "top":
+    tx = ctx.tx
+    if tx is None or tx.kind != "explicit" or ctx.stmt.context != "top" or d.keyword_at is None:
         return None
-    stmts = [s for s in ctx.file.statements if s.context == "top" and s.kind == "sql"]
-    try:
-        i = stmts.index(ctx.stmt)
-    except ValueError:
-        return None
-    commit = next((s for s in stmts[i + 1:] if s.keyword in ("COMMIT", "END")), None)
+    txs = ctx.file.transactions
+    assert txs is not None
+    commit = next((k for k in range(ctx.index + 1, len(ctx.file.statements))
+                   if txs.same_block(ctx.index, k) and ctx.file.statements[k].context == "top"
+                   and ctx.file.ddl(k).transaction in ("commit",)), None)
     if commit is None:
         return None
     text = ctx.file.text
     start, end = ctx.stmt.span.start, ctx.stmt.span.end
-    at = ctx.span(idx.index_kw).end - start
+    at = ctx.span(d.keyword_at).end - start
     moved = text[start:end][:at] + " CONCURRENTLY" + text[start:end][at:] + ";"
     stop = text.find("\n", end)
     stop = len(text) if stop < 0 else stop + 1  # the statement's `;` and the rest of its line
     line_start = text.rfind("\n", 0, start) + 1
     cut = Span(line_start if not text[line_start:start].strip() else start, stop)
-    after = text.find(";", commit.span.end)
-    after = commit.span.end if after < 0 else after + 1
+    commit_end = ctx.file.statements[commit].span.end
+    after = text.find(";", commit_end)
+    after = commit_end if after < 0 else after + 1
     return Fix("Move it after COMMIT, with `CONCURRENTLY`",
                (Edit(cut, ""), Edit(Span(after, after), "\n" + moved)))
 
 
-def _create(ctx: StatementContext, idx: IndexStatement) -> Iterator[Finding]:
-    if idx.only:
+def _create(ctx: StatementContext, d: CreateIndex) -> Iterator[Finding]:
+    if d.only:
         return  # ON ONLY: the parent index of a partitioned table, built by attaching partitions
-    table = written_name(ctx, idx.table)
-    if new_relation(ctx, idx.table[-1].value):
+    if ctx.file.created_here(d.table.name, views=True):
         return  # a table created in this file is not in use yet
-    unique = "UNIQUE " if idx.unique else ""
-    name = written_name(ctx, idx.names[0]) if idx.names else ""
+    table = ctx.name(d.table)
+    unique = "UNIQUE " if d.unique else ""
+    name = ctx.name(d.name) if d.name is not None else ""
     shown = f"`CREATE {unique}INDEX {name}`" if name else f"`CREATE {unique}INDEX ON {table}`"
-    message = locks_message(SHARE, table, f"{shown} without CONCURRENTLY")
-    held = facts(ctx.file).locked_in_transaction(ctx.file, ctx.stmt, idx.table[-1].value, before=True)
-    if held is ACCESS_EXCLUSIVE:
-        message += ("; an earlier statement of this transaction holds an ACCESS EXCLUSIVE lock on it, so reads "
-                    "wait for the whole build too")
+    text = message(SHARE, table, f"{shown} without CONCURRENTLY")
+    if facts(ctx.file).held_in_transaction(ctx.index, d.table.name, before=True) is ACCESS_EXCLUSIVE:
+        text += ("; an earlier statement of this transaction holds an ACCESS EXCLUSIVE lock on it, so reads "
+                 "wait for the whole build too")
     safe = f"CREATE {unique}INDEX CONCURRENTLY {name + ' ' if name else ''}ON {table} …"
-    where = ctx.cover(ctx.lexemes[0], idx.table[-1])
-    if concurrently_allowed(ctx):
-        yield ctx.report(where, message, help=f"Use `{safe}`: writes go on while it builds.", fix=_fix(ctx, idx))
+    where = ctx.cover(ctx.lexemes[0], d.table.at) if d.table.at is not None else None
+    if concurrently_allowed(ctx) and d.keyword_at is not None:
+        fix = _insert_concurrently(ctx.span(d.keyword_at).end)
+        yield ctx.report(where, text, help=f"Use `{safe}`: writes go on while it builds.", fix=fix)
     else:
-        yield ctx.report(where, message, help=outside_transaction(ctx, safe), fix=_move_out_fix(ctx, idx))
+        yield ctx.report(where, text, help=outside_transaction(ctx, safe), fix=_move_out_fix(ctx, d))
 
 
-def _drop(ctx: StatementContext, idx: IndexStatement) -> Iterator[Finding]:
-    state = ctx.file.state
+def _drop(ctx: StatementContext, d: Drop) -> Iterator[Finding]:
+    f = facts(ctx.file)
     hit: tuple[str, str | None] | None = None  # (index as written, its table when known)
-    for parts in idx.names:
-        schema = parts[-2].name if len(parts) > 1 else None
-        known = None
-        if state is not None:
-            k = key(parts[-1].name, schema)
-            known = state.indexes.get(k) or state.indexes.get(parts[-1].value)
-        if known is not None and (new_relation(ctx, known.table) or _dropped_later(ctx, known.table)
-                                  or _locked_anyway(ctx, known.table)):
+    for name in d.names:
+        table = f.index_table(ctx.index, name)
+        if table is not None and (ctx.file.created_here(table.rsplit(".", 1)[-1], views=True)
+                                  or f.dropped_after(ctx.index, table)
+                                  or f.held_in_transaction(ctx.index, table) is ACCESS_EXCLUSIVE):
             continue  # a table created in this file, one it drops anyway, or one its transaction locks anyway
-        hit = (written_name(ctx, parts), known.table if known is not None else None)
+        hit = (ctx.name(name), table)
         break
     if hit is None:
         return
     name, table = hit
     doing = f"`DROP INDEX {name}`"
     if table is not None:
-        message = locks_message(ACCESS_EXCLUSIVE, table, doing)
+        text = message(ACCESS_EXCLUSIVE, table, doing)
     else:
-        message = f"{doing} takes an {ACCESS_EXCLUSIVE.mode} lock on the index's table: {ACCESS_EXCLUSIVE.blocks}"
-    where = ctx.cover(ctx.lexemes[0], idx.names[-1][-1])
-    if len(idx.names) > 1:
-        yield ctx.report(where, message, help="Drop each index in a statement of its own with "
-                                              f"`DROP INDEX CONCURRENTLY {name}`: it takes one name only.")
-    elif idx.cascade:
-        yield ctx.report(where, message, help=f"Drop what depends on `{name}` first, then use "
-                                              f"`DROP INDEX CONCURRENTLY {name}` (it has no CASCADE).")
-    elif concurrently_allowed(ctx):
-        yield ctx.report(where, message, help=f"Use `DROP INDEX CONCURRENTLY {name}`: it waits for queries "
-                                              "using the index instead of blocking the table.", fix=_fix(ctx, idx))
+        text = f"{doing} takes an {ACCESS_EXCLUSIVE.mode} lock on the index's table: {ACCESS_EXCLUSIVE.blocks}"
+    last = d.names[-1].at
+    where = ctx.cover(ctx.lexemes[0], last) if last is not None else None
+    if len(d.names) > 1:
+        yield ctx.report(where, text, help="Drop each index in a statement of its own with "
+                                           f"`DROP INDEX CONCURRENTLY {name}`: it takes one name only.")
+    elif d.cascade:
+        yield ctx.report(where, text, help=f"Drop what depends on `{name}` first, then use "
+                                           f"`DROP INDEX CONCURRENTLY {name}` (it has no CASCADE).")
+    elif concurrently_allowed(ctx) and d.if_exists_at is not None:
+        yield ctx.report(where, text, help=f"Use `DROP INDEX CONCURRENTLY {name}`: it waits for queries "
+                                           "using the index instead of blocking the table.",
+                         fix=_insert_concurrently(ctx.stmt.offset(d.if_exists_at)))
     else:
-        yield ctx.report(where, message, help=outside_transaction(ctx, f"DROP INDEX CONCURRENTLY {name}"))
-
-
-def _dropped_later(ctx: StatementContext, table: str) -> bool:
-    """Whether a later statement of this file (and section) drops `table`: its lock is taken anyway."""
-    return facts(ctx.file).dropped_after(ctx.stmt, table)
-
-
-def _locked_anyway(ctx: StatementContext, table: str) -> bool:
-    """Whether the transaction of this DROP INDEX takes an ACCESS EXCLUSIVE lock on `table` anyway.
-
-    (`DROP INDEX` is quick; its only harm is that lock, and CONCURRENTLY could not run in the
-    transaction anyway.)
-    """
-    return facts(ctx.file).locked_in_transaction(ctx.file, ctx.stmt, table) is ACCESS_EXCLUSIVE
+        yield ctx.report(where, text, help=outside_transaction(ctx, f"DROP INDEX CONCURRENTLY {name}"))
 
 
 RULE = Rule(code="SG50", name="index-without-concurrently", severity="warning", doc=__doc__, check=check,

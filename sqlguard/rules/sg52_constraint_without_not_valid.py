@@ -45,60 +45,43 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sqlguard.diagnostic import Edit, Finding, Fix, Span
+from sqlguard.lint.facts import facts
 from sqlguard.lint.rule import Rule, StatementContext
-from sqlguard.rules._pg import ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE, Lock, locks_message
-from sqlguard.rules._sg50_ddl import (
-    Action,
-    AddColumn,
-    AddConstraint,
-    AlterTable,
-    add_column,
-    add_constraint,
-    alter_existing_table,
-    alter_statements,
-    facts,
-    line_of,
-    statement_lock,
-    strongest,
-    validate_constraint,
-    written,
-    written_name,
-)
-from sqlguard.sql.lex import Lexeme
-
-# Words in a CHECK body that are not column names (for PostgreSQL's name of an unnamed CHECK).
-_NOT_COLUMNS = {"AND", "OR", "NOT", "IS", "NULL", "IN", "ANY", "ALL", "SOME", "BETWEEN", "LIKE", "ILIKE", "SIMILAR",
-                "TO", "TRUE", "FALSE", "CASE", "WHEN", "THEN", "ELSE", "END", "ARRAY", "DISTINCT", "FROM", "CAST",
-                "AS", "COLLATE", "ESCAPE", "UNKNOWN", "INTERVAL", "CURRENT_DATE", "CURRENT_TIMESTAMP", "NOW",
-                "VALUE"}
+from sqlguard.postgres.locks import ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE, Lock, message, strongest
+from sqlguard.postgres.names import column_names_addition, make_object_name
+from sqlguard.sql.ddl.model import Action, AlterTable, At, ConstraintDef
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    parsed = alter_existing_table(ctx)
-    if parsed is None or not parsed.actions:
+    if not ctx.runs_now or ctx.stmt.kind != "sql" or ctx.stmt.keyword != "ALTER" or ctx.rejected:
         return
-    fk_lock = _statement_lock(parsed)
-    validated = _validates_foreign_keys(parsed)
-    for k, action in enumerate(parsed.actions):
-        con = add_constraint(action)
-        if con is not None and con.kind in ("FOREIGN", "CHECK") and not con.not_valid:
-            yield _constraint(ctx, parsed, con, fk_lock)
+    d = ctx.ddl
+    if not isinstance(d, AlterTable) or d.relkind != "table" or not d.actions:
+        return
+    if ctx.file.created_here(d.name.name, views=True):
+        return  # a table created in this file is not in use yet
+    fk_lock = _statement_lock(d)
+    validated = _validates_foreign_keys(d)
+    for k, action in enumerate(d.actions):
+        con = action.constraint
+        if con is not None and action.kind == "AT_AddConstraint" and con.kind in ("foreign key", "check") \
+                and not con.not_valid:
+            yield _constraint(ctx, d, action, con, fk_lock)
             continue
-        col = add_column(action)
-        if col is not None and col.references and validated is not None:
-            yield _column_reference(ctx, parsed, col, fk_lock, validated)
+        col = action.column_def
+        if col is not None and col.has("foreign key") is not None and validated is not None:
+            yield _column_reference(ctx, d, action, fk_lock, validated)
             continue
-        name_tok = validate_constraint(action)
-        if name_tok is not None:
-            yield from _validate(ctx, parsed, k, name_tok)
+        if action.kind == "AT_ValidateConstraint" and action.name:
+            yield from _validate(ctx, d, k, action)
 
 
-def _statement_lock(parsed: AlterTable) -> Lock:
+def _statement_lock(d: AlterTable) -> Lock:
     """The lock a foreign key's ALTER TABLE takes: SHARE ROW EXCLUSIVE, unless another action needs more."""
-    return strongest(SHARE_ROW_EXCLUSIVE, statement_lock(parsed))
+    return strongest(SHARE_ROW_EXCLUSIVE, *(a.lock for a in d.actions)) or SHARE_ROW_EXCLUSIVE
 
 
-def _validates_foreign_keys(parsed: AlterTable) -> str | None:
+def _validates_foreign_keys(d: AlterTable) -> str | None:
     """Why PostgreSQL checks the rows for a new column's REFERENCES in this statement (None: it does not).
 
     It skips the check, the new column being all NULL, unless a new column of the statement has a
@@ -106,119 +89,112 @@ def _validates_foreign_keys(parsed: AlterTable) -> str | None:
     (parse_utilcmd.c, transformAlterTableStmt).
     """
     why = None
-    for action in parsed.actions:
-        col = add_column(action)
-        if col is not None and (col.default is not None or col.serial or col.identity is not None):
-            null = col.default is not None and [t.upper for t in col.default if t.value not in ("(", ")")] == ["NULL"]
+    for a in d.actions:
+        col = a.column_def
+        if col is not None and (col.default is not None or (col.type is not None and col.type.serial)
+                                or col.identity is not None):
+            null = col.default is not None and col.default.null
             why = why or ("null default" if null else "default")
             if not null:
                 return "default"
-        con = add_constraint(action)
-        if con is not None and con.kind == "FOREIGN":
+        if a.kind == "AT_AddConstraint" and a.constraint is not None and a.constraint.kind == "foreign key":
             return "foreign key"
     return why
 
 
-def _column_reference(ctx: StatementContext, parsed: AlterTable, col: AddColumn, lock: Lock, why: str) -> Finding:
-    table = written_name(ctx, parsed.name)
-    ref = written_name(ctx, col.references)
-    column = written(ctx, col.name)
-    name = f"{parsed.table.value}_{col.name.value}_fkey"
+def _column_reference(ctx: StatementContext, d: AlterTable, action: Action, lock: Lock, why: str) -> Finding:
+    col = action.column_def
+    assert col is not None
+    fk = col.has("foreign key")
+    assert fk is not None
+    table = ctx.name(d.name)
+    ref = ctx.name(fk.ref)
+    column = ctx.written(col.name_at) or col.name
+    name = make_object_name(d.name.name, col.name, "fkey")
     because = {"null default": "this statement gives a column `DEFAULT NULL`",
                "default": "this statement gives a column a DEFAULT",
                "foreign key": "this statement also adds a table foreign key"}[why]
-    message = locks_message(lock, table, f"`ADD COLUMN {column} … REFERENCES {ref}` checks every row of `{table}` "
-                                         f"({because}) and")
+    text = message(lock, table,
+                   f"`ADD COLUMN {column} … REFERENCES {ref}` checks every row of `{table}` ({because}) and")
     if why == "null default":
         help = ("Drop `DEFAULT NULL` (NULL is the default anyway): for a new column without a DEFAULT, PostgreSQL "
                 "skips checking the rows.")
     else:
         help = (f"Add `{column}` without `REFERENCES`, then `ADD CONSTRAINT {name} FOREIGN KEY ({column}) REFERENCES "
                 f"{ref} … NOT VALID` and `VALIDATE CONSTRAINT {name}` in a separate migration.")
-    return ctx.report(ctx.cover(col.action.first, col.references[-1]), message + f", and writes to `{ref}` wait as "
-                      "well", help=help)
+    last = fk.ref.at if fk.ref is not None and fk.ref.at is not None else action.at
+    return ctx.report(_up_to(action.at, last), text + f", and writes to `{ref}` wait as well", help=help)
 
 
-def _constraint(ctx: StatementContext, parsed: AlterTable, con: AddConstraint, fk_lock: Lock) -> Finding:
-    table = written_name(ctx, parsed.name)
-    action = con.action
-    at = ctx.span(action.last).end
-    fix = Fix("Append `NOT VALID`", (Edit(Span(at, at), " NOT VALID"),))
-    if con.kind == "FOREIGN":
-        ref = written_name(ctx, con.references) if con.references else "?"
-        cols = ", ".join(written(ctx, c) for c in con.columns)
-        shown = (f"ADD CONSTRAINT {written(ctx, con.name)} FOREIGN KEY … REFERENCES {ref}" if con.name is not None
+def _up_to(start: At | None, last: At | None) -> At | None:
+    """From the start of `start` to the end of `last` (the action up to its referenced table)."""
+    if start is None or last is None:
+        return start
+    return At(start.start, max(last.end, start.start))
+
+
+def _constraint(ctx: StatementContext, d: AlterTable, action: Action, con: ConstraintDef, fk_lock: Lock) -> Finding:
+    table = ctx.name(d.name)
+    fix = None
+    if action.at is not None:
+        at = ctx.span(action.at).end
+        fix = Fix("Append `NOT VALID`", (Edit(Span(at, at), " NOT VALID"),))
+    if con.kind == "foreign key":
+        ref = ctx.name(con.ref) if con.ref is not None else "?"
+        cols = ", ".join(con.columns)
+        shown = (f"ADD CONSTRAINT {con.name} FOREIGN KEY … REFERENCES {ref}" if con.name is not None
                  else f"ADD FOREIGN KEY ({cols}) REFERENCES {ref}")
-        name = written(ctx, con.name) if con.name is not None else (
-            f"{parsed.table.value}_{'_'.join(c.value for c in con.columns)}_fkey")
-        message = locks_message(fk_lock, table, f"`{shown}` checks every row of `{table}` and")
-        message += f", and writes to `{ref}` wait as well"
-        last = con.references[-1] if con.references else action.last
+        name = con.name or make_object_name(d.name.name, column_names_addition(con.columns), "fkey")
+        text = message(fk_lock, table, f"`{shown}` checks every row of `{table}` and")
+        text += f", and writes to `{ref}` wait as well"
+        last = con.ref.at if con.ref is not None and con.ref.at is not None else action.at
     else:
-        shown = f"ADD CONSTRAINT {written(ctx, con.name)} CHECK (…)" if con.name is not None else "ADD CHECK (…)"
-        name = written(ctx, con.name) if con.name is not None else _check_name(parsed.table.value, con.body)
-        message = locks_message(ACCESS_EXCLUSIVE, table, f"`{shown}` checks every row of `{table}` and")
-        last = action.last
+        shown = f"ADD CONSTRAINT {con.name} CHECK (…)" if con.name is not None else "ADD CHECK (…)"
+        cols = tuple(dict.fromkeys(con.columns))
+        name = con.name or make_object_name(d.name.name, cols[0] if len(cols) == 1 else None, "check")
+        text = message(ACCESS_EXCLUSIVE, table, f"`{shown}` checks every row of `{table}` and")
+        last = action.at
     called = "" if con.name is not None else " (PostgreSQL's name for it)"
-    return ctx.report(ctx.cover(action.first, last), message,
-                      help=f"Add `NOT VALID`, then run `ALTER TABLE {table} VALIDATE CONSTRAINT {name};`{called} in "
-                           "a separate migration.", fix=fix)
+    return ctx.report(_up_to(action.at, last), text, fix=fix,
+                      help=f"Add `NOT VALID`, then run `ALTER TABLE {table} VALIDATE CONSTRAINT {name};`{called} "
+                           "in a separate migration.")
 
 
-def _check_name(table: str, body: tuple[Lexeme, ...]) -> str:
-    """The name PostgreSQL gives an unnamed CHECK: `<table>_<column>_check` for one column, else `<table>_check`."""
-    columns = set()
-    for i, t in enumerate(body):
-        follows_call = i + 1 < len(body) and body[i + 1].value == "("
-        after_cast = i > 0 and body[i - 1].value == "::"
-        if t.kind in ("word", "quoted") and t.upper not in _NOT_COLUMNS and not follows_call and not after_cast:
-            columns.add(t.name)
-    return f"{table}_{columns.pop()}_check" if len(columns) == 1 else f"{table}_check"
-
-
-def _validate(ctx: StatementContext, parsed: AlterTable, k: int, name_tok: Lexeme) -> Iterator[Finding]:
+def _validate(ctx: StatementContext, d: AlterTable, k: int, action: Action) -> Iterator[Finding]:
     """`VALIDATE CONSTRAINT` in the transaction that added the constraint NOT VALID."""
-    name = name_tok.name
-    table = parsed.table.value.lower()
+    name = action.name
     added_at: int | None = None  # where the constraint was added NOT VALID in this transaction
     lock: Lock = SHARE_ROW_EXCLUSIVE  # the strongest lock this transaction holds on the table by now
-    for action in parsed.actions[:k]:  # added earlier in this very statement
-        if _added_not_valid(action, name) is not None:
+    for other in d.actions[:k]:  # added earlier in this very statement
+        if _added_not_valid(other, name):
             added_at = ctx.stmt.span.start
-            lock = strongest(lock, _lock_of(parsed, action))
-    txs = facts(ctx.file).transactions(ctx.file)
-    mine = txs.get(id(ctx.stmt))
-    if mine is not None and mine.kind != "none":
-        for stmt, other in alter_statements(ctx, ctx.stmt, table):
-            tx = txs.get(id(stmt))
-            if tx is None or tx.block != mine.block:
+            lock = strongest(lock, other.lock) or lock
+    txs = ctx.file.transactions
+    if txs is not None and txs.of(ctx.index).open:
+        for i, other_d in facts(ctx.file).alters(d.name.name):
+            if i >= ctx.index:
+                break
+            if not txs.same_block(ctx.index, i):
                 continue
-            lock = strongest(lock, _statement_lock(other))
-            if any(_added_not_valid(action, name) is not None for action in other.actions):
-                added_at = stmt.span.start
+            lock = strongest(lock, *(a.lock for a in other_d.actions)) or lock
+            if any(_added_not_valid(a, name) for a in other_d.actions):
+                added_at = ctx.file.statements[i].span.start
     if added_at is None:
         return
-    line = line_of(ctx.file, added_at)
-    shown = written_name(ctx, parsed.name)
-    constraint = written(ctx, name_tok)
-    article = "an" if lock.mode.startswith("A") else "a"
-    message = (f"`VALIDATE CONSTRAINT {constraint}` checks every row of `{shown}` in the transaction that added it NOT "
-               f"VALID (line {line}), which still holds {article} {lock.mode} lock on the table: {lock.blocks}")
-    yield ctx.report(ctx.cover(ctx.lexemes[0], name_tok), message,
+    line = ctx.file.text.count("\n", 0, added_at) + 1
+    shown = ctx.name(d.name)
+    constraint = ctx.written(action.name_at) if action.name_at is not None else name
+    text = (f"`VALIDATE CONSTRAINT {constraint}` checks every row of `{shown}` in the transaction that added it NOT "
+            f"VALID (line {line}), which still holds {lock.article} {lock.mode} lock on the table: {lock.blocks}")
+    yield ctx.report(ctx.cover(ctx.lexemes[0], action.name_at) if action.name_at is not None else None, text,
                      help=f"Commit first: run `ALTER TABLE {shown} VALIDATE CONSTRAINT {constraint};` in a separate "
                           "migration, where it takes only a SHARE UPDATE EXCLUSIVE lock.")
 
 
-def _lock_of(parsed: AlterTable, action: Action) -> Lock:
-    con = add_constraint(action)
-    return _statement_lock(parsed) if con is not None and con.kind == "FOREIGN" else ACCESS_EXCLUSIVE
-
-
-def _added_not_valid(action: Action, name: str) -> AddConstraint | None:
-    con = add_constraint(action)
-    if con is None or not con.not_valid or con.name is None or con.name.name != name:
-        return None
-    return con
+def _added_not_valid(a: Action, name: str | None) -> bool:
+    con = a.constraint
+    return a.kind == "AT_AddConstraint" and con is not None and con.not_valid and con.name is not None \
+        and con.name == name
 
 
 RULE = Rule(code="SG52", name="constraint-without-not-valid", severity="warning", doc=__doc__, check=check,

@@ -37,85 +37,76 @@ PostgreSQL 11).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from sqlguard.diagnostic import Finding
+from sqlguard.lint.facts import facts
 from sqlguard.lint.rule import Rule, StatementContext
-from sqlguard.rules._pg import ACCESS_EXCLUSIVE, locks_message, pg_version
-from sqlguard.rules._sg50_ddl import (
-    AlterTable,
-    add_constraint,
-    alter_existing_table,
-    alter_statements,
-    is_not_null_check,
-    set_not_null,
-    validate_constraint,
-    written,
-    written_name,
-)
-from sqlguard.sql.lex import Lexeme, lex
+from sqlguard.postgres.locks import ACCESS_EXCLUSIVE, message
+from sqlguard.postgres.names import make_object_name
+from sqlguard.sql.ddl import check_not_null_of
+from sqlguard.sql.ddl.model import AlterTable
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    parsed = alter_existing_table(ctx)
-    if parsed is None:
+    if not ctx.runs_now or ctx.stmt.kind != "sql" or ctx.stmt.keyword != "ALTER" or ctx.rejected:
         return
-    version = pg_version(ctx)
-    for action in parsed.actions:
-        column = set_not_null(action)
-        if column is None:
+    d = ctx.ddl
+    if not isinstance(d, AlterTable) or d.relkind != "table" or ctx.file.created_here(d.name.name, views=True):
+        return  # not an ALTER TABLE, or a table created in this file (empty)
+    version = ctx.file.settings.pg_version
+    for k, action in enumerate(d.actions):
+        if action.kind != "AT_SetNotNull" or not action.column:
             continue
-        if version >= 12 and _proven(ctx, parsed, column):
+        if version >= 12 and _proven(ctx, d, k, action.column):
             continue  # a valid CHECK (c IS NOT NULL): PostgreSQL skips the scan
-        col = written(ctx, column)
-        table = written_name(ctx, parsed.name)
-        message = locks_message(ACCESS_EXCLUSIVE, table,
-                                f"`SET NOT NULL` on `{table}.{col}` reads every row and")
+        col = ctx.written(action.column_at) if action.column_at is not None else action.column
+        table = ctx.name(d.name)
+        text = message(ACCESS_EXCLUSIVE, table, f"`SET NOT NULL` on `{table}.{col}` reads every row and")
         if version >= 12:
-            name = f"{parsed.table.value}_{column.value}_not_null"
+            name = make_object_name(d.name.name, action.column, "not_null")
             help = (f"Add `CONSTRAINT {name} CHECK ({col} IS NOT NULL) NOT VALID`, run `VALIDATE CONSTRAINT "
                     f"{name}` in a separate migration, then `SET NOT NULL` skips the scan.")
         else:
             help = (f"Run it while `{table}` is small or quiet: PostgreSQL {version} always scans for "
                     "`SET NOT NULL` (a valid CHECK constraint spares the scan from PostgreSQL 12 on).")
-        yield ctx.report(ctx.cover(action.first, action.last), message, help=help)
+        yield ctx.report(action.at, text, help=help)
 
 
-def _proven(ctx: StatementContext, parsed: AlterTable, column: Lexeme) -> bool:
-    """Whether a valid `CHECK (column IS NOT NULL)` exists before this statement."""
-    col = column.name
-    table = parsed.table.value.lower()
+def _proven(ctx: StatementContext, d: AlterTable, k: int, column: str) -> bool:
+    """Whether a valid `CHECK (column IS NOT NULL)` exists before this action."""
     added: dict[str, bool] = {}  # constraint name -> valid, for checks added in this file
-    for _stmt, other in alter_statements(ctx, ctx.stmt, table):
-        for action in other.actions:
-            con = add_constraint(action)
-            if con is not None and con.kind == "CHECK" and is_not_null_check(con.body, col):
-                added[con.name.name if con.name is not None else ""] = not con.not_valid
-                continue
-            v = validate_constraint(action)
-            if v is not None and v.name in added:
-                added[v.name] = True
+
+    def follow(actions: tuple, upto: int | None = None) -> None:  # type: ignore[type-arg]
+        for a in actions[:upto]:
+            con = a.constraint
+            if a.kind == "AT_AddConstraint" and con is not None and con.kind == "check" and con.not_null_of == column:
+                added[con.name or ""] = not con.not_valid
+            elif a.kind == "AT_ValidateConstraint" and a.name in added:
+                added[a.name] = True
+
+    for i, other in facts(ctx.file).alters(d.name.name):
+        if i >= ctx.index:
+            break
+        follow(other.actions)
+    follow(d.actions, k)
     if any(added.values()):
         return True
-    return _from_history(ctx, parsed, col)
+    return _from_history(ctx, d, column)
 
 
-def _from_history(ctx: StatementContext, parsed: AlterTable, col: str) -> bool:
-    """A `CHECK (col IS NOT NULL)` the table had before this file (earlier migrations: assumed validated)."""
+def _from_history(ctx: StatementContext, d: AlterTable, column: str) -> bool:
+    """A `CHECK (column IS NOT NULL)` the table had before this file (earlier migrations: assumed validated)."""
     state = ctx.file.state
     if state is None:
         return False
-    schema = parsed.name[-2].name if len(parsed.name) > 1 else None
-    table = state.table(parsed.table.name, schema)
+    table = state.table(d.name.name, d.name.schema)
     if table is None:
         return False
+    here = {e.name for e in state.effects if e.kind == "add constraint"}
     for con in table.constraints:
-        if con.kind != "check" or not con.definition:
-            continue
-        body = re.sub(r"^\s*CHECK\s*", "", con.definition, flags=re.I)
-        if is_not_null_check(lex(body), col) and not any(
-                e.kind == "add constraint" and e.name == con.name for e in state.effects):
+        if con.kind == "check" and con.definition and con.name not in here \
+                and check_not_null_of(con.definition) == column:
             return True  # (one added in this file was judged above, with its NOT VALID)
     return False
 

@@ -36,43 +36,37 @@ query on the table queues behind it too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from sqlguard.diagnostic import Finding
 from sqlguard.lint.rule import Rule, StatementContext
+from sqlguard.postgres.locks import ACCESS_EXCLUSIVE
+from sqlguard.postgres.locks import message as locks_message
 from sqlguard.postgres.types import PgType, parse_type, type_change, unbounded_text
-from sqlguard.rules._pg import ACCESS_EXCLUSIVE, locks_message, runs_in_migration
-from sqlguard.rules._sg55_ddl import Relation, alter_relation, altered_type, quote, rollback, type_text, written
-from sqlguard.sql.lex import Lexeme
+from sqlguard.sql.ddl.model import Action, AlterTable, Name, quote
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    if not runs_in_migration(ctx):
+    if not ctx.runs_now or ctx.stmt.kind != "sql" or ctx.stmt.keyword != "ALTER" or ctx.rejected:
         return
-    if ctx.words(1) != ["ALTER"]:
-        return
-    if rollback(ctx.file.migration, ctx.stmt.section):
+    if ctx.in_rollback:
         return  # rollbacks run by hand to undo a release
-    alter = alter_relation(ctx.lexemes)
-    if alter is None or alter.kind != "TABLE":
-        return
-    if ctx.file.created_here(alter.rel.name):
+    d = ctx.ddl
+    if not isinstance(d, AlterTable) or d.relkind != "table" or ctx.file.created_here(d.name.name):
         return  # a new table is empty and nobody else uses it yet
-    for action in alter.actions:
-        found = altered_type(action)
-        if found is None:
+    for action in d.actions:
+        if action.kind != "AT_AlterColumnType" or action.type is None or not action.column:
             continue
-        col, type_toks, using = found
-        new = parse_type(type_text(type_toks))
+        new = parse_type(action.type.text)
         if new is None:
             continue
-        old = _current_type(ctx, alter.rel, col.name)
-        finding = _judge(ctx, alter.rel, col, action, old, new, _changes_values(using, col, new))
+        old = _current_type(ctx, d.name, action.column)
+        finding = _judge(ctx, d, action, old, new, not action.using_plain)
         if finding is not None:
             yield finding
 
 
-def _current_type(ctx: StatementContext, rel: Relation, column: str) -> PgType | None:
+def _current_type(ctx: StatementContext, rel: Name, column: str) -> PgType | None:
     table = None
     if ctx.file.state is not None:
         table = ctx.file.state.table(rel.name, rel.schema)
@@ -82,31 +76,12 @@ def _current_type(ctx: StatementContext, rel: Relation, column: str) -> PgType |
     return parse_type(c.type) if c is not None and c.type else None
 
 
-def _changes_values(using: Sequence[Lexeme], col: Lexeme, new: PgType) -> bool:
-    """Whether a USING clause computes something other than the plain cast PostgreSQL would do."""
-    if not using:
-        return False
-    if using[0].name != col.name:
-        # CAST(c AS t)
-        if (len(using) > 4 and using[0].upper == "CAST" and using[2].name == col.name and using[3].upper == "AS"
-                and using[-1].value == ")"):
-            cast = parse_type(type_text(using[4:-1]))
-            return cast is None or (cast.base, cast.mods, cast.array) != (new.base, new.mods, new.array)
-        return True
-    if len(using) == 1:
-        return False
-    if using[1].value == "::":
-        cast = parse_type(type_text(using[2:]))
-        return cast is None or (cast.base, cast.mods, cast.array) != (new.base, new.mods, new.array)
-    return True
-
-
-def _judge(ctx: StatementContext, rel: Relation, col: Lexeme, action: Sequence[Lexeme], old: PgType | None,
-           new: PgType, computes: bool) -> Finding | None:
-    table = written(ctx.file.text, ctx.stmt, rel)
-    column = quote(col.name)
-    where = ctx.cover(action[0], action[-1])
-    help_text = _help(table, col.name, old, new, ctx.file.settings.pg_version)
+def _judge(ctx: StatementContext, d: AlterTable, action: Action, old: PgType | None, new: PgType,
+           computes: bool) -> Finding | None:
+    table = ctx.name(d.name)
+    column = quote(action.column or "")
+    where = action.at
+    help_text = _help(table, action.column or "", old, new, ctx.file.settings.pg_version)
     if computes:
         doing = f"`ALTER COLUMN {column} TYPE {new}` with a `USING` expression rewrites every row of `{table}`; " \
                 "the rewrite"

@@ -35,76 +35,65 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sqlguard.diagnostic import Finding
+from sqlguard.lint.facts import facts
 from sqlguard.lint.rule import Rule, StatementContext
-from sqlguard.rules._pg import ACCESS_EXCLUSIVE, locks_message
-from sqlguard.rules._sg55_ddl import (
-    Relation,
-    added_column,
-    alter_relation,
-    create_table,
-    quote,
-    relation_at,
-    rollback,
-    skip_words,
-    starts,
-    written,
-)
-from sqlguard.sql.lex import Lexeme, lex
+from sqlguard.postgres.locks import ACCESS_EXCLUSIVE, message
+from sqlguard.sql.ddl.model import CreateTable, CreateView, Rename, quote
+
+_RELATIONS = ("table", "view", "materialized view")
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
     stmt = ctx.stmt
-    if ctx.dialect != "postgres" or stmt.context not in ("top", "do", "python-alembic"):
+    if ctx.dialect != "postgres" or stmt.context not in ("top", "do", "python-alembic") or stmt.kind != "sql":
         return
-    if rollback(ctx.file.migration, stmt.section):
+    if ctx.in_rollback:
         return  # a rollback that undoes a rename restores the name the old code uses
-    if ctx.words(1) != ["ALTER"]:
+    if stmt.keyword != "ALTER" or ctx.rejected:
         return
-    alter = alter_relation(ctx.lexemes)
-    if alter is None or alter.kind == "FOREIGN TABLE" or len(alter.actions) != 1:
-        return  # RENAME is always the only action of its ALTER
-    action = alter.actions[0]
-    if not action or action[0].upper != "RENAME":
+    d = ctx.ddl
+    if not isinstance(d, Rename) or d.relation is None or d.object not in (*_RELATIONS, "column"):
         return
-    rel = alter.rel
-    if _created_here(ctx, rel):
+    rel = d.relation
+    if ctx.file.created_here(rel.name, views=True):
         return
-    kind = "view" if "VIEW" in alter.kind else "table"
-    shown = written(ctx.file.text, ctx.stmt, rel)
-    what = alter.kind.lower()
-    if len(action) >= 3 and action[1].upper == "TO":
-        new = quote(action[2].name)
-        if _name_reused(ctx, rel.name) or _name_vacated(ctx, action[2].name):
+    shown = ctx.name(rel)
+    new = quote(d.new)
+    if d.object in _RELATIONS:
+        if _name_reused(ctx, rel.name) or _name_vacated(ctx, d.new):
             return  # the swap idiom: one relation takes over the name another gave up in this file
-        doing = f"Renaming {what} `{shown}` to `{new}`"
-        message = (f"{doing} breaks every query of the running application that still says `{shown}`, from the "
-                   f"moment it commits until the new code is deployed; "
-                   f"{locks_message(ACCESS_EXCLUSIVE, shown, 'the rename')}.")
-        if kind == "table":
+        doing = f"Renaming {d.object} `{shown}` to `{new}`"
+        text = (f"{doing} breaks every query of the running application that still says `{shown}`, from the "
+                f"moment it commits until the new code is deployed; {message(ACCESS_EXCLUSIVE, shown, 'the rename')}.")
+        if d.object == "table":
             help_text = (f"Keep the old name working: in the same transaction run "
                          f"`CREATE VIEW {shown} AS SELECT * FROM {_sibling(shown, new)};`, and drop that view "
                          "once no code uses the old name.")
         else:
             help_text = (f"Create the view under the new name as well, move the code to `{new}`, and drop "
                          f"`{shown}` in a later migration.")
-        yield ctx.report(ctx.cover(action[0], action[2]), message, help=help_text)
+        yield ctx.report(_rename_at(ctx, d), text, help=help_text)
         return
-    i = 2 if len(action) > 1 and action[1].upper == "COLUMN" else 1
-    if i + 2 >= len(action) or action[i + 1].upper != "TO" or action[i].upper == "CONSTRAINT":
-        return  # RENAME CONSTRAINT: code rarely names constraints
-    old, new_tok = action[i], action[i + 2]
-    if _column_added_here(ctx, rel, old.name):
+    if _column_added_here(ctx, rel.name, d.old):
         return
-    col, new = quote(old.name), quote(new_tok.name)
-    message = (f"Renaming `{shown}.{col}` to `{new}` breaks every query of the running application that still "
-               f"uses `{col}`, from the moment it commits until the new code is deployed; "
-               f"{locks_message(ACCESS_EXCLUSIVE, shown, 'the rename')}.")
-    if kind == "table":
+    col = quote(d.old)
+    text = (f"Renaming `{shown}.{col}` to `{new}` breaks every query of the running application that still "
+            f"uses `{col}`, from the moment it commits until the new code is deployed; "
+            f"{message(ACCESS_EXCLUSIVE, shown, 'the rename')}.")
+    if "view" in d.relation_kind:
+        help_text = f"Add `{new}` to the view as a second column, move the code to it, then drop `{col}` later."
+    else:
         help_text = (f"Add `{new}` next to `{col}`, write both, backfill, move reads to `{new}`, then drop `{col}` in "
                      "a later release (see the rule's docs).")
-    else:
-        help_text = f"Add `{new}` to the view as a second column, move the code to it, then drop `{col}` later."
-    yield ctx.report(ctx.cover(action[0], new_tok), message, help=help_text)
+    yield ctx.report(_rename_at(ctx, d), text, help=help_text)
+
+
+def _rename_at(ctx: StatementContext, d: Rename):  # type: ignore[no-untyped-def]
+    """From the RENAME keyword to the new name."""
+    start = next((t for t in ctx.lexemes if t.upper == "RENAME" and t.depth == 0), None)
+    if start is None or d.new_at is None:
+        return d.new_at
+    return ctx.cover(start, d.new_at)
 
 
 def _sibling(shown: str, new: str) -> str:
@@ -113,73 +102,39 @@ def _sibling(shown: str, new: str) -> str:
     return f"{schema}{dot}{new}"
 
 
-def _created_here(ctx: StatementContext, rel: Relation) -> bool:
-    if ctx.file.created_here(rel.name):
-        return True
-    state = ctx.file.state
-    low = rel.name.lower()
-    return state is not None and any(e.kind == "create view" and e.target.rsplit(".", 1)[-1].lower() == low
-                                     for e in state.effects)
-
-
-def _column_added_here(ctx: StatementContext, rel: Relation, column: str) -> bool:
-    """Whether an earlier statement of the file added `column` to `rel` (read from lexemes: the
-    replay only follows tables it knows)."""
-    for toks in _earlier(ctx, column):
-        alter = alter_relation(toks)
-        if alter is None or alter.rel.name != rel.name:
-            continue
-        for act in alter.actions:
-            col = added_column(act)
-            if col is not None and col.name.name == column:
-                return True
+def _column_added_here(ctx: StatementContext, table: str, column: str) -> bool:
+    """Whether an earlier statement of the file added `column` to `table`."""
+    for i, d in facts(ctx.file).alters(table):
+        if i >= ctx.index:
+            break
+        if any(a.kind == "AT_AddColumn" and a.column_def is not None and a.column_def.name == column
+               for a in d.actions):
+            return True
     return False
+
+
+def _renames_and_creates(ctx: StatementContext, before: bool) -> Iterator[tuple[int, object]]:
+    stmts = ctx.file.statements
+    rng = range(ctx.index) if before else range(ctx.index + 1, len(stmts))
+    for i in rng:
+        s = stmts[i]
+        if s.kind == "sql" and s.context in ("top", "do") and s.keyword in ("ALTER", "CREATE"):
+            yield i, ctx.file.ddl(i)
 
 
 def _name_vacated(ctx: StatementContext, new: str) -> bool:
     """Whether an earlier statement of the file renamed a relation away from `new`."""
-    for toks in _earlier(ctx, new):
-        alter = alter_relation(toks)
-        if alter is not None and alter.rel.name == new and len(alter.actions) == 1 \
-                and starts(alter.actions[0], "RENAME", "TO"):
-            return True
-    return False
-
-
-def _earlier(ctx: StatementContext, mentioning: str) -> Iterator[list[Lexeme]]:
-    me = ctx.stmt.span.start
-    low = mentioning.lower()
-    for stmt in ctx.file.statements:
-        if stmt.span.start >= me:
-            break
-        if stmt.context in ("top", "do") and low in stmt.text.lower():
-            yield lex(stmt.text)
+    return any(isinstance(d, Rename) and d.object in _RELATIONS and d.old == new
+               for _, d in _renames_and_creates(ctx, before=True))
 
 
 def _name_reused(ctx: StatementContext, old: str) -> bool:
     """Whether a later statement of the file creates or renames another relation to `old`."""
-    me = ctx.stmt.span.start
-    low = old.lower()
-    for stmt in ctx.file.statements:
-        if stmt.span.start <= me or stmt.context not in ("top", "do") or low not in stmt.text.lower():
-            continue
-        toks = lex(stmt.text)
-        if not toks:
-            continue
-        table = create_table(toks)
-        if table is not None and table.rel.name == old:
+    for _, d in _renames_and_creates(ctx, before=False):
+        if isinstance(d, (CreateTable, CreateView)) and d.name.name == old:
             return True
-        if toks[0].upper == "CREATE":
-            i = skip_words(toks, 1, "OR", "REPLACE", "TEMP", "TEMPORARY", "MATERIALIZED", "UNLOGGED", "RECURSIVE")
-            if i < len(toks) and toks[i].upper in ("VIEW", "TABLE"):
-                found = relation_at(toks, skip_words(toks, i + 1, "IF", "NOT", "EXISTS"))
-                if found is not None and found[0].name == old:
-                    return True
-        other = alter_relation(toks)
-        if other is not None and other.actions:
-            act = other.actions[0]
-            if len(act) >= 3 and act[0].upper == "RENAME" and act[1].upper == "TO" and act[2].name == old:
-                return True
+        if isinstance(d, Rename) and d.object in _RELATIONS and d.new == old:
+            return True
     return False
 
 

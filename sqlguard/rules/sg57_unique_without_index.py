@@ -32,75 +32,46 @@ concurrently, then on the parent with `ON ONLY`, and attach each partition's ind
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from sqlguard.diagnostic import Finding
 from sqlguard.lint.rule import Rule, StatementContext
-from sqlguard.rules._pg import ACCESS_EXCLUSIVE, locks_message, runs_in_migration
-from sqlguard.rules._sg55_ddl import (
-    Relation,
-    added_column,
-    alter_relation,
-    column_list,
-    quote,
-    rollback,
-    starts,
-    written,
-)
-from sqlguard.sql.lex import Lexeme
+from sqlguard.postgres.locks import ACCESS_EXCLUSIVE, message
+from sqlguard.postgres.names import column_names_addition, make_object_name
+from sqlguard.sql.ddl.model import Action, AlterTable, Name, quote
+
+_KINDS = {"primary key": "PRIMARY KEY", "unique": "UNIQUE"}
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    if not runs_in_migration(ctx):
+    if not ctx.runs_now or ctx.stmt.kind != "sql" or ctx.stmt.keyword != "ALTER" or ctx.rejected:
         return
-    if ctx.words(1) != ["ALTER"]:
-        return
-    if rollback(ctx.file.migration, ctx.stmt.section):
+    if ctx.in_rollback:
         return  # rollbacks run by hand to undo a release
-    alter = alter_relation(ctx.lexemes)
-    if alter is None or alter.kind != "TABLE" or ctx.file.created_here(alter.rel.name):
+    d = ctx.ddl
+    if not isinstance(d, AlterTable) or d.relkind != "table" or ctx.file.created_here(d.name.name):
         return
-    for action in alter.actions:
-        if not action or action[0].upper != "ADD":
-            continue
-        col = added_column(action)
-        if col is not None:
-            k = next((n for n, t in enumerate(col.rest) if t.upper in ("UNIQUE", "PRIMARY")
-                      and t.depth == col.name.depth), None)
-            if k is not None:
-                kind = "PRIMARY KEY" if col.rest[k].upper == "PRIMARY" else "UNIQUE"
-                yield _report(ctx, alter.rel, action, kind, None, [col.name.name], inline=True)
-            continue
-        i = 1
-        name: str | None = None
-        if starts(action[1:], "CONSTRAINT") and len(action) > 2:
-            name = action[2].name
-            i = 3
-        nulls = ""
-        if starts(action[i:], "UNIQUE"):
-            kind = "UNIQUE"
-            j = i + 1
-            if starts(action[j:], "NULLS"):
-                distinct = starts(action[j + 1:], "NOT")
-                nulls = " NULLS NOT DISTINCT" if distinct else ""
-                j = j + 3 if distinct else j + 2
-        elif starts(action[i:], "PRIMARY", "KEY"):
-            kind = "PRIMARY KEY"
-            j = i + 2
-        else:
-            continue
-        if starts(action[j:], "USING", "INDEX"):
-            continue  # attaches an index built beforehand
-        cols, _ = column_list(action, j)
-        yield _report(ctx, alter.rel, action, kind, name, [c.name for c in cols], inline=False, nulls=nulls)
+    for action in d.actions:
+        if action.kind == "AT_AddColumn" and action.column_def is not None:
+            col = action.column_def
+            inline = next((c for c in col.constraints if c.kind in _KINDS), None)
+            if inline is not None:
+                yield _report(ctx, d.name, action, _KINDS[inline.kind], None, [col.name], inline=True)
+        elif action.kind == "AT_AddConstraint" and action.constraint is not None:
+            con = action.constraint
+            if con.kind not in _KINDS or con.using_index:
+                continue  # USING INDEX attaches an index built beforehand
+            nulls = " NULLS NOT DISTINCT" if con.nulls_not_distinct else ""
+            yield _report(ctx, d.name, action, _KINDS[con.kind], con.name, list(con.columns), inline=False,
+                          nulls=nulls)
 
 
-def _report(ctx: StatementContext, rel: Relation, action: Sequence[Lexeme], kind: str, name: str | None,
-            cols: list[str], inline: bool, nulls: str = "") -> Finding:
-    table = written(ctx.file.text, ctx.stmt, rel)
-    bare = rel.name
+def _report(ctx: StatementContext, rel: Name, action: Action, kind: str, name: str | None, cols: list[str],
+            inline: bool, nulls: str = "") -> Finding:
+    table = ctx.name(rel)
     if name is None:
-        name = f"{bare}_pkey" if kind == "PRIMARY KEY" else f"{bare}_{'_'.join(cols)}_key"
+        label = "pkey" if kind == "PRIMARY KEY" else "key"
+        name = make_object_name(rel.name, None if kind == "PRIMARY KEY" else column_names_addition(cols), label)
     index = quote(name)
     col_sql = ", ".join(quote(c) for c in cols) or "…"
     what = f"`ADD COLUMN {quote(cols[0])} … {kind}`" if inline else f"`{kind} ({col_sql})`"
@@ -111,8 +82,7 @@ def _report(ctx: StatementContext, rel: Relation, action: Sequence[Lexeme], kind
     else:
         steps = (f"Run `CREATE UNIQUE INDEX CONCURRENTLY {index} ON {table} ({col_sql}){nulls};` first, then "
                  f"`ALTER TABLE {table} ADD CONSTRAINT {index} {kind} USING INDEX {index};`")
-    return ctx.report(ctx.cover(action[0], action[-1]),
-                      locks_message(ACCESS_EXCLUSIVE, table, doing) + ".",
+    return ctx.report(action.at, message(ACCESS_EXCLUSIVE, table, doing) + ".",
                       help=(steps[0].upper() + steps[1:]) + ".")
 
 

@@ -42,34 +42,27 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlguard.diagnostic import Edit, Finding, Fix, Span
+from sqlguard.lint.facts import facts
 from sqlguard.lint.rule import FileContext, Rule
-from sqlguard.rules._pg import ACCESS_EXCLUSIVE, SHARE, SHARE_ROW_EXCLUSIVE, Lock, article, locks_message
-from sqlguard.rules._sg55_ddl import (
-    LOCKS,
-    REINDEX_LOCKS,
-    Relation,
-    action_lock,
-    after_parens,
-    alter_relation,
-    blocks_writes,
-    lock_mode,
-    reindex_target,
-    relation_at,
-    relation_list,
-    rollback,
-    skip_words,
-    strongest,
-    vacuum_full,
-    written,
+from sqlguard.postgres.locks import ACCESS_EXCLUSIVE, REINDEX_LOCKS, SHARE, SHARE_ROW_EXCLUSIVE, Lock, message
+from sqlguard.sql.ddl.model import (
+    AlterTable,
+    At,
+    CreateIndex,
+    CreateOn,
+    Description,
+    Drop,
+    Maintenance,
+    Name,
+    Setting,
+    Truncate,
 )
-from sqlguard.schema.model import Index
-from sqlguard.sql import ddl
-from sqlguard.sql.lex import Lexeme, lex
 from sqlguard.sql.split import Statement
 
 SET_LINE = "SET lock_timeout = '5s';"
-# Statements that can take a lock blocking the table's reads or writes (the rest are not lexed).
+# Statements that can take a lock blocking the table's reads or writes (the rest are not described).
 _LOCKERS = frozenset({"ALTER", "DROP", "TRUNCATE", "LOCK", "CLUSTER", "VACUUM", "REINDEX", "CREATE"})
+_SETTERS = frozenset({"SET", "RESET", "SELECT", "PERFORM"})
 _ZERO = re.compile(r"0+(\.0*)?\s*(us|ms|s|min|h|d)?", re.I)
 
 
@@ -78,224 +71,166 @@ class Locking:
     lock: Lock
     table: str  # as SQL, for the message
     doing: str  # "`ALTER TABLE users`"
-    first: Lexeme
-    last: Lexeme
+    where: At  # what to underline, in the statement
 
 
 def check(ctx: FileContext) -> Iterator[Finding]:
-    if ctx.dialect != "postgres" or rollback(ctx.migration, None):
+    if ctx.dialect != "postgres" or ctx.is_rollback(None) or ctx.transactions is None:
         return
+    txs = ctx.transactions
     section: str | None = None
     has_timeout = False  # a session-level lock_timeout is set
     local_timeout = False  # a SET LOCAL one, until the transaction ends
+    local_block: int | None = None  # the transaction block a SET LOCAL applies to
     reported = False
-    explicit = False
     lost_local = False  # a SET LOCAL lock_timeout that no longer (or never) applies
-    tops = [s for s in ctx.statements if s.context == "top" and s.kind == "sql"]
-    positions = {id(s): i for i, s in enumerate(ctx.statements)}
-    for stmt in ctx.statements:
-        if stmt.kind != "sql" or stmt.context not in ("top", "do") or rollback(None, stmt.section):
+    started = False
+    for i, stmt in enumerate(ctx.statements):
+        if stmt.kind != "sql" or stmt.context not in ("top", "do") or ctx.is_rollback(stmt.section):
             continue
-        if stmt.section != section:  # each section runs as a migration of its own
-            section, has_timeout, local_timeout, reported, explicit = stmt.section, False, False, False, False
-            lost_local = False
-        in_tx = ctx.wraps(stmt.section) or explicit
+        if not started or stmt.section != section:  # each section runs as a migration of its own
+            started, section = True, stmt.section
+            has_timeout = local_timeout = reported = lost_local = False
+            local_block = None
+        tx = txs.of(i)
+        if local_timeout and (not tx.open or tx.block != local_block):
+            local_timeout, lost_local = False, True  # SET LOCAL ended with its transaction
         keyword = stmt.keyword
-        if keyword == "RESET" or (keyword in ("SET", "SELECT", "PERFORM") and "lock_timeout" in stmt.text.lower()):
-            setting = _timeout_setting(lex(stmt.text))
-            if setting is not None:
-                value, local = setting
-                if local:
-                    local_timeout = value and in_tx
-                    lost_local = value and not in_tx
+        if keyword == "RESET" or (keyword in _SETTERS and "lock_timeout" in stmt.text.lower()):
+            for s in _timeout_settings(ctx.ddl(i)):
+                value = s.value is not None and _nonzero(s.value)
+                if s.local:
+                    local_timeout = value and tx.open
+                    local_block = tx.block if tx.open else None
+                    lost_local = value and not tx.open
                 else:
                     has_timeout, local_timeout = value, local_timeout and value
         elif not reported and not (has_timeout or local_timeout) and keyword in _LOCKERS:
-            found = _locking(ctx, stmt, lex(stmt.text))
+            found = _locking(ctx, i)
             if found is not None:
                 reported = True
-                yield _report(ctx, stmt, found, tops, lost_local)
-        if stmt.context == "top" and ctx.transactions is not None:
-            was = explicit
-            i = positions[id(stmt)]
-            control = ddl.describe(stmt.text, "postgres").transaction if stmt.keyword in _CONTROL else None
-            tx = ctx.transactions.of(i)
-            explicit = (control == "begin" and not ctx.wraps(stmt.section)) or (
-                tx.kind == "explicit" and control not in ("commit", "rollback", "prepare"))
-            if was and not explicit and not ctx.wraps(stmt.section) and local_timeout:
-                local_timeout, lost_local = False, True  # SET LOCAL ends with its transaction
+                yield _report(ctx, i, found, lost_local)
 
 
-_CONTROL = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "PREPARE"})
+def _timeout_settings(d: Description) -> list[Setting]:
+    return [s for s in d.settings if s.name in ("lock_timeout", "all")]
 
 
-def _timeout_setting(toks: list[Lexeme]) -> tuple[bool, bool] | None:
-    """(sets a limit, only for the transaction) for SET / RESET / set_config of lock_timeout."""
-    if not toks:
-        return None
-    first = toks[0].upper
-    if first == "RESET" and len(toks) > 1 and toks[1].upper in ("LOCK_TIMEOUT", "ALL"):
-        return False, False
-    if first == "SET":
-        i = 1
-        local = False
-        if i < len(toks) and toks[i].upper in ("SESSION", "LOCAL"):
-            local = toks[i].upper == "LOCAL"
-            i += 1
-        if i >= len(toks) or toks[i].name != "lock_timeout":
-            return None
-        i += 1
-        if i < len(toks) and (toks[i].value == "=" or toks[i].upper == "TO"):
-            i += 1
-        return (i < len(toks) and _nonzero(toks[i])), local
-    for k, t in enumerate(toks):
-        if t.kind == "word" and t.value.lower() == "set_config" and k + 4 < len(toks) and toks[k + 1].value == "(":
-            args = [x for x in toks[k + 2:] if x.depth == toks[k + 1].depth + 1 and x.value != ","]
-            if args and args[0].kind == "string" and args[0].value.strip("'").lower() == "lock_timeout":
-                local = (len(args) > 2 and args[2].upper in ("TRUE", "ON")) or (
-                    len(args) > 2 and args[2].value.strip("'").lower() in ("true", "t", "on", "1"))
-                return (len(args) > 1 and _nonzero(args[1])), local
-    return None
-
-
-def _nonzero(tok: Lexeme) -> bool:
-    if tok.upper == "DEFAULT":
+def _nonzero(value: str) -> bool:
+    v = value.strip("'\" ").lower()
+    if v == "default":
         return False  # the server default, 0 unless someone configured one
-    value = tok.value.strip("'\" ")
-    return not _ZERO.fullmatch(value)
+    return not _ZERO.fullmatch(v)
 
 
-def _locking(ctx: FileContext, stmt: Statement, toks: list[Lexeme]) -> Locking | None:
+def _locking(ctx: FileContext, i: int) -> Locking | None:
     """The lock a statement waits for on an existing table, if it blocks the table's writes (or reads)."""
-    if not toks:
-        return None
-    w = [*(t.upper for t in toks[:4]), "", "", ""]  # (padded: `DROP;` has no second word)
-    at = stmt.span.start
+    stmt = ctx.statements[i]
+    d = ctx.ddl(i)
+    f = facts(ctx)
 
     def existing(name: str) -> bool:
-        return not _created_before(ctx, name, at)
+        return not _created_before(ctx, name, stmt.span.start)
 
-    def shown(rel: Relation) -> str:
-        return written(ctx.text, stmt, rel)
+    def shown(name: Name) -> str:
+        return _written(ctx, stmt, name)
 
-    if w[0] == "ALTER":
-        alter = alter_relation(toks)
-        if alter is None or alter.kind != "TABLE" or not alter.actions or not existing(alter.rel.name):
-            if w[1] == "POLICY":
-                return _on_table(ctx, stmt, toks, ACCESS_EXCLUSIVE, "ALTER POLICY", at)
+    def head(name: Name) -> At:
+        return At(0, name.at.end if name.at is not None else len(stmt.text.split(None, 1)[0]))
+
+    if isinstance(d, AlterTable):
+        if d.relkind != "table" or not d.actions or not existing(d.name.name):
             return None
-        lock = strongest([action_lock(a) for a in alter.actions])
-        if not blocks_writes(lock):
+        own = next((rl.lock for rl in d.locks if rl.relation == d.name), None)
+        if own is None or not own.blocks_writes:
             return None
-        return Locking(lock, shown(alter.rel), f"`ALTER TABLE {shown(alter.rel)}`", toks[0], alter.rel.last)
-    if w[0] == "DROP":
-        if w[1] == "TABLE":
-            for rel in relation_list(toks, skip_words(toks, 2, "IF", "EXISTS")):
-                if existing(rel.name):
-                    return Locking(ACCESS_EXCLUSIVE, shown(rel), f"`DROP TABLE {shown(rel)}`", toks[0], rel.last)
+        return Locking(own, shown(d.name), f"`ALTER TABLE {shown(d.name)}`", head(d.name))
+    if isinstance(d, CreateOn) and d.kind in ("alter policy", "create policy", "create trigger"):
+        if not existing(d.table.name):
             return None
-        if w[1] == "INDEX" and w[2] != "CONCURRENTLY":
-            for rel in relation_list(toks, skip_words(toks, 2, "IF", "EXISTS")):
-                table = _index_table(ctx, rel.name, stmt)
-                if table is None or existing(table):
-                    where = table or f"the table of {shown(rel)}"
-                    return Locking(ACCESS_EXCLUSIVE, where, f"`DROP INDEX {shown(rel)}`", toks[0], rel.last)
+        lock = SHARE_ROW_EXCLUSIVE if d.kind == "create trigger" else ACCESS_EXCLUSIVE
+        return Locking(lock, shown(d.table), f"`{d.kind.upper()}` on `{shown(d.table)}`", head(d.table))
+    if isinstance(d, Drop):
+        if d.object == "table":
+            for name in d.names:
+                if existing(name.name):
+                    return Locking(ACCESS_EXCLUSIVE, shown(name), f"`DROP TABLE {shown(name)}`", head(name))
             return None
-        if w[1] in ("TRIGGER", "POLICY"):
-            return _on_table(ctx, stmt, toks, ACCESS_EXCLUSIVE, f"DROP {w[1]}", at)
+        if d.object == "index" and not d.concurrently:
+            for name in d.names:
+                table = f.index_table(i, name)
+                if table is None or existing(table.rsplit(".", 1)[-1]):
+                    where = table.rsplit(".", 1)[-1] if table else f"the table of {shown(name)}"
+                    return Locking(ACCESS_EXCLUSIVE, where, f"`DROP INDEX {shown(name)}`", head(name))
+            return None
+        if d.object in ("trigger", "policy") and d.table is not None and existing(d.table.name):
+            return Locking(ACCESS_EXCLUSIVE, shown(d.table), f"`DROP {d.object.upper()}` on `{shown(d.table)}`",
+                           head(d.table))
         return None
-    if w[0] == "TRUNCATE":
-        for rel in relation_list(toks, skip_words(toks, 1, "TABLE")):
-            if existing(rel.name):
-                return Locking(ACCESS_EXCLUSIVE, shown(rel), f"`TRUNCATE {shown(rel)}`", toks[0], rel.last)
+    if isinstance(d, Truncate):
+        for name in d.tables:
+            if existing(name.name):
+                return Locking(ACCESS_EXCLUSIVE, shown(name), f"`TRUNCATE {shown(name)}`", head(name))
         return None
-    if w[0] == "LOCK":
-        if any(t.upper == "NOWAIT" for t in toks):
-            return None  # fails at once instead of waiting
-        rels = relation_list(toks, skip_words(toks, 1, "TABLE"), frozenset({"IN"}))
-        explicit = LOCKS.get(lock_mode(toks))
-        if explicit is None or not blocks_writes(explicit):
+    if isinstance(d, CreateIndex):
+        if d.concurrently or not existing(d.table.name):
             return None
-        for rel in rels:
-            if existing(rel.name):
-                return Locking(explicit, shown(rel), f"`LOCK TABLE {shown(rel)}`", toks[0], rel.last)
-        return None
-    if w[0] == "CLUSTER":
-        i = skip_words(toks, 1, "VERBOSE")
-        if i < len(toks) and toks[i].value == "(":
-            i = after_parens(toks, i)
-        found = relation_at(toks, i)
-        if found is None:
-            return Locking(ACCESS_EXCLUSIVE, "every table clustered before", "`CLUSTER`", toks[0], toks[0])
-        rel = found[0]
-        return Locking(ACCESS_EXCLUSIVE, shown(rel), f"`CLUSTER {shown(rel)}`", toks[0], rel.last) \
-            if existing(rel.name) else None
-    if w[0] == "VACUUM":
-        full, rels = vacuum_full(toks)
-        if not full:
-            return None
-        live = [r for r in rels if existing(r.name)]
-        if rels and not live:
-            return None
-        where = shown(live[0]) if live else "every table of the database"
-        return Locking(ACCESS_EXCLUSIVE, where, "`VACUUM FULL`", toks[0], live[0].last if live else toks[1])
-    if w[0] == "REINDEX":
-        target = reindex_target(toks)
-        if target is None or target[1]:
-            return None
-        kind, _, named = target
-        if named is None:
-            return Locking(REINDEX_LOCKS, f"every table of the {kind.lower()}", f"`REINDEX {kind}`", toks[0], toks[0])
-        table = _index_table(ctx, named.name, stmt) if kind == "INDEX" else named.name
-        if table is not None and not existing(table):
-            return None
-        where = (table or f"the table of {shown(named)}") if kind == "INDEX" else shown(named)
-        return Locking(REINDEX_LOCKS, where, f"`REINDEX {kind} {shown(named)}`", toks[0], named.last)
-    if w[0] == "CREATE":
-        i = skip_words(toks, 1, "OR", "REPLACE", "UNIQUE", "CONSTRAINT")
-        if i >= len(toks):
-            return None
-        kind = toks[i].upper
-        if kind == "INDEX":
-            if i + 1 < len(toks) and toks[i + 1].upper == "CONCURRENTLY":
-                return None
-            on = next((k for k in range(i, len(toks)) if toks[k].upper == "ON" and toks[k].depth == 0), None)
-            found = relation_at(toks, skip_words(toks, on + 1, "ONLY")) if on is not None else None
-            if found is None or not existing(found[0].name):
-                return None
-            rel = found[0]
-            return Locking(SHARE, shown(rel), f"`CREATE INDEX` on `{shown(rel)}`", toks[0], rel.last)
-        if kind == "TRIGGER":
-            return _on_table(ctx, stmt, toks, SHARE_ROW_EXCLUSIVE, "CREATE TRIGGER", at)
-        if kind == "POLICY":
-            return _on_table(ctx, stmt, toks, ACCESS_EXCLUSIVE, "CREATE POLICY", at)
+        return Locking(SHARE, shown(d.table), f"`CREATE INDEX` on `{shown(d.table)}`", head(d.table))
+    if isinstance(d, Maintenance):
+        return _maintenance(ctx, i, d, existing, shown, head)
     return None
 
 
-def _on_table(ctx: FileContext, stmt: Statement, toks: list[Lexeme], lock: Lock, doing: str,
-              at: int) -> Locking | None:
-    """`… name ON table …` (triggers and policies)."""
-    on = next((k for k, t in enumerate(toks) if t.upper == "ON" and t.depth == 0), None)
-    found = relation_at(toks, on + 1) if on is not None else None
-    if found is None or _created_before(ctx, found[0].name, at):
+def _maintenance(ctx: FileContext, i: int, d: Maintenance, existing, shown, head) -> Locking | None:  # type: ignore[no-untyped-def]
+    stmt = ctx.statements[i]
+    first = At(0, len(stmt.text.split(None, 1)[0]))
+    if d.command == "LOCK":
+        if d.nowait or d.mode is None or not d.mode.blocks_writes:
+            return None  # NOWAIT fails at once instead of waiting
+        for name in d.tables:
+            if existing(name.name):
+                return Locking(d.mode, shown(name), f"`LOCK TABLE {shown(name)}`", head(name))
         return None
-    rel = found[0]
-    name = written(ctx.text, stmt, rel)
-    return Locking(lock, name, f"`{doing}` on `{name}`", toks[0], rel.last)
+    if d.command == "CLUSTER":
+        if not d.tables:
+            return Locking(ACCESS_EXCLUSIVE, "every table clustered before", "`CLUSTER`", first)
+        name = d.tables[0]
+        return Locking(ACCESS_EXCLUSIVE, shown(name), f"`CLUSTER {shown(name)}`", head(name)) \
+            if existing(name.name) else None
+    if d.command == "VACUUM":
+        if not d.full:
+            return None
+        live = [r for r in d.tables if existing(r.name)]
+        if d.tables and not live:
+            return None
+        where = shown(live[0]) if live else "every table of the database"
+        return Locking(ACCESS_EXCLUSIVE, where, "`VACUUM FULL`", head(live[0]) if live else first)
+    if d.command == "REINDEX":
+        if d.concurrently:
+            return None
+        kind = d.target
+        if not d.tables:
+            return Locking(REINDEX_LOCKS, f"every table of the {kind.lower()}", f"`REINDEX {kind}`", first)
+        named = d.tables[0]
+        table = facts(ctx).index_table(i, named) if kind == "INDEX" else named.name
+        if table is not None and not existing(table.rsplit(".", 1)[-1]):
+            return None
+        if kind == "INDEX":
+            where = table.rsplit(".", 1)[-1] if table else f"the table of {shown(named)}"
+        else:
+            where = shown(named)
+        return Locking(REINDEX_LOCKS, where, f"`REINDEX {kind} {shown(named)}`", head(named))
+    return None
 
 
-def _index_table(ctx: FileContext, index: str, stmt: Statement) -> str | None:
-    """The table of an index: from the DROP's own effect, else from the schema as the file leaves it."""
-    state = ctx.state
-    if state is None:
-        return None
-    for e in state.effects:
-        if e.kind == "drop index" and e.span == stmt.span and isinstance(e.before, Index) \
-                and e.target.rsplit(".", 1)[-1] == index:
-            return e.before.table.rsplit(".", 1)[-1]
-    idx = state.indexes.get(index) or next((v for k, v in state.indexes.items() if k.rsplit(".", 1)[-1] == index),
-                                           None)
-    return idx.table.rsplit(".", 1)[-1] if idx is not None else None
+def _written(ctx: FileContext, stmt: Statement, name: Name) -> str:
+    """A name as the file writes it (a template placeholder included), else as SQL."""
+    if name.at is None or stmt.anchors or stmt.context.startswith("python"):
+        return name.sql
+    a, b = stmt.offset(name.at.start), stmt.offset(max(name.at.end - 1, name.at.start)) + 1
+    raw = ctx.text[a:b]
+    scanned = stmt.text[name.at.start:name.at.end]
+    return name.sql if raw == scanned else " ".join(raw.split())
 
 
 def _created_before(ctx: FileContext, table: str, pos: int) -> bool:
@@ -314,21 +249,22 @@ def _created_before(ctx: FileContext, table: str, pos: int) -> bool:
     return created is not None and created < pos
 
 
-def _report(ctx: FileContext, stmt: Statement, found: Locking, tops: list[Statement], lost_local: bool) -> Finding:
+def _report(ctx: FileContext, i: int, found: Locking, lost_local: bool) -> Finding:
+    stmt = ctx.statements[i]
     named = not found.table.startswith(("every ", "the table of"))
     if named:
-        took = locks_message(found.lock, found.table, found.doing)
+        took = message(found.lock, found.table, found.doing)
         queued = ("every query on" if found.lock is ACCESS_EXCLUSIVE else "every write to") + f" `{found.table}`"
     else:  # REINDEX SCHEMA, VACUUM FULL of the whole database, DROP INDEX of an index sqlguard cannot place
-        took = f"{found.doing} takes {article(found.lock)} {found.lock.mode} lock on {found.table}: {found.lock.blocks}"
+        took = f"{found.doing} takes {found.lock.article} {found.lock.mode} lock on {found.table}: {found.lock.blocks}"
         queued = "every query that conflicts with it"
-    message = (f"{took}. No `lock_timeout` is set before it, so while it waits for that lock behind a long query "
-               f"or an open transaction, {queued} queues behind it.")
+    text = (f"{took}. No `lock_timeout` is set before it, so while it waits for that lock behind a long query "
+            f"or an open transaction, {queued} queues behind it.")
     anchor = stmt
     if stmt.context != "top":  # inside a DO block: the SET goes before the block
-        anchor = next((t for t in reversed(tops) if t.span.start <= stmt.span.start), stmt)
-    a, b = stmt.offset(found.first.start), stmt.offset(found.last.end - 1) + 1
-    return ctx.report(Span(min(a, b), max(a, b)), message,
+        anchor = next((t for t in reversed(ctx.statements[:i + 1]) if t.context == "top"), stmt)
+    a, b = stmt.offset(found.where.start), stmt.offset(max(found.where.end - 1, found.where.start)) + 1
+    return ctx.report(Span(min(a, b), max(a, b)), text,
                       help=(f"`SET LOCAL` ends with its transaction (and does nothing outside one): add `{SET_LINE}` "
                             "before it instead." if lost_local else
                             f"Add `{SET_LINE}` before it, and retry the migration if it times out."),

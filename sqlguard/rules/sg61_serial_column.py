@@ -31,7 +31,7 @@ from collections.abc import Iterator
 
 from sqlguard.diagnostic import Finding
 from sqlguard.lint.rule import Rule, StatementContext
-from sqlguard.rules._sg55_ddl import quote, typed_columns, written
+from sqlguard.sql.ddl import declared_columns
 
 _INTEGER = {"smallserial": "smallint", "serial": "integer", "bigserial": "bigint"}
 
@@ -39,15 +39,18 @@ _INTEGER = {"smallserial": "smallint", "serial": "integer", "bigserial": "bigint
 def check(ctx: StatementContext) -> Iterator[Finding]:
     if ctx.file.settings.pg_version < 10:
         return  # identity columns arrived in PostgreSQL 10
-    for col, t in typed_columns(ctx):
+    if not ctx.runs_now or ctx.stmt.keyword not in ("CREATE", "ALTER"):
+        return
+    for col in declared_columns(ctx.ddl):
+        name, type_ = ctx.column(col.table, col.name), ctx.written(col.type.at) or col.type.text
+        t = col.parsed
         if t.array or t.base not in _INTEGER or col.altered:
             continue
-        name = f"{written(ctx.file.text, ctx.stmt, col.table)}.{quote(col.name.name)}"
         integer = "bigint" if t.base == "serial" and col.primary_key else _INTEGER[t.base]
-        yield ctx.report(ctx.cover(col.name, col.type[-1]),
-                         f"`{name}` is `{col.type_text}`: its sequence is a separate object that needs its own "
-                         "grants, is shared by tables copied with `LIKE … INCLUDING DEFAULTS`, and does not stop "
-                         "explicit ids from colliding with it later.",
+        yield ctx.report(col.at,
+                         f"`{name}` is `{type_}`: its sequence is a separate object that needs "
+                         "its own grants, is shared by tables copied with `LIKE … INCLUDING DEFAULTS`, and does not "
+                         "stop explicit ids from colliding with it later.",
                          help=f"Declare it `{integer} GENERATED ALWAYS AS IDENTITY` (`BY DEFAULT` if code inserts "
                               "explicit ids).")
 

@@ -29,19 +29,22 @@ from collections.abc import Iterator
 
 from sqlguard.diagnostic import Finding
 from sqlguard.lint.rule import Rule, StatementContext
-from sqlguard.rules._sg55_ddl import quote, typed_columns, written
+from sqlguard.sql.ddl import declared_columns
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    for col, t in typed_columns(ctx):
+    if not ctx.runs_now or ctx.stmt.keyword not in ("CREATE", "ALTER"):
+        return
+    for col in declared_columns(ctx.ddl):
+        name, type_ = ctx.column(col.table, col.name), ctx.written(col.type.at) or col.type.text
+        t = col.parsed
         if t.base != "timestamp":
             continue
-        name = f"{written(ctx.file.text, ctx.stmt, col.table)}.{quote(col.name.name)}"
         better = "timestamptz" + (f"({t.mods[0]})" if t.mods else "") + ("[]" if t.array else "")
-        yield ctx.report(ctx.cover(col.name, col.type[-1]),
-                         f"`{name}` is `{col.type_text}`, a reading without a time zone: values are converted to "
-                         "each writer's session TimeZone, so sessions with different settings store different "
-                         "readings for the same instant.",
+        yield ctx.report(col.at,
+                         f"`{name}` is `{type_}`, a reading without a time zone: values are "
+                         "converted to each writer's session TimeZone, so sessions with different settings store "
+                         "different readings for the same instant.",
                          help=f"Declare it `{better}`, which stores the instant and shows it in the reader's zone.")
 
 

@@ -26,26 +26,30 @@ from collections.abc import Iterator
 
 from sqlguard.diagnostic import Finding
 from sqlguard.lint.rule import Rule, StatementContext
-from sqlguard.rules._sg55_ddl import quote, typed_columns, written
+from sqlguard.sql.ddl import declared_columns
+from sqlguard.sql.ddl.model import quote
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    for col, t in typed_columns(ctx):
-        if t.base not in ("varchar", "char") or not t.mods:
-            continue
-        column = quote(col.name.name)
-        name = f"{written(ctx.file.text, ctx.stmt, col.table)}.{column}"
+    if not ctx.runs_now or ctx.stmt.keyword not in ("CREATE", "ALTER"):
+        return
+    for col in declared_columns(ctx.ddl):
+        name, type_ = ctx.column(col.table, col.name), ctx.written(col.type.at) or col.type.text
+        t = col.parsed
+        if t.base not in ("varchar", "char") or not t.mods or col.type.base == "char":
+            continue  # (PostgreSQL's own name for char(n) is bpchar; `char` is its one-byte internal "char")
+        column = quote(col.name)
         limit = t.mods[0]
         check_sql = f"CHECK (char_length({column}) <= {limit})"
         if t.base == "char":
-            message = (f"`{name}` is `{col.type_text}`, a blank-padded type: it stores trailing spaces that "
+            message = (f"`{name}` is `{type_}`, a blank-padded type: it stores trailing spaces that "
                        "comparisons and casts to text silently drop but client code receives, and it is no faster "
                        "than `text`.")
         else:
-            message = (f"`{name}` is `{col.type_text}`: it is stored like `text`, and changing the limit later is "
+            message = (f"`{name}` is `{type_}`: it is stored like `text`, and changing the limit later is "
                        "ALTER COLUMN … TYPE, which fails while a view uses the column and takes an ACCESS EXCLUSIVE "
                        "lock (and rewrites the table to lower the limit).")
-        yield ctx.report(ctx.cover(col.name, col.type[-1]), message,
+        yield ctx.report(col.at, message,
                          help=f"Declare it `text{'[]' if t.array else ''}`"
                               + ("" if t.array else f" with `{check_sql}` if the limit is a rule of the data") + ".")
 

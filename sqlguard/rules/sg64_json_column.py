@@ -23,17 +23,20 @@ from collections.abc import Iterator
 
 from sqlguard.diagnostic import Finding
 from sqlguard.lint.rule import Rule, StatementContext
-from sqlguard.rules._sg55_ddl import quote, typed_columns, written
+from sqlguard.sql.ddl import declared_columns
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    for col, t in typed_columns(ctx):
+    if not ctx.runs_now or ctx.stmt.keyword not in ("CREATE", "ALTER"):
+        return
+    for col in declared_columns(ctx.ddl):
+        name, type_ = ctx.column(col.table, col.name), ctx.written(col.type.at) or col.type.text
+        t = col.parsed
         if t.base != "json":
             continue
-        name = f"{written(ctx.file.text, ctx.stmt, col.table)}.{quote(col.name.name)}"
-        yield ctx.report(ctx.cover(col.name, col.type[-1]),
-                         f"`{name}` is `{col.type_text}`: every read re-parses the text, and the column has no "
-                         "equality (no DISTINCT, GROUP BY, UNIQUE or `=`) and no GIN index.",
+        yield ctx.report(col.at,
+                         f"`{name}` is `{type_}`: every read re-parses the text, and the "
+                         "column has no equality (no DISTINCT, GROUP BY, UNIQUE or `=`) and no GIN index.",
                          help=f"Declare it `jsonb{'[]' if t.array else ''}`, unless the exact text must be kept.")
 
 

@@ -34,11 +34,9 @@ from collections.abc import Iterator
 
 from sqlguard.diagnostic import Finding, Span
 from sqlguard.lint.rule import FileContext, Rule
-from sqlguard.rules._sg55_ddl import column_list, create_table, quote, split_top, starts
 from sqlguard.schema.model import Constraint, Table
 from sqlguard.schema.replay import Effect, SchemaBuilder
-from sqlguard.sql.lex import Lexeme, lex
-from sqlguard.sql.split import Statement
+from sqlguard.sql.ddl.model import AlterTable, At, ColumnDef, CreateTable, Description, quote
 
 
 def check(ctx: FileContext) -> Iterator[Finding]:
@@ -123,57 +121,39 @@ def _report(ctx: FileContext, e: Effect, table: Table, fk: Constraint, created: 
 
 
 def _where(ctx: FileContext, e: Effect, fk: Constraint) -> Span:
-    """The foreign key's text in the statement that added it (the statement's start if not found)."""
-    stmt = next((s for s in ctx.statements if s.span == e.span), None)
-    if stmt is None:
+    """The foreign key as the statement that added it writes it (the statement's first line if not found)."""
+    i = next((k for k, s in enumerate(ctx.statements) if s.span == e.span), None)
+    if i is None:
         return Span(e.span.start, e.span.start) if e.span is not None else Span(0, 0)
-    toks = lex(stmt.text)
-    cols = [_norm(c) for c in fk.columns]
-    found = _table_level(toks, cols) or _inline(toks, cols[0])
-    if found is None:
+    stmt = ctx.statements[i]
+    at = _fk_at(ctx.ddl(i), [_norm(c) for c in fk.columns])
+    if at is None:
         return Span(stmt.span.start, stmt.span.start + len(stmt.text.split("\n", 1)[0]))
-    return _span(stmt, found[0], found[1])
-
-
-def _span(stmt: Statement, first: Lexeme, last: Lexeme) -> Span:
-    a, b = stmt.offset(first.start), stmt.offset(last.end - 1) + 1
+    a, b = stmt.offset(at.start), stmt.offset(max(at.end - 1, at.start)) + 1
     return Span(min(a, b), max(a, b))
 
 
-def _table_level(toks: list[Lexeme], cols: list[str]) -> tuple[Lexeme, Lexeme] | None:
-    for k, t in enumerate(toks):
-        if t.upper == "FOREIGN" and starts(toks[k:], "FOREIGN", "KEY"):
-            names, end = column_list(toks, k + 2)
-            if [_norm(n.value) for n in names] == cols:
-                return t, toks[min(end, len(toks)) - 1]
-    return None
-
-
-def _inline(toks: list[Lexeme], col: str) -> tuple[Lexeme, Lexeme] | None:
-    table = create_table(toks)
-    if table is not None:
-        for c in table.columns:
-            if _norm(c.name.value) == col and c.has("REFERENCES"):
-                return c.name, _references_end(c.rest)
+def _fk_at(d: Description, cols: list[str]) -> At | None:
+    """Where `d` declares the foreign key on `cols`: a FOREIGN KEY constraint, or a column's own REFERENCES
+    (from the column's name on)."""
+    columns: tuple[ColumnDef, ...] = ()
+    if isinstance(d, CreateTable):
+        constraints, columns = d.constraints, d.columns
+    elif isinstance(d, AlterTable):
+        constraints = tuple(a.constraint for a in d.actions if a.constraint is not None)
+        columns = tuple(a.column_def for a in d.actions if a.column_def is not None)
+    else:
         return None
-    for piece in split_top(toks):
-        for k, t in enumerate(piece):
-            if t.kind in ("word", "quoted") and _norm(t.value) == col and any(x.upper == "REFERENCES"
-                                                                              for x in piece[k:]):
-                return t, _references_end(piece[k:])
+    for c in constraints:
+        if c.kind == "foreign key" and [_norm(x) for x in c.columns] == cols:
+            return c.at
+    for col in columns:
+        inline = col.has("foreign key")
+        if inline is not None and [_norm(col.name)] == cols:
+            if col.name_at is None or inline.at is None:
+                return inline.at or col.name_at
+            return At(col.name_at.start, inline.at.end)
     return None
-
-
-def _references_end(toks: tuple[Lexeme, ...] | list[Lexeme]) -> Lexeme:
-    """The last lexeme of `REFERENCES table [(cols)]`."""
-    k = next(n for n, t in enumerate(toks) if t.upper == "REFERENCES")
-    j = k + 1
-    while j + 1 < len(toks) and toks[j + 1].value == ".":
-        j += 2
-    if j + 1 < len(toks) and toks[j + 1].value == "(":
-        _, end = column_list(toks, j + 1)
-        return toks[min(end, len(toks)) - 1]
-    return toks[min(j, len(toks) - 1)]
 
 
 RULE = Rule(code="SG65", name="fk-without-index", severity="warning", doc=__doc__, check=check, scope="file",

@@ -84,6 +84,7 @@ class Index:
     table: str
     columns: tuple[str, ...] = ()  # column names or expressions, as SQL
     unique: bool = False
+    where: str | None = None  # a partial index's predicate, as SQL
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,129 @@ def normalize_default(text: str) -> str:
 _SAME_DEFAULT = {"current_timestamp": "now()", "transaction_timestamp()": "now()", "current_timestamp()": "now()"}
 
 
+def same_default(a: str | None, b: str | None, type_: str | None = None) -> bool:
+    """Whether two (normalised) defaults of a column of type `type_` are one expression, however spelled.
+    PostgreSQL writes a default back its own way: `'utc'::text`, `'-1'::integer`, `(1000)::numeric`,
+    `'01:00:00'::interval` for `interval '1 hour'`, `true` for a boolean's `'t'`, parentheses around every
+    operator. Compared as PostgreSQL's parse trees, with positions, parentheses and the casts of
+    constants left out (a constant's type is the column's)."""
+    if a == b:
+        return True
+    if a is None or b is None:
+        return False
+    return _expression_key(a, type_) == _expression_key(b, type_)
+
+
+def same_expression(a: str, b: str) -> bool:
+    """Whether two expressions (an index's key, a default) are one, however PostgreSQL spells them back."""
+    return a == b or _expression_key(a) == _expression_key(b)
+
+
+def _expression_key(text: str, type_: str | None = None) -> object:
+    from sqlguard.sql.pgtree import parse
+
+    parsed = parse("SELECT " + text)
+    targets = (parsed.node.get("targetList") or []) if parsed.ok and len(parsed.stmts) == 1 else []
+    if parsed.kind != "SelectStmt" or len(targets) != 1 or set(parsed.node) - {"targetList", "limitOption", "op"}:
+        return text  # (not one PostgreSQL expression: another dialect's, compared as written)
+    found = _canonical(targets[0].get("ResTarget", {}).get("val"))
+    value = found.get("const") if isinstance(found, dict) else None
+    if isinstance(value, str) and type_ == "boolean" and value.lower() in _BOOLEANS:
+        return {"const": _BOOLEANS[value.lower()]}  # (PostgreSQL keeps `'t'` as `true`)
+    if isinstance(value, str) and type_ is not None and type_.startswith("interval"):
+        return {"const": _interval(value)}
+    return found
+
+
+_BOOLEANS = {**dict.fromkeys(("t", "true", "y", "yes", "on", "1"), "True"),
+             **dict.fromkeys(("f", "false", "n", "no", "off", "0"), "False")}
+_INTERVAL_UNITS = {  # unit -> (months, days, microseconds) per one
+    "microsecond": (0, 0, 1), "us": (0, 0, 1), "usec": (0, 0, 1), "millisecond": (0, 0, 1000), "ms": (0, 0, 1000),
+    "msec": (0, 0, 1000), "second": (0, 0, 10**6), "s": (0, 0, 10**6), "sec": (0, 0, 10**6),
+    "minute": (0, 0, 60 * 10**6), "m": (0, 0, 60 * 10**6), "min": (0, 0, 60 * 10**6),
+    "hour": (0, 0, 3600 * 10**6), "h": (0, 0, 3600 * 10**6), "hr": (0, 0, 3600 * 10**6), "day": (0, 1, 0),
+    "d": (0, 1, 0), "week": (0, 7, 0), "w": (0, 7, 0), "month": (1, 0, 0), "mon": (1, 0, 0), "year": (12, 0, 0),
+    "y": (12, 0, 0), "yr": (12, 0, 0), "decade": (120, 0, 0), "century": (1200, 0, 0), "millennium": (12000, 0, 0),
+}
+
+
+def _interval(text: str) -> str:
+    """An interval literal as (months, days, microseconds), as PostgreSQL stores it: `1 hour` and its
+    output `01:00:00` are one value. Forms it does not read (ISO 8601, fractional days) stay as written."""
+    words = text.strip().lower().lstrip("@").split()
+    sign = -1 if words[-1:] == ["ago"] else 1
+    words = words[:-1] if sign < 0 else words
+    months = days = micros = 0
+    i = 0
+    try:
+        while i < len(words):
+            clock = re.fullmatch(r"([+-]?)(\d+):(\d+)(?::(\d+(?:\.\d*)?))?", words[i])
+            if clock is not None:
+                value = (int(clock.group(2)) * 3600 + int(clock.group(3)) * 60) * 10**6 + round(
+                    float(clock.group(4) or 0) * 10**6)
+                micros += -value if clock.group(1) == "-" else value
+                i += 1
+                continue
+            number = float(words[i])
+            unit = words[i + 1] if i + 1 < len(words) else "second"
+            unit = unit if unit in _INTERVAL_UNITS else unit.rstrip("s")  # (`ms` is not `m`)
+            unit = {"mil": "millennium", "millennia": "millennium", "centurie": "century"}.get(unit, unit)
+            m, d, us = _INTERVAL_UNITS[unit]
+            if number != int(number) and (m or d):
+                return text
+            months, days, micros = months + int(number) * m, days + int(number) * d, micros + round(number * us)
+            i += 2
+    except (KeyError, ValueError):
+        return text
+    return f"{sign * months} {sign * days} {sign * micros}"
+
+
+def _canonical(node: Any) -> Any:
+    """The parts of an expression's tree that say what it computes, one way: PostgreSQL's spelling of it
+    (pg_get_expr) and the migration's give the same."""
+    if isinstance(node, list):
+        return [_canonical(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    if "TypeCast" in node:
+        arg = _canonical(node["TypeCast"].get("arg"))
+        names = [n.get("String", {}).get("sval") for n in node["TypeCast"].get("typeName", {}).get("names", [])]
+        if names[-1:] == ["interval"] and isinstance(arg, dict) and isinstance(arg.get("const"), str):
+            return {"const": _interval(arg["const"])}
+        # casts of constants, and the `::text` PostgreSQL shows where it compares a varchar with text
+        if _constant(arg) or names[-1:] in (["text"], ["varchar"], ["bpchar"], ["name"]):
+            return arg
+    a_expr = node.get("A_Expr")
+    if a_expr is not None and a_expr.get("kind") == "AEXPR_IN" and "List" in (a_expr.get("rexpr") or {}):
+        # `x IN ('a', 'b')` is kept as `x = ANY (ARRAY['a', 'b'])`, NOT IN as `x <> ALL (…)`
+        op = [n.get("String", {}).get("sval") for n in a_expr.get("name", [])]
+        items = a_expr["rexpr"]["List"].get("items")
+        return _canonical({"A_Expr": {
+            "kind": "AEXPR_OP_ANY" if op == ["="] else "AEXPR_OP_ALL", "name": a_expr.get("name"),
+            "lexpr": a_expr.get("lexpr"), "rexpr": {"A_ArrayExpr": {"elements": items}}}})
+    if "CollateClause" in node:
+        return _canonical(node["CollateClause"].get("arg"))  # (a collation is not modelled)
+    if "A_Const" in node:
+        from sqlguard.sql.pgtree import const_value
+
+        value = const_value(node)
+        return {"const": None if value is None else str(value)}  # (`-1` and PostgreSQL's `'-1'::integer`)
+    out = {k: _canonical(v) for k, v in node.items() if k != "location"}
+    if "FuncCall" in out and [n.get("String", {}).get("sval") for n in out["FuncCall"].get("funcname", [])[:1]] \
+            == ["pg_catalog"]:
+        out["FuncCall"] = {**out["FuncCall"], "funcname": out["FuncCall"]["funcname"][1:]}
+    return out
+
+
+def _constant(node: Any) -> bool:
+    """A canonical constant, or an array of them."""
+    if isinstance(node, dict) and "const" in node:
+        return True
+    if isinstance(node, dict) and "A_ArrayExpr" in node:
+        return all(_constant(e) for e in node["A_ArrayExpr"].get("elements") or ())
+    return False
+
+
 _TYPE_ALIASES = {
     "integer": "int", "int4": "int", "int8": "bigint", "int2": "smallint", "serial4": "serial",
     "serial8": "bigserial", "bool": "boolean", "float8": "double precision", "float4": "real",
@@ -266,7 +390,7 @@ def diff(before: Schema, after: Schema) -> list[Change]:
     out = _diff_mapping("table", before.tables, after.tables, lambda _, a, b: _diff_table(a, b))
     out.extend(_diff_names("view", before.views, after.views))
     out.extend(_diff_names("sequence", before.sequences, after.sequences))
-    out.extend(_diff_mapping("index", before.indexes, after.indexes, lambda name, a, b: [] if a == b else [
+    out.extend(_diff_mapping("index", before.indexes, after.indexes, lambda name, a, b: [] if _same_index(a, b) else [
         Change("changed", "index", name, _index_text(a) + " -> " + _index_text(b))]))
     out.extend(_diff_mapping("enum", before.enums, after.enums, lambda name, a, b: [
         *(Change("added", "enum value", f"{name}.{v}") for v in b if v not in a),
@@ -310,7 +434,7 @@ def _diff_table(a: Table, b: Table) -> list[Change]:
                 details.append(f"type {ca.type} -> {cb.type}")
             if ca.nullable != cb.nullable:
                 details.append("NOT NULL dropped" if cb.nullable else "NOT NULL added")
-            if ca.default != cb.default:
+            if not same_default(ca.default, cb.default, cb.type or ca.type):
                 details.append(f"default {ca.default or 'none'} -> {cb.default or 'none'}")
             if details:
                 out.append(Change("changed", "column", full, ", ".join(details)))
@@ -333,5 +457,13 @@ def _constraint_shape(c: Constraint) -> tuple[object, ...]:
     return (c.kind, c.columns, c.ref_table, c.ref_columns, (c.on_delete or "NO ACTION").upper())
 
 
+def _same_index(a: Index, b: Index) -> bool:
+    return a == b or (a.table == b.table and a.unique == b.unique and len(a.columns) == len(b.columns)
+                      and all(same_expression(x, y) for x, y in zip(a.columns, b.columns, strict=True))
+                      and (a.where == b.where or (a.where is not None and b.where is not None
+                                                  and same_expression(a.where, b.where))))
+
+
 def _index_text(i: Index) -> str:
-    return f"{'unique ' if i.unique else ''}on {i.table} ({', '.join(i.columns)})"
+    return f"{'unique ' if i.unique else ''}on {i.table} ({', '.join(i.columns)})" + (
+        f" where {i.where}" if i.where else "")

@@ -15,12 +15,14 @@ to a real server and compares its catalog with this replay after every migration
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlguard.diagnostic import Span
 from sqlguard.postgres.names import choose_name, column_names_addition, index_column_names
 from sqlguard.schema.model import (
+    SYSTEM_SCHEMAS,
     Column,
     Constraint,
     Index,
@@ -62,7 +64,7 @@ class Effect:
     kind: str  # create table | drop table | rename table | add column | drop column | alter column |
     # rename column | add constraint | drop constraint | rename constraint | create index | drop index |
     # rename index | create view | drop view | rename view | create sequence | drop sequence | create enum |
-    # drop enum | add enum value | create schema
+    # drop enum | add enum value | create schema | rename schema
     target: str  # the table (or index, view, sequence, enum) key
     name: str | None = None  # column or constraint name; the new name for renames
     before: Any = None
@@ -257,7 +259,8 @@ class SchemaBuilder:
         columns: list[Column] = []
         constraints: list[Constraint] = []
         exact = d.modelled
-        source_indexes: list[Index] = []
+        source_indexes: list[Index] = []  # LIKE … INCLUDING INDEXES: copies of their own
+        attached: list[Index] = []  # a partition's: part of the parent's index, gone with the partition
         parents = [d.partition_of] if d.partition_of is not None else list(d.inherits)
         for parent_name in parents:
             parent = self.table(parent_name.name, parent_name.schema)
@@ -270,7 +273,10 @@ class SchemaBuilder:
             constraints.extend(c for c in parent.constraints if c.kind == "check")
             if d.partition_of is not None:
                 constraints.extend(c for c in parent.constraints if c.kind == "foreign key")
-                source_indexes.extend(i for i in self.indexes.values() if i.table == parent.name)
+                # a partition gets its own primary key and unique constraints, named after it
+                constraints.extend(replace(c, name="") for c in parent.constraints
+                                   if c.kind in ("primary key", "unique"))
+                attached.extend(i for i in self.indexes.values() if i.table == parent.name)
         for like_name, options in zip(d.like, d.like_options or (0,) * len(d.like), strict=False):
             other = self.table(like_name.name, like_name.schema)
             if other is None:
@@ -285,7 +291,16 @@ class SchemaBuilder:
                 constraints.extend(replace(c, name="") for c in other.constraints
                                    if c.kind in ("primary key", "unique", "exclude"))
         if d.as_query is not None:
-            columns = [Column(n) for n in d.as_query]
+            # CREATE TABLE … AS: the query's columns, with the types of a `*`'s table (the others' types are
+            # the query's, which the replay does not compute)
+            sources = [r.name for r in d.references if r.role == "read"]
+            source = self.table(sources[0].name, sources[0].schema) if len(sources) == 1 else None
+            columns = []
+            for n in d.as_query:
+                if n == "*" and source is not None:
+                    columns.extend(Column(c.name, c.type) for c in source.columns)
+                elif n != "*":
+                    columns.append(Column(n))
             exact = False
         pending: list[ConstraintDef] = []
         for col in d.columns:
@@ -311,6 +326,9 @@ class SchemaBuilder:
         for c in sorted(pending, key=lambda c: order.get(c.kind, 4)):
             if c.kind == "not null":
                 continue
+            if c.kind == "foreign key" and not c.ref_columns:
+                # `REFERENCES <this table>` means its primary key, made above
+                self.tables[k] = replace(table, constraints=tuple(made_constraints))
             made = self._constraint(k, c, taken)
             taken.append(made.name)
             made_constraints.append(made)
@@ -323,13 +341,20 @@ class SchemaBuilder:
         table = Table(k, tuple(columns), tuple(made_constraints), exact)
         self.tables[k] = table
         self._log("create table", k, after=table, span=span)
-        for idx in source_indexes:
-            cols = idx.columns
-            name = choose_name(k.rsplit(".", 1)[-1], column_names_addition(index_column_names(cols)), "idx",
-                               lambda n: self._relation_taken(n, self._schema_of(k)))
-            made_index = Index(key(name, self._schema_of(k)), k, cols, idx.unique)
-            self.indexes[made_index.name] = made_index
-            self._log("create index", made_index.name, after=made_index, span=span)
+        for idx in [*source_indexes, *attached]:
+            made_index = self._index_like(idx, k)
+            if idx in source_indexes:
+                # (a partition's index is not logged: it cannot be dropped alone, and goes with its table)
+                self._log("create index", made_index.name, after=made_index, span=span)
+
+    def _index_like(self, idx: Index, table: str) -> Index:
+        """A copy of `idx` on `table`, named by PostgreSQL's rule (`<table>_<columns>_idx`)."""
+        schema = self._schema_of(table)
+        name = choose_name(table.rsplit(".", 1)[-1], column_names_addition(index_column_names(idx.columns)), "idx",
+                           lambda n: self._relation_taken(n, schema))
+        made = Index(key(name, schema), table, idx.columns, idx.unique, idx.where)
+        self.indexes[made.name] = made
+        return made
 
     def _alter_table(self, d: AlterTable, span: Span) -> None:
         if d.relkind in ("index", "view", "materialized view", "sequence"):
@@ -410,7 +435,23 @@ class SchemaBuilder:
                              and part.constraint(c.name) is None]
                 if inherited:
                     self.tables[part.name] = replace(part, constraints=(*part.constraints, *inherited))
+                self._attach_indexes(t, self.tables[part.name])
         # other subcommands (storage, statistics, triggers, owners, row security, …) change nothing modelled
+
+    def _attach_indexes(self, parent: Table, part: Table) -> None:
+        """ATTACH PARTITION: each index and primary key or unique constraint of the parent is matched with
+        an equal one of the partition, or made on it (AttachPartitionEnsureIndexes). Not logged: they go
+        with DETACH or the partition, and cannot be dropped alone."""
+        for c in parent.constraints:
+            if c.kind in ("primary key", "unique") and not any(
+                    x.kind == c.kind and x.columns == c.columns for x in part.constraints):
+                made = self._constraint(part.name, ConstraintDef(c.kind, None, c.columns), [])
+                part = replace(part, constraints=(*part.constraints, made))
+                self.tables[part.name] = part
+        own = [i for i in self.indexes.values() if i.table == part.name]
+        for idx in [i for i in self.indexes.values() if i.table == parent.name]:
+            if not any((i.columns, i.unique, i.where) == (idx.columns, idx.unique, idx.where) for i in own):
+                self._index_like(idx, part.name)
 
     def _add_constraint(self, t: Table, c: ConstraintDef, span: Span) -> None:
         if c.using_index:
@@ -480,7 +521,7 @@ class SchemaBuilder:
             name = choose_name(bare, column_names_addition(index_column_names(cols)), "idx",
                                lambda n: self._relation_taken(n, schema))
             k = key(name, schema)
-        idx = Index(k, tkey, cols, d.unique)
+        idx = Index(k, tkey, cols, d.unique, d.where)
         self.indexes[k] = idx
         self._log("create index", k, after=idx, span=span)
 
@@ -581,6 +622,7 @@ class SchemaBuilder:
         elif obj == "sequence" and rel is not None:
             old = key(rel.name, rel.schema)
             new = key(d.new, rel.schema)
+            self._resequence(old, new)
             if old in self.sequences:
                 self.sequences.discard(old)
                 self.sequences.add(new)
@@ -589,12 +631,33 @@ class SchemaBuilder:
                 self.owned_sequences[new] = self.owned_sequences.pop(old)
         elif obj in ("type", "domain") and rel is not None:
             old = key(rel.name, rel.schema)
+            new = key(d.new, rel.schema)
+            self._retype(old, new)
             if old in self.enums:
-                new = key(d.new, rel.schema)
                 self.enums[new] = self.enums.pop(old)
                 self._log("rename enum", new, new, before=old, after=new, span=span)
         elif obj == "schema":
             self._rename_schema(d.old or (rel.name if rel else ""), d.new, span)
+
+    def _retype(self, old: str, new: str) -> None:
+        """A type renamed or moved: the columns of that type (or of arrays of it) follow it, as columns
+        refer to their type by OID."""
+        for t in list(self.tables.values()):
+            if any(c.type is not None and (c.type == old or c.type.startswith(old + "[")) for c in t.columns):
+                self.tables[t.name] = replace(t, columns=tuple(
+                    replace(c, type=new + c.type[len(old):])
+                    if c.type is not None and (c.type == old or c.type.startswith(old + "[")) else c
+                    for c in t.columns))
+
+    def _resequence(self, old: str, new: str) -> None:
+        """A sequence renamed or moved: `nextval('old')` defaults follow it (the literal is a regclass, an
+        OID), as PostgreSQL shows them afterwards."""
+        pattern = re.compile(r"nextval\('(?:public\.)?" + re.escape(old) + r"'(?:::regclass)?\)")
+        for t in list(self.tables.values()):
+            if any(c.default is not None and pattern.search(c.default) for c in t.columns):
+                self.tables[t.name] = replace(t, columns=tuple(
+                    replace(c, default=pattern.sub(f"nextval('{new}'::regclass)", c.default))
+                    if c.default is not None else c for c in t.columns))
 
     def _rename_constraint_index(self, rel: Name, new: str, span: Span) -> None:
         """ALTER INDEX of the index behind a primary key or unique constraint renames the constraint."""
@@ -627,7 +690,7 @@ class SchemaBuilder:
                 self.owned_sequences[s] = (t.name, new)
         self._log("rename column", t.name, new, before=old, after=new, span=span)
 
-    def _rename_table(self, t: Table, new_key: str, span: Span) -> None:
+    def _rename_table(self, t: Table, new_key: str, span: Span, log: bool = True) -> None:
         del self.tables[t.name]
         renamed = replace(t, name=new_key)
         if self.dialect != "postgres":
@@ -652,7 +715,8 @@ class SchemaBuilder:
         for s, owner in list(self.owned_sequences.items()):
             if owner[0] == t.name:
                 self.owned_sequences[s] = (new_key, owner[1])
-        self._log("rename table", new_key, new_key, before=t.name, after=new_key, span=span)
+        if log:
+            self._log("rename table", new_key, new_key, before=t.name, after=new_key, span=span)
 
     def _rename_schema(self, old: str, new: str, span: Span) -> None:
         prefix = old + "."
@@ -661,20 +725,38 @@ class SchemaBuilder:
             return key(k[len(prefix):], new) if k.startswith(prefix) else k
 
         for t in [t for t in self.tables.values() if t.name.startswith(prefix)]:
-            self._rename_table(t, moved(t.name), span)
+            self._rename_table(t, moved(t.name), span, log=False)  # (undone by renaming the schema back)
         self.views = {moved(v) for v in self.views}
+        for s in [s for s in (*self.sequences, *self.owned_sequences) if s.startswith(prefix)]:
+            self._resequence(s, moved(s))
         self.sequences = {moved(s) for s in self.sequences}
+        self.owned_sequences = {moved(s): owner for s, owner in self.owned_sequences.items()}
+        for e in [e for e in self.enums if e.startswith(prefix)]:
+            self._retype(e, moved(e))
         self.enums = {moved(e): v for e, v in self.enums.items()}
         self.indexes = {moved(k): replace(i, name=moved(i.name)) for k, i in self.indexes.items()}
         if old in self.schemas:
             self.schemas.discard(old)
             self.schemas.add(new)
+        self._log("rename schema", new, new, before=old, after=new, span=span)
 
     def _set_schema(self, d: SetSchema, span: Span) -> None:
         if d.object in ("table", "foreign table"):
             t = self.table(d.name.name, d.name.schema)
             if t is not None:
-                self._rename_table(t, key(t.name.rsplit(".", 1)[-1], d.new_schema), span)
+                new_key = key(t.name.rsplit(".", 1)[-1], d.new_schema)
+                self._rename_table(t, new_key, span)
+                # its indexes and the sequences its columns own move with it
+                for s, owner in list(self.owned_sequences.items()):
+                    if owner[0] == new_key:
+                        moved = key(s.rsplit(".", 1)[-1], d.new_schema)
+                        self._resequence(s, moved)
+                        self.owned_sequences[moved] = self.owned_sequences.pop(s)
+                for k, idx in list(self.indexes.items()):
+                    if idx.table == new_key:
+                        moved = key(k.rsplit(".", 1)[-1], d.new_schema)
+                        del self.indexes[k]
+                        self.indexes[moved] = replace(idx, name=moved)
         elif d.object in ("view", "materialized view"):
             old = key(d.name.name, d.name.schema)
             if old in self.views:
@@ -682,11 +764,13 @@ class SchemaBuilder:
                 self.views.add(key(d.name.name, d.new_schema))
         elif d.object == "sequence":
             old = key(d.name.name, d.name.schema)
+            self._resequence(old, key(d.name.name, d.new_schema))
             if old in self.sequences:
                 self.sequences.discard(old)
                 self.sequences.add(key(d.name.name, d.new_schema))
         elif d.object in ("type", "domain"):
             old = key(d.name.name, d.name.schema)
+            self._retype(old, key(d.name.name, d.new_schema))
             if old in self.enums:
                 self.enums[key(d.name.name, d.new_schema)] = self.enums.pop(old)
 
@@ -694,7 +778,8 @@ class SchemaBuilder:
         k = key(d.name.name, d.name.schema)
         if k not in self.views and self.table(d.name.name, d.name.schema) is None:
             self.views.add(k)
-            self._log("create view", k, after=k, span=span)
+            # (`after` says which kind: a materialized view is dropped by DROP MATERIALIZED VIEW)
+            self._log("create view", k, after="materialized view" if d.materialized else "view", span=span)
 
     def _create_sequence(self, d: CreateSequence, span: Span) -> None:
         k = key(d.name.name, d.name.schema)
@@ -804,6 +889,22 @@ class Known:
         if self.catalog is not None:
             out |= set(self.catalog.tables)
         return sorted(out)
+
+    def is_foreign(self, name: str, schema: str | None) -> bool:
+        """System tables, migration runners' bookkeeping tables, and tables of schemas the project does not
+        manage: none of them is the history's to know."""
+        from sqlguard.migrations.files import RUNNER_TABLES
+
+        low = name.lower()
+        if low.startswith(("pg_", "sqlite_")) or low in ("information_schema", "dual") or low in RUNNER_TABLES:
+            return True
+        return schema is not None and (schema.lower() in SYSTEM_SCHEMAS or not self.manages_schema(schema))
+
+    def sources(self) -> str:
+        """Where a known table would come from, for messages: `not in the catalog, not created …`."""
+        found = ["not in the catalog"] if self.catalog is not None else []
+        found.append("not created by an earlier migration or earlier in this file")
+        return ", ".join(found)
 
     def manages_schema(self, schema: str) -> bool:
         """Whether objects in `schema` are this project's (created in the history or the catalog).

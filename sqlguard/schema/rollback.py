@@ -61,7 +61,7 @@ def _undo(e: Effect) -> list[str]:
         return [_create_table(table),
                 f"-- MANUAL: restore the rows of {table.name} from the backup taken before the migration ran."]
     if k == "rename table":
-        return [f"ALTER TABLE {t} RENAME TO {_q(str(e.before).rsplit('.', 1)[-1])};"]
+        return _undo_rename_table(str(e.before), str(e.after))
     if k == "add column":
         return [f"ALTER TABLE {t} DROP COLUMN IF EXISTS {name};"]
     if k == "drop column":
@@ -89,12 +89,13 @@ def _undo(e: Effect) -> list[str]:
         if not idx.columns:
             return [f"-- MANUAL: re-create index {idx.name} on {idx.table} (its columns were not readable)."]
         unique = "UNIQUE " if idx.unique else ""
+        where = f" WHERE {idx.where}" if idx.where else ""
         return [f"CREATE {unique}INDEX IF NOT EXISTS {_q(idx.name.rsplit('.', 1)[-1])} ON {_qk(idx.table)} "
-                f"({', '.join(idx.columns)});"]
+                f"({', '.join(c if '(' in c else _q(c) for c in idx.columns)}){where};"]
     if k == "rename index":
         return [f"ALTER INDEX {_qk(str(e.after))} RENAME TO {_q(str(e.before).rsplit('.', 1)[-1])};"]
     if k == "create view":
-        return [f"DROP VIEW IF EXISTS {t};"]
+        return [f"DROP {'MATERIALIZED VIEW' if e.after == 'materialized view' else 'VIEW'} IF EXISTS {t};"]
     if k == "drop view":
         return [f"-- MANUAL: re-create view {e.target}: its definition is in the migration that created it."]
     if k == "rename view":
@@ -108,6 +109,8 @@ def _undo(e: Effect) -> list[str]:
         return [f"ALTER SEQUENCE {_qk(str(e.after))} RENAME TO {_q(str(e.before).rsplit('.', 1)[-1])};"]
     if k == "rename enum":
         return [f"ALTER TYPE {_qk(str(e.after))} RENAME TO {_q(str(e.before).rsplit('.', 1)[-1])};"]
+    if k == "rename schema":
+        return [f"ALTER SCHEMA {_q(str(e.after))} RENAME TO {_q(str(e.before))};"]
     if k == "create schema":
         return [f"DROP SCHEMA IF EXISTS {_q(e.target)};"]
     if k == "create enum":
@@ -119,6 +122,19 @@ def _undo(e: Effect) -> list[str]:
         return [f"-- MANUAL: PostgreSQL cannot remove value '{e.name}' from enum {e.target}: re-create the type "
                 "without it, or leave it unused."]
     return [f"-- MANUAL: undo `{k}` on {e.target}."]
+
+
+def _undo_rename_table(before: str, after: str) -> list[str]:
+    """A table renamed, moved to another schema (SET SCHEMA), or both: back where and as it was."""
+    old_schema, _, old_name = before.rpartition(".")
+    new_schema, _, new_name = after.rpartition(".")
+    out = []
+    if old_name != new_name:
+        out.append(f"ALTER TABLE {_qk(after)} RENAME TO {_q(old_name)};")
+    if old_schema != new_schema:
+        here = f"{new_schema}.{old_name}" if new_schema else old_name
+        out.append(f"ALTER TABLE {_qk(here)} SET SCHEMA {_q(old_schema or 'public')};")
+    return out
 
 
 def _undo_alter_column(t: str, before: Column, after: Column) -> list[str]:

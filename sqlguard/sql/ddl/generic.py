@@ -49,7 +49,8 @@ DROP_KINDS = (
     ("DATABASE",), ("EVENT",), ("AGGREGATE",), ("RULE",),
 )
 _CREATE_MODIFIERS = ("OR", "REPLACE", "UNIQUE", "TEMP", "TEMPORARY", "UNLOGGED", "GLOBAL", "LOCAL", "MATERIALIZED",
-                     "RECURSIVE", "ALGORITHM", "DEFINER", "SQL", "SECURITY", "VIRTUAL")
+                     "RECURSIVE", "ALGORITHM", "DEFINER", "SQL", "SECURITY", "VIRTUAL",
+                     "CONSTRAINT")  # (CREATE CONSTRAINT TRIGGER)
 _NOT_MODELLED = ("FUNCTION", "PROCEDURE", "TRIGGER", "EXTENSION", "POLICY", "ROLE", "USER", "DATABASE", "CAST",
                  "OPERATOR", "AGGREGATE", "COLLATION", "EVENT", "PUBLICATION", "SUBSCRIPTION", "SERVER", "RULE",
                  "STATISTICS", "DOMAIN", "LANGUAGE", "ACCESS", "TEXT", "CONVERSION", "TRANSFORM")
@@ -239,8 +240,10 @@ def _alter_drops(lx: _Lex, start: int) -> Iterator[Action]:
             continue
         j = k + 1
         kind = "AT_DropColumn"
+        after = toks[k].end  # where IF EXISTS belongs
         if j < len(toks) and toks[j].upper in ("COLUMN", "CONSTRAINT"):
             kind = "AT_DropColumn" if toks[j].upper == "COLUMN" else "AT_DropConstraint"
+            after = toks[j].end
             j += 1
         elif j < len(toks) and toks[j].upper in ("PRIMARY", "FOREIGN", "INDEX", "KEY", "CHECK", "DEFAULT",
                                                   "PARTITION", "SYSTEM"):
@@ -254,7 +257,7 @@ def _alter_drops(lx: _Lex, start: int) -> Iterator[Action]:
         name = toks[j].name
         yield Action(kind, L.ACCESS_EXCLUSIVE, lx.at(k, end), column=name if kind == "AT_DropColumn" else None,
                      column_at=lx.at(j), name=name, name_at=lx.at(j), if_exists=if_exists,
-                     cascade=any(t.upper == "CASCADE" for t in toks[j:end + 1]))
+                     cascade=any(t.upper == "CASCADE" for t in toks[j:end + 1]), if_exists_at=after)
 
 
 # --- CREATE / ALTER from sqlglot's tree ---------------------------------------------------------------
@@ -483,8 +486,11 @@ def _alter_tree(lx: _Lex, tree: exp.Alter, dialect: str, refs: tuple[Reference, 
             actions.append(Action("AT_AddColumn", L.ACCESS_EXCLUSIVE, column=col.name, column_def=col))
         elif isinstance(action, exp.Drop):
             dkind = str(action.args.get("kind") or "").upper()
+            if dkind not in ("", "COLUMN", "CONSTRAINT", "FOREIGN KEY", "CHECK"):
+                modelled = False  # MySQL's DROP INDEX / KEY: an index, not a column
+                continue
             for obj in action.args.get("tables") or []:
-                sub = "AT_DropConstraint" if dkind == "CONSTRAINT" else "AT_DropColumn"
+                sub = "AT_DropColumn" if dkind in ("", "COLUMN") else "AT_DropConstraint"
                 actions.append(Action(sub, L.ACCESS_EXCLUSIVE, column=obj.name if sub == "AT_DropColumn" else None,
                                       name=obj.name, if_exists=bool(action.args.get("exists"))))
         elif isinstance(action, exp.AlterColumn):

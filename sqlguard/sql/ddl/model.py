@@ -25,6 +25,15 @@ def quote(name: str) -> str:
     return name if _PLAIN.match(name) else '"' + name.replace('"', '""') + '"'
 
 
+_QUOTED = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*")""")
+
+
+def lower_unquoted(text: str) -> str:
+    """An expression in lower case, except its string literals and quoted names (`lower("Email")`,
+    `coalesce(x, 'N/A')`): one spelling, that still means what was written."""
+    return "".join(p if i % 2 else p.lower() for i, p in enumerate(_QUOTED.split(text)))
+
+
 @dataclass(frozen=True)
 class At:
     """Where something is written in the statement: character offsets into its text."""
@@ -88,6 +97,7 @@ class ConstraintDef:
     at: At | None = None
     definition: str = ""  # as written, to re-create it
     nulls_not_distinct: bool = False
+    not_null_of: str | None = None  # a CHECK that is exactly `column IS NOT NULL`: the column
 
 
 @dataclass(frozen=True)
@@ -188,6 +198,10 @@ class Action:
     concurrently: bool = False
     options: tuple[str, ...] = ()  # SET (…) / RESET (…): the parameters named
     identity: str | None = None  # AT_AddIdentity: always | by default
+    if_exists_at: int | None = None  # DROP COLUMN / CONSTRAINT: where `IF EXISTS` belongs (after this offset)
+    concurrently_at: At | None = None  # DETACH PARTITION … CONCURRENTLY
+    # AT_AlterColumnType: USING is the column itself, or the column cast to the new type (no value changes)
+    using_plain: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,7 +223,9 @@ class CreateIndex(Description):
     if_not_exists: bool = False
     only: bool = False  # ON ONLY: a partitioned table's parent index
     partial: bool = False
+    where: str | None = None  # a partial index's predicate, as written
     keyword_at: At | None = None  # the INDEX keyword (CONCURRENTLY goes after it)
+    concurrently_at: At | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -222,6 +238,7 @@ class Drop(Description):
     concurrently: bool = False
     keyword_at: At | None = None  # the DROP
     if_exists_at: int | None = None  # where `IF EXISTS` belongs (after this offset)
+    concurrently_at: At | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -234,6 +251,7 @@ class Rename(Description):
     old_at: At | None = None
     new_at: At | None = None
     if_exists: bool = False
+    relation_kind: str = "table"  # of a column's or constraint's relation: table | view | materialized view | …
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlguard.postgres import locks as L
@@ -45,6 +46,7 @@ from sqlguard.sql.ddl.model import (
     Setting,
     Truncate,
     TypeRef,
+    lower_unquoted,
 )
 from sqlguard.sql.lex import Lexeme
 from sqlguard.sql.pgtree import Node, PgParse, const_value, def_elems, qualified, strings, walk
@@ -101,8 +103,7 @@ _DROP_WORDS = {"materialized view": 2, "foreign table": 2, "event trigger": 2, "
                "text search configuration": 3, "text search dictionary": 3, "text search parser": 3,
                "text search template": 3}
 # Statements that change what the schema model holds in ways the replay does not follow.
-_UNMODELLED = {"CreateTableAsStmt": "", "AlterDomainStmt": "", "AlterTypeStmt": "", "CompositeTypeStmt": "",
-               "AlterOwnerStmt": "", "AlterObjectDependsStmt": ""}
+_UNMODELLED: dict[str, str] = {}
 
 
 class _Text:
@@ -183,17 +184,30 @@ def describe(text: str, toks: Sequence[Lexeme], parsed: PgParse) -> Description:
         found = None  # a tree shape this reader does not know: described as opaque, never a crash
     if found is None:
         found = Other(kind="other", node=kind, outside_transaction=_OUTSIDE.get(kind),
-                      modelled=kind not in _UNMODELLED, unmodelled=_unmodelled_text(kind, node) if kind in _UNMODELLED
-                      else "")
+                      modelled=kind not in _UNMODELLED, unmodelled=_UNMODELLED.get(kind, ""),
+                      references=tuple(_other_references(t, kind, node)))
+    if isinstance(found, Maintenance) and not found.references and found.target != "INDEX":
+        found = replace(found, references=tuple(Reference(x, "read") for x in found.tables))
     return found
 
 
-def _unmodelled_text(kind: str, node: Node) -> str:
-    if kind == "CreateTableAsStmt":
-        return "CREATE TABLE … AS"
-    return {"AlterDomainStmt": "ALTER DOMAIN", "AlterTypeStmt": "ALTER TYPE",
-            "CompositeTypeStmt": "CREATE TYPE … AS (…)", "AlterOwnerStmt": "ALTER … OWNER TO",
-            "AlterObjectDependsStmt": "ALTER … DEPENDS ON"}.get(kind, kind)
+# Statements whose RangeVars name something other than tables and views (or nothing SG11 should know).
+_NO_REFERENCES = frozenset({"CreateSeqStmt", "AlterSeqStmt", "CreateFunctionStmt", "DoStmt", "CreateExtensionStmt",
+                            "AlterOwnerStmt", "CompositeTypeStmt", "CreateForeignTableStmt", "CreateEventTrigStmt",
+                            "AlterDefaultPrivilegesStmt", "DropOwnedStmt", "ReassignOwnedStmt",
+                            # constraint names; a foreign schema's remote tables
+                            "ConstraintsSetStmt", "ImportForeignSchemaStmt"})
+
+
+def _other_references(t: _Text, kind: str, node: Node) -> list[Reference]:
+    """The tables an otherwise undescribed statement names (GRANT ON t, COPY t, …)."""
+    if kind in _NO_REFERENCES:
+        return []
+    if kind == "GrantStmt" and (node.get("objtype") != "OBJECT_TABLE" or node.get("targtype") != "ACL_TARGET_OBJECT"):
+        return []  # GRANT … ON SEQUENCE / SCHEMA / ALL TABLES IN SCHEMA …: not one table
+    if kind == "AlterObjectDependsStmt" and node.get("objectType") == "OBJECT_INDEX":
+        return []  # ALTER INDEX i DEPENDS ON EXTENSION e: an index
+    return _references(t, node)
 
 
 # --- names and references -----------------------------------------------------------------------------
@@ -210,16 +224,40 @@ def _references(t: _Text, node: Any, *, skip: tuple[int, ...] = ()) -> list[Refe
         if k == "CommonTableExpr":
             ctes.add(n.get("ctename", ""))
     out: list[Reference] = []
-    for k, n in walk(node):
-        if k != "RangeVar" and not (k in ("relation", "view", "rel") and "relname" in n):
-            continue
-        if id(n) in skip or "relname" not in n:
+    seen: set[int] = set()
+    for n in _range_vars(node):
+        if id(n) in skip:
             continue
         if not n.get("schemaname") and n["relname"] in ctes:
             continue
+        if isinstance(n.get("location"), int) and n["location"] >= 0:
+            if n["location"] in seen:
+                continue  # (the tree repeats a shared subquery once per column: `SET (a, b) = (SELECT …)`)
+            seen.add(n["location"])
         out.append(Reference(_range_var(t, n), "read"))
     out.sort(key=lambda r: r.name.at.start if r.name.at is not None else 1 << 30)
     return out
+
+
+def _range_vars(node: Any) -> list[Node]:
+    """Every RangeVar under `node`, whatever field holds it (`relation`, `fromClause`, a RangeVar list)."""
+    out: list[Node] = []
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, dict):
+            if "relname" in cur and isinstance(cur.get("relname"), str):
+                out.append(cur)
+                continue
+            stack.extend(cur.values())
+        elif isinstance(cur, list):
+            stack.extend(cur)
+    return out
+
+
+def _read_locks(refs: Sequence[Reference], form: str = "SELECT") -> list[RelationLock]:
+    """The lock on each table a statement reads (`refs` in the role `read`)."""
+    return [RelationLock(r.name, L.lock_of(form), form=form) for r in refs if r.role == "read"]
 
 
 # --- types and expressions ----------------------------------------------------------------------------
@@ -243,8 +281,36 @@ def type_ref(t: _Text, tn: Node | None) -> TypeRef | None:
     if base in ("bpchar", "bit") and schema == "pg_catalog" and not mods:
         mods = (1,)  # char and bit mean char(1) and bit(1)
     text = spelled + (f"({','.join(str(m) for m in mods)})" if mods else "") + ("[]" if array else "")
-    at = t.name_at(tn.get("location"))
-    return TypeRef(text, base, mods, array, at, known)
+    return TypeRef(text, base, mods, array, _type_at(t, tn.get("location")), known)
+
+
+# Words that continue a type's name after its first (`character varying`, `double precision`, `bit varying`,
+# `interval day to second`); WITH / WITHOUT only as `… TIME ZONE`.
+_TYPE_WORDS = frozenset({"VARYING", "PRECISION", "ARRAY", "YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND", "TO"})
+
+
+def _type_at(t: _Text, location: int | None) -> At | None:
+    """Where the whole type is written: its words, modifiers and array bounds (`character varying(20)[]`,
+    `timestamp(3) without time zone`), not only the first word the tree's location points at."""
+    i = t.index(location)
+    if i is None:
+        return None
+    toks = t.toks
+    j = t.name_end(i)
+    while j + 1 < len(toks):
+        k = j + 1
+        if toks[k].value == "(":
+            j = t.close(k)
+        elif toks[k].value == "[":
+            j = next((n for n in range(k, len(toks)) if toks[n].value == "]"), len(toks) - 1)
+        elif toks[k].kind == "word" and toks[k].upper in _TYPE_WORDS:
+            j = k
+        elif (toks[k].upper in ("WITH", "WITHOUT") and k + 2 < len(toks) and toks[k + 1].upper == "TIME"
+              and toks[k + 2].upper == "ZONE"):
+            j = k + 2
+        else:
+            break
+    return t.at(i, j)
 
 
 def _expr(t: _Text, node: Node | None, start: int | None, end: int | None) -> Expr | None:
@@ -257,7 +323,7 @@ def _expr(t: _Text, node: Node | None, start: int | None, end: int | None) -> Ex
         if last >= start:
             at = t.at(start, last)
     calls: list[str] = []
-    cols: list[str] = []
+    cols: list[tuple[int, str]] = []
     for k, n in walk({"root": node}):
         if k == "FuncCall":
             name = strings(n.get("funcname"))
@@ -268,9 +334,10 @@ def _expr(t: _Text, node: Node | None, start: int | None, end: int | None) -> Ex
         elif k == "ColumnRef":
             fields = strings(n.get("fields"))
             if fields and fields[-1] != "*":
-                cols.append(fields[-1])
+                cols.append((n.get("location", -1), fields[-1]))
     null = "A_Const" in node and bool(node["A_Const"].get("isnull"))
-    return Expr(t.source(at), at, tuple(calls), null, tuple(dict.fromkeys(cols)))
+    # (in the order they are written, as PostgreSQL lists a CHECK constraint's columns: `walk` is not)
+    return Expr(t.source(at), at, tuple(calls), null, tuple(dict.fromkeys(c for _, c in sorted(cols))))
 
 
 def _first_token_at_or_after(t: _Text, location: int | None) -> int | None:
@@ -299,21 +366,33 @@ def _constraint(t: _Text, c: Node, columns: tuple[str, ...], end: int | None) ->
         if last >= 1 and t.toks[last].upper == "VALID" and t.toks[last - 1].upper == "NOT":
             body = At(body.start, t.toks[last - 2].end) if last >= 2 else body
     own = tuple(strings(c.get("keys"))) or tuple(strings(c.get("fk_attrs")))
+    if kind == "exclude":  # (each element is [IndexElem, operator]; the server keeps the plain columns)
+        elems = [e.get("List", {}).get("items", [{}])[0].get("IndexElem", {}) for e in c.get("exclusions") or ()]
+        own = tuple(e["name"] for e in elems if e.get("name"))
     cols = own or (columns if kind != "check" else ())
     check = None
     if kind == "check" and c.get("raw_expr") is not None and start is not None:
         open_ = next((k for k in range(start, len(t.toks)) if t.toks[k].value == "("), None)
         if open_ is not None:
             check = _expr(t, c["raw_expr"], open_ + 1, t.close(open_))
-            cols = columns + tuple(x for x in check.column_refs if x not in columns) if check else columns
+            # the columns the expression reads, as the server keeps them (conkey), even for a column's own
+            # CHECK: `b int CHECK (a > 0)` belongs to `a`, and is named after it
+            cols = check.column_refs if check else columns
     ref = None
     if kind == "foreign key":
         ref = _range_var(t, c.get("pktable"))
+    not_null_of = None
+    if kind == "check":
+        test = c.get("raw_expr") or {}
+        nt = test.get("NullTest")
+        if nt is not None and nt.get("nulltesttype") == "IS_NOT_NULL" and "ColumnRef" in (nt.get("arg") or {}):
+            fields = strings(nt["arg"]["ColumnRef"].get("fields"))
+            not_null_of = fields[-1] if fields else None
     return ConstraintDef(
         kind, c.get("conname"), cols, ref, tuple(strings(c.get("pk_attrs"))),
         _FK_ACTIONS.get(c.get("fk_del_action", "a")) if kind == "foreign key" else None,
         bool(c.get("skip_validation")), c.get("indexname"), check, at, t.source(body),
-        bool(c.get("nulls_not_distinct")))
+        bool(c.get("nulls_not_distinct")), not_null_of)
 
 
 def _column(t: _Text, cd: Node, span: tuple[int, int] | None) -> ColumnDef:
@@ -384,14 +463,18 @@ def _create_table(t: _Text, n: Node) -> Description:
     for c in [*constraints, *(x for col in columns for x in col.constraints)]:
         if c.kind == "foreign key" and c.ref is not None:
             refs.append(Reference(c.ref, "fk", columns=c.ref_columns))
-            locks.append(RelationLock(c.ref, L.SHARE_ROW_EXCLUSIVE, form="CREATE FOREIGN KEY"))
+            locks.append(RelationLock(c.ref, L.lock_of("CREATE FOREIGN KEY"), form="CREATE FOREIGN KEY"))
     for rel in like:
         refs.append(Reference(rel, "read"))
+        locks.append(RelationLock(rel, L.lock_of("CREATE TABLE LIKE"), form="CREATE TABLE LIKE"))
     if partition_of is not None:
         refs.append(Reference(partition_of, "alter"))
-        locks.append(RelationLock(partition_of, L.ACCESS_EXCLUSIVE, form="CREATE TABLE PARTITION OF"))
+        locks.append(RelationLock(partition_of, L.lock_of("CREATE TABLE PARTITION OF"),
+                                  form="CREATE TABLE PARTITION OF"))
     else:
         refs.extend(Reference(r, "read") for r in inherits)
+        locks.extend(RelationLock(r, L.lock_of("CREATE TABLE INHERITS"), form="CREATE TABLE INHERITS")
+                     for r in inherits)
     of_type = n.get("ofTypename") is not None
     return CreateTable(
         kind="create table", node="CreateStmt", name=name, if_not_exists=bool(n.get("if_not_exists")),
@@ -408,26 +491,57 @@ def _create_table_as(t: _Text, n: Node) -> Description:
     refs = [Reference(name, "create"), *_references(t, n.get("query"))]
     if n.get("objtype") == "OBJECT_MATVIEW":
         return CreateView(kind="create view", node="CreateTableAsStmt", name=name, materialized=True,
-                          if_not_exists=bool(n.get("if_not_exists")), references=tuple(refs))
+                          if_not_exists=bool(n.get("if_not_exists")), references=tuple(refs),
+                          locks=tuple(_read_locks(refs)))
     columns = tuple(strings(into.get("colNames")))
     if not columns:
         targets = ((n.get("query") or {}).get("SelectStmt") or {}).get("targetList") or []
         names = []
         for target in targets:
             rt = target.get("ResTarget", {})
-            if rt.get("name"):
-                names.append(rt["name"])
-                continue
-            ref = (rt.get("val") or {}).get("ColumnRef")
-            fields = strings(ref.get("fields")) if ref else []
-            if not fields or fields[-1] == "*":
-                names = []
-                break
-            names.append(fields[-1])
+            # (`*` stands for the columns of the query's table, which the replay knows)
+            names.append(rt.get("name") or _figure_colname(rt.get("val"))[0])
         columns = tuple(names)
     return CreateTable(kind="create table", node="CreateTableAsStmt", name=name,
                        if_not_exists=bool(n.get("if_not_exists")), persistence=(into.get("rel") or {}).get(
-                           "relpersistence", "p"), as_query=columns, references=tuple(refs))
+                           "relpersistence", "p"), as_query=columns, references=tuple(refs),
+                       locks=tuple(_read_locks(refs)))
+
+
+def _figure_colname(node: Any) -> tuple[str, int]:
+    """The name PostgreSQL gives a query's column written without AS, and how sure it is of it
+    (FigureColnameInternal: 2 a name, 1 a guess, 0 none): `upper(x)` is `upper`, `x::int` is `x`,
+    `'a'::text` is `text`, `1 + 2` is `?column?`; `*` stands for a star."""
+    if not isinstance(node, dict) or not node:
+        return "?column?", 0
+    kind, n = next(iter(node.items()))
+    if kind == "ColumnRef":
+        fields = strings(n.get("fields"))
+        return (fields[-1], 2) if fields else ("?column?", 0)
+    if kind == "A_Indirection":
+        names = [x["String"]["sval"] for x in n.get("indirection") or () if "String" in x]
+        return (names[-1], 2) if names else _figure_colname(n.get("arg"))
+    if kind == "FuncCall":
+        return strings(n.get("funcname"))[-1], 2
+    if kind == "A_Expr" and n.get("kind") == "AEXPR_NULLIF":
+        return "nullif", 2
+    if kind in ("TypeCast", "CollateClause"):
+        name, strength = _figure_colname(n.get("arg"))
+        type_names = strings((n.get("typeName") or {}).get("names"))
+        if strength <= 1 and type_names:
+            return type_names[-1], 1
+        return name, strength
+    if kind == "CaseExpr":
+        name, strength = _figure_colname(n.get("defresult"))
+        return (name, strength) if strength > 1 else ("case", 1)
+    if kind == "SubLink" and n.get("subLinkType") in ("EXISTS_SUBLINK", "ARRAY_SUBLINK"):
+        return ("exists" if n["subLinkType"] == "EXISTS_SUBLINK" else "array"), 2
+    if kind == "MinMaxExpr":
+        return ("greatest" if n.get("op") == "IS_GREATEST" else "least"), 2
+    if kind == "SQLValueFunction":
+        return _SVF.get(n.get("op", ""), "?column?"), 2
+    fixed = {"A_ArrayExpr": "array", "RowExpr": "row", "CoalesceExpr": "coalesce", "GroupingFunc": "grouping"}
+    return (fixed[kind], 2) if kind in fixed else ("?column?", 0)
 
 
 def _actions_spans(t: _Text, name: Name, count: int) -> list[tuple[int, int]] | None:
@@ -447,7 +561,9 @@ def _alter_table(t: _Text, n: Node) -> Description:
     cmds = [c.get("AlterTableCmd", {}) for c in n.get("cmds") or ()]
     spans = _actions_spans(t, name, len(cmds))
     actions: list[Action] = []
-    refs = [Reference(name, "alter", bool(n.get("missing_ok")))]
+    # (ALTER INDEX / SEQUENCE / TYPE are AlterTableStmts too; references are tables and views)
+    refs = [Reference(name, "alter", bool(n.get("missing_ok")))] \
+        if relkind in ("table", "view", "materialized view", "foreign table") else []
     extra: list[RelationLock] = []
     for k, cmd in enumerate(cmds):
         span = spans[k] if spans is not None else None
@@ -455,23 +571,22 @@ def _alter_table(t: _Text, n: Node) -> Description:
         actions.append(action)
         if action.constraint is not None and action.constraint.kind == "foreign key" and action.constraint.ref:
             refs.append(Reference(action.constraint.ref, "fk", columns=action.constraint.ref_columns))
-            extra.append(RelationLock(action.constraint.ref, L.SHARE_ROW_EXCLUSIVE, form="CREATE FOREIGN KEY"))
+            extra.append(RelationLock(action.constraint.ref, L.lock_of("CREATE FOREIGN KEY"),
+                                      form="CREATE FOREIGN KEY"))
         if action.column_def is not None:
             for c in action.column_def.constraints:
                 if c.kind == "foreign key" and c.ref is not None:
                     refs.append(Reference(c.ref, "fk", columns=c.ref_columns))
-                    extra.append(RelationLock(c.ref, L.SHARE_ROW_EXCLUSIVE, form="CREATE FOREIGN KEY"))
+                    extra.append(RelationLock(c.ref, L.lock_of("CREATE FOREIGN KEY"), form="CREATE FOREIGN KEY"))
         if action.partition is not None:
             form = "ATTACH PARTITION" if action.kind == "AT_AttachPartition" else "DETACH PARTITION"
             refs.append(Reference(action.partition, "alter"))
             if relkind == "table":
                 extra.append(RelationLock(action.partition, L.lock_of(form), form=form))
+        extra.extend(_other_relation_locks(t, cmd, action, name))
     lock = L.strongest(*(a.lock for a in actions))
     locks: list[RelationLock] = []
     if lock is not None:
-        if relkind == "index":
-            lock = L.SHARE_UPDATE_EXCLUSIVE if all(a.kind in ("AT_SetRelOptions", "AT_ResetRelOptions")
-                                                   for a in actions) else lock
         locks.append(RelationLock(name, lock, relkind, form="ALTER TABLE"))
     locks.extend(extra)
     outside = None
@@ -483,6 +598,30 @@ def _alter_table(t: _Text, n: Node) -> Description:
                       actions=tuple(actions), locks=tuple(locks), references=tuple(refs),
                       outside_transaction=outside, modelled=modelled,
                       unmodelled="" if modelled else f"ALTER {relkind.upper()}")
+
+
+def _other_relation_locks(t: _Text, cmd: Node, action: Action, table: Name) -> list[RelationLock]:
+    """The locks an ALTER TABLE subcommand takes on another relation it names: the parent of INHERIT and
+    NO INHERIT, the index of CLUSTER ON, REPLICA IDENTITY USING INDEX and ADD … USING INDEX."""
+    d = cmd.get("def") or {}
+    index: str | None = None
+    form = ""
+    if action.kind in ("AT_AddInherit", "AT_DropInherit") and "RangeVar" in d:
+        form = "INHERIT" if action.kind == "AT_AddInherit" else "NO INHERIT"
+        return [RelationLock(_range_var(t, d["RangeVar"]), L.lock_of(form), form=form)]
+    if action.kind == "AT_ClusterOn" and cmd.get("name"):
+        index, form = cmd["name"], "CLUSTER ON INDEX"
+    elif action.kind == "AT_ReplicaIdentity" and (d.get("ReplicaIdentityStmt") or {}).get("name"):
+        index, form = d["ReplicaIdentityStmt"]["name"], "REPLICA IDENTITY USING INDEX"
+    elif action.constraint is not None and action.constraint.using_index:
+        index = action.constraint.using_index
+        # the index takes the constraint's name: a rename of the index
+        renamed = action.constraint.name is not None and action.constraint.name != index
+        form = "RENAME INDEX" if renamed else "CONSTRAINT USING INDEX"
+    if index is None:
+        return []
+    # (an index lives in its table's schema)
+    return [RelationLock(Name(index, table.schema), L.lock_of(form), "index", form=form)]
 
 
 def _action(t: _Text, cmd: Node, span: tuple[int, int] | None) -> Action:
@@ -536,20 +675,57 @@ def _action(t: _Text, cmd: Node, span: tuple[int, int] | None) -> Action:
         identity = "always" if d["Constraint"].get("generated_when") == "a" else "by default"
     kind_of_constraint = constraint.kind if constraint is not None else None
     lock = L.alter_table_lock(subtype, kind_of_constraint, options, concurrently)
+    if_exists_at = concurrently_at = None
+    using_plain = False
+    if span is not None:
+        toks = t.toks
+        if subtype in ("AT_DropColumn", "AT_DropConstraint") and toks[span[0]].upper == "DROP":
+            k = span[0] + 1 if span[0] + 1 <= span[1] and toks[span[0] + 1].upper in ("COLUMN", "CONSTRAINT") \
+                else span[0]
+            if_exists_at = toks[k].end
+        if concurrently:
+            k = next((i for i in range(span[0], span[1] + 1) if toks[i].upper == "CONCURRENTLY"), None)
+            concurrently_at = t.at(k, k) if k is not None else None
+    if subtype == "AT_AlterColumnType" and "ColumnDef" in d:
+        using_plain = _plain_using(d["ColumnDef"].get("raw_default"), column, d["ColumnDef"].get("typeName"))
     return Action(subtype, lock, at, column, column_at, column_def, constraint, cmd.get("name"), name_at, type_,
                   using, default, bool(cmd.get("missing_ok")), cmd.get("behavior") == "DROP_CASCADE", partition,
-                  concurrently, options, identity)
+                  concurrently, options, identity, if_exists_at, concurrently_at, using_plain)
+
+
+def _plain_using(using: Node | None, column: str | None, new_type: Node | None) -> bool:
+    """Whether `USING` computes nothing PostgreSQL's own cast would not: the column itself, or the column
+    cast to the new type (`c::bigint`, `CAST(c AS bigint)`)."""
+    if using is None:
+        return True
+    node = using
+    if "TypeCast" in node:
+        cast = node["TypeCast"]
+        same = strings((cast.get("typeName") or {}).get("names"))[-1:] == strings((new_type or {}).get("names"))[-1:]
+        if not same or (cast.get("typeName") or {}).get("typmods") != (new_type or {}).get("typmods"):
+            return False
+        node = cast.get("arg") or {}
+    ref = node.get("ColumnRef")
+    return ref is not None and strings(ref.get("fields"))[-1:] == [column]
 
 
 def _index(t: _Text, n: Node) -> Description:
     table = _range_var(t, n.get("relation"))
     columns: list[str] = []
-    for p in n.get("indexParams") or ():
+    params = n.get("indexParams") or ()
+    pieces = _index_elements(t, table, len(params))
+    for k, p in enumerate(params):
         elem = p.get("IndexElem", {})
+        expr = elem.get("expr") or {}
+        while "CollateClause" in expr:
+            expr = expr["CollateClause"].get("arg") or {}
+        fields = strings(expr["ColumnRef"].get("fields")) if "ColumnRef" in expr else []
         if elem.get("name"):
             columns.append(elem["name"])
+        elif len(fields) == 1 and fields[0] != "*":
+            columns.append(fields[0])  # `(name COLLATE "C")` is the column `name`, with a collation of its own
         elif elem.get("expr") is not None:
-            columns.append(_expr_text(t, elem["expr"]))
+            columns.append(_element_text(t, pieces[k]) if pieces is not None else _expr_text(t, elem["expr"]))
     keyword = t.find("INDEX", 0, 0)
     name = None
     if n.get("idxname"):
@@ -563,14 +739,50 @@ def _index(t: _Text, n: Node) -> Description:
         name = Name(n["idxname"], table.schema, at)
     concurrently = bool(n.get("concurrent"))
     form = "CREATE INDEX CONCURRENTLY" if concurrently else "CREATE INDEX"
+    conc = keyword + 1 if concurrently and keyword is not None and keyword + 1 < len(t.toks) else None
     only = not (n.get("relation") or {}).get("inh", False)
     return CreateIndex(
         kind="create index", node="IndexStmt", name=name, table=table, columns=tuple(columns),
         unique=bool(n.get("unique")), concurrently=concurrently, if_not_exists=bool(n.get("if_not_exists")),
-        only=only, partial=n.get("whereClause") is not None,
+        only=only, partial=n.get("whereClause") is not None, where=_index_predicate(t, n.get("whereClause")),
         keyword_at=t.at(keyword, keyword) if keyword is not None else None,
+        concurrently_at=t.at(conc, conc) if conc is not None else None,
         locks=(RelationLock(table, L.lock_of(form), form=form),), references=(Reference(table, "alter"),),
-        outside_transaction=form if concurrently else None)
+        outside_transaction=(f"CREATE {'UNIQUE ' if n.get('unique') else ''}INDEX CONCURRENTLY"
+                             if concurrently else None))
+
+
+def _index_predicate(t: _Text, where: Node | None) -> str | None:
+    """A partial index's WHERE expression as written (None: not partial, or not found in the text)."""
+    k = t.find("WHERE", 0, 0) if where is not None else None
+    if k is None:
+        return None
+    end = len(t.toks) - 1 if t.toks and t.toks[-1].value == ";" else len(t.toks)
+    found = _expr(t, where, k + 1, end)
+    return found.text if found is not None and found.text else None
+
+
+def _index_elements(t: _Text, table: Name, count: int) -> list[tuple[int, int]] | None:
+    """The lexemes of each element of an index's column list, when they pair up with the tree's `count`."""
+    if table.at is None:
+        return None
+    i = t.name_end(bisect_left(t.starts, table.at.start)) + 1
+    if i + 1 < len(t.toks) and t.toks[i].upper == "USING":
+        i += 2
+    if i >= len(t.toks) or t.toks[i].value != "(":
+        return None
+    pieces = t.pieces(i + 1, t.close(i), t.toks[i].depth + 1)
+    return pieces if len(pieces) == count else None
+
+
+def _element_text(t: _Text, piece: tuple[int, int]) -> str:
+    """An index element's expression, without its collation, operator class and ordering: the grammar's
+    `(expression)` or function call, up to the parenthesis that closes it."""
+    first, last = piece
+    depth = t.toks[first].depth
+    open_ = next((k for k in range(first, last + 1) if t.toks[k].value == "(" and t.toks[k].depth == depth), None)
+    end = min(t.close(open_), last) if open_ is not None else last
+    return lower_unquoted(t.source(t.at(first, end)))
 
 
 def _expr_text(t: _Text, node: Node) -> str:
@@ -589,7 +801,7 @@ def _expr_text(t: _Text, node: Node) -> str:
                 "ASC", "DESC", "NULLS", "COLLATE")))):
         j += 1
     # an expression wrapped in parentheses of its own: `((a + b))`
-    return t.source(t.at(i, j)).lower()
+    return lower_unquoted(t.source(t.at(i, j)))
 
 
 def _drop(t: _Text, n: Node) -> Description:
@@ -600,8 +812,10 @@ def _drop(t: _Text, n: Node) -> Description:
         i += 1
     after = i - 1
     concurrently = bool(n.get("concurrent"))
+    concurrently_at = None
     if i < len(t.toks) and t.toks[i].upper == "CONCURRENTLY":
         after = i
+        concurrently_at = t.at(i, i)
         i += 1
     if_exists = bool(n.get("missing_ok"))
     if if_exists:
@@ -635,20 +849,21 @@ def _drop(t: _Text, n: Node) -> Description:
     form = f"DROP {obj.upper()}"
     if obj in ("table", "view", "materialized view", "sequence", "foreign table"):
         for name in names:
-            locks.append(RelationLock(name, L.ACCESS_EXCLUSIVE, obj, form=form))
-            refs.append(Reference(name, "drop", if_exists))
+            locks.append(RelationLock(name, L.lock_of(form), obj, form=form))
+            if obj != "sequence":  # (references are tables and views: what SG11 knows)
+                refs.append(Reference(name, "drop", if_exists))
     elif obj == "index":
         form = "DROP INDEX CONCURRENTLY" if concurrently else "DROP INDEX"
         for name in names:
             locks.append(RelationLock(name, L.lock_of(form), "index", form=form))
     elif table is not None:
-        locks.append(RelationLock(table, L.ACCESS_EXCLUSIVE, form=form))
+        locks.append(RelationLock(table, L.lock_of(form), form=form))
         refs.append(Reference(table, "alter", if_exists))
     outside = "DROP INDEX CONCURRENTLY" if concurrently else None
     return Drop(kind="drop", node="DropStmt", object=obj, names=tuple(names), table=table, if_exists=if_exists,
                 cascade=n.get("behavior") == "DROP_CASCADE", concurrently=concurrently,
                 keyword_at=t.at(0, 0) if t.toks else None,
-                if_exists_at=t.toks[after].end if after < len(t.toks) else None,
+                if_exists_at=t.toks[after].end if after < len(t.toks) else None, concurrently_at=concurrently_at,
                 locks=tuple(locks), references=tuple(refs), outside_transaction=outside)
 
 
@@ -722,12 +937,17 @@ def _rename(t: _Text, n: Node) -> Description:
     refs: list[Reference] = []
     if relation is not None and obj in ("table", "view", "materialized view", "foreign table", "sequence", "column",
                                         "constraint", "index", "trigger", "policy", "rule"):
-        relkind = "index" if obj == "index" else "table"
-        lock = L.SHARE_UPDATE_EXCLUSIVE if obj == "index" else L.ACCESS_EXCLUSIVE
-        locks.append(RelationLock(relation, lock, relkind, form=f"RENAME {obj.upper()}"))
-        if obj != "index":
+        relkind = obj if obj in ("index", "view", "materialized view", "sequence") else "table"
+        form = {"index": "RENAME INDEX", "trigger": "ALTER TRIGGER", "policy": "ALTER POLICY"}.get(obj, "RENAME")
+        locks.append(RelationLock(relation, L.lock_of(form), relkind, form=form))
+        if obj not in ("index", "sequence"):
             refs.append(Reference(relation, "alter", bool(n.get("missing_ok"))))
+        if obj in ("table", "view", "materialized view", "foreign table"):
+            refs.append(Reference(Name(new, relation.schema, new_at), "create"))
+    relation_kind = OBJECTS.get(n.get("relationType", ""), "table")
+    relation_kind = relation_kind if relation_kind in _RELKINDS else "table"
     return Rename(kind="rename", node="RenameStmt", object=obj, relation=relation, old=old, new=new,
+                  relation_kind=relation_kind,
                   old_at=old_at, new_at=new_at, if_exists=bool(n.get("missing_ok")), locks=tuple(locks),
                   references=tuple(refs))
 
@@ -747,18 +967,22 @@ def _set_schema(t: _Text, n: Node) -> Description:
         else:
             nm, sch = "", None
         name = Name(nm, sch)
-    locks = (RelationLock(name, L.ACCESS_EXCLUSIVE, form="SET SCHEMA"),) if obj in _RELKINDS else ()
+    relkind = obj if obj in ("index", "view", "materialized view", "sequence") else "table"
+    locks = (RelationLock(name, L.lock_of("SET SCHEMA"), relkind, form="SET SCHEMA"),) if obj in _RELKINDS else ()
+    refs = (Reference(name, "alter", bool(n.get("missing_ok"))),) \
+        if obj in ("table", "view", "materialized view", "foreign table") else ()
     return SetSchema(kind="set schema", node="AlterObjectSchemaStmt", object=obj, name=name,
-                     new_schema=n.get("newschema", ""), locks=locks)
+                     new_schema=n.get("newschema", ""), locks=locks, references=refs)
 
 
 def _view(t: _Text, n: Node) -> Description:
     name = _range_var(t, n.get("view"))
     refs = [Reference(name, "create"), *_references(t, n.get("query"))]
+    locks = _read_locks(refs)
+    if n.get("replace"):
+        locks.insert(0, RelationLock(name, L.lock_of("CREATE OR REPLACE VIEW"), "view", form="CREATE OR REPLACE VIEW"))
     return CreateView(kind="create view", node="ViewStmt", name=name, replace=bool(n.get("replace")),
-                      references=tuple(refs),
-                      locks=(RelationLock(name, L.ACCESS_EXCLUSIVE, "view", form="CREATE OR REPLACE VIEW"),)
-                      if n.get("replace") else ())
+                      references=tuple(refs), locks=tuple(locks))
 
 
 def _owned_by(options: Any) -> tuple[tuple[Name, str] | None, bool]:
@@ -776,17 +1000,22 @@ def _owned_by(options: Any) -> tuple[tuple[Name, str] | None, bool]:
     return None, False
 
 
+def _owned_by_locks(owned: tuple[Name, str] | None) -> tuple[RelationLock, ...]:
+    return (RelationLock(owned[0], L.lock_of("SEQUENCE OWNED BY"), form="SEQUENCE OWNED BY"),) if owned else ()
+
+
 def _create_sequence(t: _Text, n: Node) -> Description:
     owned, _ = _owned_by(n.get("options"))
     return CreateSequence(kind="create sequence", node="CreateSeqStmt", name=_range_var(t, n.get("sequence")),
-                          if_not_exists=bool(n.get("if_not_exists")), owned_by=owned)
+                          if_not_exists=bool(n.get("if_not_exists")), owned_by=owned, locks=_owned_by_locks(owned))
 
 
 def _alter_sequence(t: _Text, n: Node) -> Description:
     owned, none = _owned_by(n.get("options"))
     name = _range_var(t, n.get("sequence"))
     return AlterSequence(kind="alter sequence", node="AlterSeqStmt", name=name, owned_by=owned, owned_by_none=none,
-                         locks=(RelationLock(name, L.SHARE_ROW_EXCLUSIVE, "sequence", form="ALTER SEQUENCE"),))
+                         locks=(RelationLock(name, L.lock_of("ALTER SEQUENCE"), "sequence", form="ALTER SEQUENCE"),
+                                *_owned_by_locks(owned)))
 
 
 def _enum(t: _Text, n: Node) -> Description:
@@ -892,30 +1121,66 @@ def _truncate(t: _Text, n: Node) -> Description:
 def _dml(verb: str) -> Any:
     def read(t: _Text, n: Node) -> Description:
         target = _range_var(t, n["relation"]) if n.get("relation") else None
-        refs = _references(t, n)
+        clauses = [c.get("LockingClause") or {} for c in n.get("lockingClause") or ()]
+        # (the names after FOR UPDATE OF are the FROM items', not tables of their own)
+        refs = _references(t, n, skip=tuple(id(r["RangeVar"]) for c in clauses for r in c.get("lockedRels") or ()
+                                            if "RangeVar" in r))
         if target is not None:
             refs = [Reference(r.name, "write") if r.name == target else r for r in refs]
+        if (n.get("intoClause") or {}).get("rel"):  # SELECT … INTO t creates the table t
+            into = _range_var(t, n["intoClause"]["rel"])
+            refs = [Reference(r.name, "create") if r.name == into else r for r in refs]
         where = True
         if verb in ("UPDATE", "DELETE"):
             where = n.get("whereClause") is not None or bool(n.get("fromClause")) or bool(n.get("usingClause"))
         locks: list[RelationLock] = []
         settings = _settings_in(n)
         if verb == "SELECT":
-            if n.get("lockingClause"):
-                for r in refs:
-                    locks.append(RelationLock(r.name, L.lock_of("SELECT FOR UPDATE"), form="SELECT FOR UPDATE"))
             # a data-modifying WITH query writes its table
             for k, sub in walk(n.get("withClause")):
                 if k in ("InsertStmt", "UpdateStmt", "DeleteStmt") and sub.get("relation"):
                     name = _range_var(t, sub["relation"])
                     refs = [Reference(r.name, "write") if r.name == name else r for r in refs]
+                    form = k.removesuffix("Stmt").upper()
+                    locks.append(RelationLock(name, L.lock_of(form), form=form))
+            locked = _locked_rows(n, clauses)
+            for r in refs:
+                if r.role == "read" and (r.name.name, r.name.schema) in locked:
+                    locks.append(RelationLock(r.name, L.lock_of("SELECT FOR UPDATE"), form="SELECT FOR UPDATE"))
+                else:
+                    locks.extend(_read_locks([r]))
         elif target is not None:
             locks.append(RelationLock(target, L.lock_of(verb), form=verb))
+            locks.extend(_read_locks(refs))
         verb_i = t.find(verb, 0, 0)
         return Dml(kind=verb.lower(), node=f"{verb.title()}Stmt", verb=verb, target=target, where=where,
                    verb_at=t.at(verb_i, verb_i) if verb_i is not None else None, locks=tuple(locks),
                    references=tuple(refs), settings=settings)
     return read
+
+
+def _locked_rows(n: Node, clauses: list[Node]) -> set[tuple[str, str | None]]:
+    """The tables whose rows a SELECT's FOR UPDATE / SHARE locks (ROW SHARE): those of its FROM clause
+    (subqueries there included), or those FOR … OF names, by their alias or their name."""
+    if not clauses:
+        return set()
+    items = [x for k, x in walk({"from": n.get("fromClause")}) if k == "RangeVar" and "relname" in x]
+    every = {(x["relname"], x.get("schemaname")) for x in items}
+    if any(not c.get("lockedRels") for c in clauses):
+        return every
+    aliases = {(x.get("alias") or {}).get("aliasname"): x for x in items if x.get("alias")}
+    out: set[tuple[str, str | None]] = set()
+    for c in clauses:
+        for item in c.get("lockedRels") or ():
+            rv = item.get("RangeVar") or {}
+            if not rv.get("schemaname") and rv.get("relname") in aliases:
+                x = aliases[rv["relname"]]
+                out.add((x["relname"], x.get("schemaname")))
+            else:
+                out.update((x["relname"], x.get("schemaname")) for x in items
+                           if not x.get("alias") and x["relname"] == rv.get("relname")
+                           and rv.get("schemaname") in (None, x.get("schemaname")))
+    return out
 
 
 def _settings_in(n: Node) -> tuple[Setting, ...]:
@@ -934,9 +1199,10 @@ def _settings_in(n: Node) -> tuple[Setting, ...]:
 
 def _merge(t: _Text, n: Node) -> Description:
     target = _range_var(t, n.get("relation"))
+    refs = [Reference(r.name, "write") if r.name == target else r for r in _references(t, n)]
     return Dml(kind="merge", node="MergeStmt", verb="MERGE", target=target,
-               locks=(RelationLock(target, L.lock_of("MERGE"), form="MERGE"),),
-               references=tuple(Reference(r.name, "write") if r.name == target else r for r in _references(t, n)))
+               locks=(RelationLock(target, L.lock_of("MERGE"), form="MERGE"), *_read_locks(refs)),
+               references=tuple(refs))
 
 
 def _set(t: _Text, n: Node) -> Description:
@@ -974,9 +1240,12 @@ def _vacuum(t: _Text, n: Node) -> Description:
 
 def _cluster(t: _Text, n: Node) -> Description:
     tables = (_range_var(t, n["relation"]),) if n.get("relation") else ()
-    return Maintenance(kind="cluster", node="ClusterStmt", command="CLUSTER", tables=tables,
-                       locks=tuple(RelationLock(x, L.lock_of("CLUSTER"), form="CLUSTER") for x in tables),
-                       outside_transaction=None if tables else "CLUSTER of every table")
+    locks = [RelationLock(x, L.lock_of("CLUSTER"), form="CLUSTER") for x in tables]
+    if tables and n.get("indexname"):  # CLUSTER t USING i (an index lives in its table's schema)
+        locks.append(RelationLock(Name(n["indexname"], tables[0].schema), L.lock_of("CLUSTER"), "index",
+                                  form="CLUSTER"))
+    return Maintenance(kind="cluster", node="ClusterStmt", command="CLUSTER", tables=tables, locks=tuple(locks),
+                       outside_transaction=None if tables else "CLUSTER")  # (of every table clustered before)
 
 
 def _reindex(t: _Text, n: Node) -> Description:
@@ -990,7 +1259,7 @@ def _reindex(t: _Text, n: Node) -> Description:
             break
     tables: tuple[Name, ...] = ()
     locks: tuple[RelationLock, ...] = ()
-    form = "REINDEX CONCURRENTLY" if concurrently else "REINDEX"
+    form = "REINDEX CONCURRENTLY" if concurrently else "REINDEX INDEX" if target == "INDEX" else "REINDEX"
     if n.get("relation"):
         rel = _range_var(t, n["relation"])
         tables = (rel,)
@@ -1032,14 +1301,36 @@ def _comment(t: _Text, n: Node) -> Description:
     locks: tuple[RelationLock, ...] = ()
     refs: tuple[Reference, ...] = ()
     table: Name | None = None
-    if obj in ("table", "view", "materialized view", "foreign table") and parts:
+    relkind = "table"
+    form = "COMMENT"
+    if obj in ("table", "view", "materialized view", "foreign table", "index", "sequence") and parts:
         table = Name(parts[-1], parts[-2] if len(parts) > 1 else None)
+        relkind = obj if obj in ("index", "view", "materialized view", "sequence") else "table"
     elif obj in ("column", "constraint", "trigger", "policy", "rule") and len(parts) >= 2:
         table = Name(parts[-2], parts[-3] if len(parts) > 2 else None)
+        form = "COMMENT" if obj == "column" else "COMMENT ON CONSTRAINT"
     if table is not None:
-        locks = (RelationLock(table, L.lock_of("COMMENT"), form="COMMENT"),)
-        refs = (Reference(table, "read"),)
+        table = replace(table, at=_comment_table_at(t, obj, table))
+        locks = (RelationLock(table, L.lock_of(form), relkind, form=form),)
+        refs = (Reference(table, "read"),) if obj not in ("index", "sequence") else ()
     return Other(kind="comment", node="CommentStmt", locks=locks, references=refs, detail={"object": obj})
+
+
+def _comment_table_at(t: _Text, obj: str, table: Name) -> At | None:
+    """Where COMMENT ON writes the table: `ON TABLE [s.]t`, `ON COLUMN [s.]t.c`, `ON CONSTRAINT c ON [s.]t`."""
+    if obj == "column":
+        first = 3
+        last = t.name_end(first) - 2 if first < len(t.toks) else first
+    elif obj in ("constraint", "trigger", "policy", "rule"):
+        on = t.find("ON", 3, 0)
+        first = on + 1 if on is not None else len(t.toks)
+        last = t.name_end(first) if first < len(t.toks) else first
+    else:
+        first = 2 + _DROP_WORDS.get(obj, 1)
+        last = t.name_end(first) if first < len(t.toks) else first
+    if last < first or last >= len(t.toks) or t.toks[last].name != table.name:
+        return None  # (ON DOMAIN, or a shape this does not know: no position rather than a wrong one)
+    return t.at(first, last)
 
 
 def _alter_policy(t: _Text, n: Node) -> Description:
@@ -1112,5 +1403,9 @@ _READERS: dict[str, Any] = {
     "DropTableSpaceStmt": lambda t, n: _single_drop(t, "tablespace", n.get("tablespacename", ""),
                                                     bool(n.get("missing_ok")), "DropTableSpaceStmt", "DROP TABLESPACE"),
     "DoStmt": _do,
+    "DiscardStmt": lambda t, n: Other(kind="discard", node="DiscardStmt", outside_transaction=(
+        "DISCARD ALL" if n.get("target") == "DISCARD_ALL" else None)),
+    "AlterDatabaseStmt": lambda t, n: Other(kind="alter database", node="AlterDatabaseStmt", outside_transaction=(
+        "ALTER DATABASE … SET TABLESPACE" if "tablespace" in def_elems(n.get("options")) else None)),
     "ExplainStmt": _explain,
 }
