@@ -77,6 +77,33 @@ def test_db_drift_in_sync_then_drifted(fresh_db: str, run_cli, tmp_path: Path,  
     }
 
 
+def test_renames_replay_as_postgresql_applies_them(fresh_db: str, run_cli, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """#14: `ALTER TABLE t RENAME a TO b` renames a column (COLUMN is optional), an indexed column's index
+    follows it, and `ALTER INDEX … RENAME` renames an index: drift sees no difference, lint no unknown table."""
+    folder = tmp_path / "db" / "migrations"
+    folder.mkdir(parents=True)
+    files = {
+        "20240101000000_likes.sql": "CREATE TABLE likes (id bigint PRIMARY KEY, liked_at timestamptz NOT NULL, "
+                                    "user_id bigint);\nCREATE INDEX idx_likes_liked_at ON likes (liked_at);\n"
+                                    "CREATE UNIQUE INDEX ON likes (user_id, liked_at);\n",
+        "20240102000000_rename.sql": "ALTER TABLE likes RENAME liked_at TO created_at;\n"
+                                     "ALTER INDEX idx_likes_liked_at RENAME TO idx_likes_created_at;\n"
+                                     "INSERT INTO likes (id, created_at) VALUES (1, now());\n",
+    }
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+        (folder / name.replace(".sql", "_rollback.sql")).write_text("SELECT 1;\n", encoding="utf-8")
+    (tmp_path / "sqlguard.yaml").write_text("migrations:\n  - {path: db/migrations, convention: sqlguard}\n"
+                                            "environments:\n  dev:\n    dsn-env: SQLGUARD_T_DEV\n", encoding="utf-8")
+    _migrate(fresh_db, sorted(folder.glob("*.sql")))
+    monkeypatch.setenv("SQLGUARD_T_DEV", fresh_db)
+    res = run_cli("db", "drift", "--env", "dev", cwd=tmp_path)
+    assert res.code == 0 and "in sync" in res.out, res.out + res.err
+    lint = run_cli("lint", "--format", "json", "--select", "SG11,SG12", str(folder), cwd=tmp_path)
+    assert lint.code == 0 and json.loads(lint.out) == [], lint.out
+
+
 def test_db_diff_between_two_databases(fresh_db: str, pg_server, run_cli,  # type: ignore[no-untyped-def]
                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from psycopg import sql

@@ -44,7 +44,7 @@ def lint_tree(root: Path, files: dict[str, str], **settings: object) -> list[Dia
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    s = replace(Settings(), select=CODES, **settings)  # type: ignore[arg-type]
+    s = replace(Settings(), **{"select": CODES, **settings})  # type: ignore[arg-type]
     return lint_paths([str(root)], s, None).diagnostics
 
 
@@ -178,6 +178,22 @@ def test_sg51_flyway_runs_a_lone_concurrent_statement_outside_a_transaction(tmp_
     assert sg51 == {"V3__two.sql"}
     (plain,) = [d for d in found if d.code == "SG50"]
     assert plain.fix is not None  # alone in its migration: Flyway runs it outside a transaction
+
+
+def test_sg51_commit_then_begin_runs_a_concurrent_build_outside_the_runners_transaction(tmp_path: Path) -> None:
+    """`COMMIT; CREATE INDEX CONCURRENTLY …; BEGIN;` in a migration a runner wraps: the COMMIT ends the runner's
+    transaction, the BEGIN opens the one it commits at the end. sqlguard's own runner leaves a wrapped
+    migration's BEGIN and COMMIT out, so there the statement still stands in its transaction."""
+    idiom = "COMMIT;\nCREATE INDEX CONCURRENTLY idx_a ON users (email);\nBEGIN;\n"
+    found = lint_tree(tmp_path, {"sql/V1__init.sql": "CREATE TABLE users (id int, email text);\n",
+                                 "sql/V2__idx.sql": idiom}, select=("SG35", "SG51"))
+    assert [d.code for d in found] == []
+    ours = lint_tree(tmp_path / "own", {"db/20240101000000_init.sql": "CREATE TABLE users (id int, email text);\n",
+                                        "db/20240101000000_init_rollback.sql": "DROP TABLE users;\n",
+                                        "db/20240102000000_idx.sql": idiom,
+                                        "db/20240102000000_idx_rollback.sql": "DROP INDEX idx_a;\n"},
+                     select=("SG35", "SG51"))
+    assert [d.code for d in ours] == ["SG51"]
 
 
 def test_sg51_golang_migrate_files_are_taken_as_wrapped(tmp_path: Path) -> None:

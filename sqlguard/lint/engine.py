@@ -556,7 +556,8 @@ def lint_source(shown: str, real: Path | None, data: bytes, run: Run) -> tuple[l
                       facts.extra.get("newer_existing"), state=state, final=facts.final,
                       wrapped=wraps(decoded.text, settings.assume_in_transaction, convention),
                       down_wrapped=wraps(decoded.text, settings.assume_in_transaction, convention, "down"))
-    ctx.transactions = file_transactions(statements, ctx.wraps, settings.dialect)
+    # (sqlguard's own runner leaves a wrapped migration's BEGIN and COMMIT out; other runners send them)
+    ctx.transactions = file_transactions(statements, ctx.wraps, settings.dialect, convention != "sqlguard")
     raw: list[tuple[Rule, Finding, Statement | None]] = []
     stmt_rules = [r for r in rules if r.scope == "statement"]
     for i, stmt in enumerate(statements):
@@ -668,7 +669,7 @@ def _matching_ignore(code: str, f: Finding, stmt: Statement | None, file_wide: l
 
 
 def file_transactions(statements: list[Statement], wraps_section: Callable[[str | None], bool],
-                      dialect: str) -> Transactions[Statement]:
+                      dialect: str, runner_sends_control: bool = True) -> Transactions[Statement]:
     """Which transaction each statement of a file runs in: the one state machine, fed by the typed reader."""
     from sqlguard.sql import ddl
     from sqlguard.sql.transactions import track
@@ -683,7 +684,8 @@ def file_transactions(statements: list[Statement], wraps_section: Callable[[str 
             return None
         return "function" if stmt.context == "function" else "do"
 
-    return track(statements, control=control, section=lambda s: s.section, nested=nested, wraps=wraps_section)
+    return track(statements, control=control, section=lambda s: s.section, nested=nested, wraps=wraps_section,
+                 runner_sends_control=runner_sends_control)
 
 
 # The first words of the statements that open or close a transaction (BEGIN, START TRANSACTION, COMMIT,

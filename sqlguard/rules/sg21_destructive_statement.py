@@ -1,4 +1,6 @@
-"""A statement destroys data: DROP TABLE, DROP COLUMN, TRUNCATE, or DELETE / UPDATE without WHERE.
+"""A statement destroys data: DROP TABLE, DROP COLUMN, TRUNCATE, DELETE / UPDATE without WHERE, DROP DATABASE.
+
+DROP SCHEMA … CASCADE is reported too: it drops every table of the schema.
 
 Not reported in rollbacks (a `_rollback.sql`, `.down.sql`, undo file or down section), whose job is
 to undo their migration, nor inside function bodies, which run later, when called.
@@ -41,6 +43,13 @@ def check(ctx: StatementContext) -> Iterator[Finding]:
         for name in d.names:
             yield _report(ctx, ctx.cover(d.keyword_at, name.at) if d.keyword_at and name.at else d.keyword_at,
                           f"`DROP TABLE {shown(ctx, name)}` deletes the table and all its rows", name)
+    elif isinstance(d, Drop) and (d.object == "database" or (d.object == "schema" and d.cascade)):
+        for name in d.names:
+            what = (f"`DROP DATABASE {shown(ctx, name)}` deletes the database and every table in it"
+                    if d.object == "database" else
+                    f"`DROP SCHEMA {shown(ctx, name)} CASCADE` deletes every table of the schema with its rows")
+            yield _report(ctx, ctx.cover(d.keyword_at, name.at) if d.keyword_at and name.at else d.keyword_at, what,
+                          None, whole=d.object, name=name.name)
     elif isinstance(d, AlterTable) and d.relkind == "table":
         table = shown(ctx, d.name)
         for action in d.actions:
@@ -62,16 +71,24 @@ def check(ctx: StatementContext) -> Iterator[Finding]:
         yield _report(ctx, where, f"`{d.verb}` without `WHERE` {what} `{table}`", target)
 
 
-def _report(ctx: StatementContext, where: Span | At | None, what: str, table: Name | None) -> Finding:
+def _report(ctx: StatementContext, where: Span | At | None, what: str, table: Name | None, *, whole: str = "",
+            name: str = "") -> Finding:
     # pg_dump takes `schema.table`; mysqldump takes the database and the table apart; a name the file writes
     # otherwise (a template placeholder for its schema) is dumped by its own name
     dumped = "the_table" if table is None else table.sql \
         if ctx.dialect == "postgres" and ctx.name(table) == table.sql else table.name
     return ctx.report(where, f"{what}: data is lost once this commits, so take a verified backup first.",
-                      help=f"Back up first: {_backup_command(ctx.dialect, dumped)}.")
+                      help=f"Back up first: {_backup_command(ctx.dialect, dumped, whole, name)}.")
 
 
-def _backup_command(dialect: str, table: str) -> str:
+def _backup_command(dialect: str, table: str, whole: str = "", name: str = "") -> str:
+    """How to back up what is lost: a table, or (`whole`) a database or a schema named `name`."""
+    if whole and dialect == "postgres":
+        target = f"--schema={name} \"$DATABASE_URL\"" if whole == "schema" else f"--dbname={name}"
+        return (f"`pg_dump --format=custom --file={name}.dump {target}`, then verify it with "
+                f"`pg_restore --list {name}.dump`")
+    if whole:
+        table = name
     if dialect == "mysql":
         return (f"`mysqldump --single-transaction \"$DB_NAME\" {table} > {table}.sql`, then check the file "
                 "restores into a scratch database")

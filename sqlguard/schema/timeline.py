@@ -93,6 +93,7 @@ class Timeline:
             if text is not None:
                 for stmt in statements_of(text, self.dialect, "up" if m.single_file else None):
                     builder.apply_text(stmt)
+            builder.end_session()  # (each migration runs in a session of its own: its temporary tables end)
             self._effects.append(builder.effects)
             self._unreadable.append(bool(builder.unreadable))
         self._before.append(builder.freeze())

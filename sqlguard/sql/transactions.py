@@ -5,15 +5,16 @@ Whether the runner wraps a file (or a dbmate / goose section) in a transaction i
 reader's (`Description.transaction`: begin, commit, rollback, savepoint, …). From those two this
 machine says, for every statement:
 
-- `runner`: inside the transaction the runner opened for the whole file or section (the file's own
-  BEGIN / COMMIT change nothing there: sqlguard's runner leaves them out, others warn);
+- `runner`: inside the transaction the runner opened for the whole file or section, or one it commits
+  at the end (see `track` for what the file's own BEGIN and COMMIT do there);
 - `explicit`: between the file's own BEGIN and its COMMIT, ROLLBACK or PREPARE TRANSACTION;
 - `none`: in a transaction of its own (autocommit);
 - `do`: inside a DO block that runs in a transaction of its own;
 - `function`: in a function body, which runs later, when called.
 
-Statements of one `block` commit together. A section starts with no transaction open, and a BEGIN
-still open at the end of a section (wrapped or not) is in `unclosed`.
+Statements of one `block` commit together. A section starts with the runner's transaction open when
+the runner wraps it, else with none; a BEGIN of an unwrapped section still open at its end is in
+`unclosed`.
 """
 
 from __future__ import annotations
@@ -55,21 +56,32 @@ class Transactions(Generic[T]):
 
 
 def track(items: Sequence[T], *, control: Callable[[T], str | None], section: Callable[[T], str | None],
-          nested: Callable[[T], str | None], wraps: Callable[[str | None], bool]) -> Transactions[T]:
+          nested: Callable[[T], str | None], wraps: Callable[[str | None], bool],
+          runner_sends_control: bool = True) -> Transactions[T]:
     """Run the machine over a file's statements, in file order.
 
     `control(item)`: what a top-level statement does to the transaction (`begin`, `commit`, … or None);
     `section(item)`: its dbmate / goose section (None for a plain file); `nested(item)`: None for a
     top-level statement, else the body it stands in (`do` or `function`); `wraps(section)`: whether the
-    runner runs that section inside one transaction.
+    runner runs that section inside one transaction; `runner_sends_control`: whether that runner sends
+    the file's own BEGIN and COMMIT to the server (sqlguard's own runner leaves them out of a migration
+    it wraps, so they change nothing there).
+
+    In a wrapped section the runner's transaction is open from the start: a BEGIN there changes nothing
+    (PostgreSQL warns), a COMMIT or ROLLBACK ends it early, so the statements after it run on their own,
+    and a BEGIN after that opens a transaction the runner's own COMMIT closes at the end (the
+    `COMMIT; CREATE INDEX CONCURRENTLY …; BEGIN;` idiom). Only an unwrapped section can leave a BEGIN
+    open: nobody commits it, and it is rolled back when the session ends.
     """
     txs: list[Tx] = []
     unclosed: list[tuple[str | None, int]] = []
     counter = 0
     current: str | None = None
     started = False
-    begin: int | None = None  # the open explicit block's BEGIN
-    block = 0  # the open explicit block, or the section's runner block
+    wrapped = False
+    open_ = False  # a transaction block is open: the runner's, or the file's own
+    begin: int | None = None  # the file's own BEGIN of the open block (None: the runner's)
+    block = 0
     parent = Tx("none", 0)
     for i, item in enumerate(items):
         inner = nested(item)
@@ -80,31 +92,24 @@ def track(items: Sequence[T], *, control: Callable[[T], str | None], section: Ca
                 txs.append(parent if parent.kind != "none" else Tx("do", parent.block))
             continue
         sec = section(item)
-        if not started or sec != current:
-            if started and begin is not None:
-                unclosed.append((current, begin))
-            started, current, begin = True, sec, None
-            counter += 1
-            block = counter
         counter += 1
-        wrapped = wraps(sec)
-        if wrapped:
-            tx = Tx("runner", block)
-        elif begin is not None:
-            tx = Tx("explicit", block, begin)
-        else:
-            tx = Tx("none", counter)
+        if not started or sec != current:
+            if started and open_ and not wrapped and begin is not None:
+                unclosed.append((current, begin))
+            started, current = True, sec
+            wrapped = wraps(sec)
+            open_, begin, block = wrapped, None, counter
+        what = control(item) if runner_sends_control or not wrapped else None
+        if not open_ and what in _OPEN:
+            open_, block = True, counter
+            begin = None if wrapped else i  # (in a wrapped section the runner commits what it opens)
+        tx = Tx("none", counter)
+        if open_:
+            tx = Tx("runner", block) if begin is None else Tx("explicit", block, begin)
         txs.append(tx)
         parent = tx
-        # (followed in a wrapped section too: a BEGIN never committed there is still the file's mistake)
-        what = control(item)
-        if what in _OPEN and begin is None:
-            begin = i
-            if not wrapped:
-                block = counter
-                txs[-1] = parent = Tx("explicit", block, begin)  # the BEGIN itself belongs to its block
-        elif what in _CLOSE and begin is not None:
-            begin = None
-    if started and begin is not None:
+        if open_ and what in _CLOSE:
+            open_, begin = False, None
+    if started and open_ and not wrapped and begin is not None:
         unclosed.append((current, begin))
     return Transactions(items, tuple(txs), tuple(unclosed))
