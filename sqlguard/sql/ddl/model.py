@@ -202,6 +202,13 @@ class Action:
     concurrently_at: At | None = None  # DETACH PARTITION … CONCURRENTLY
     # AT_AlterColumnType: USING is the column itself, or the column cast to the new type (no value changes)
     using_plain: bool = False
+    # Whether PostgreSQL rewrites the table (every row and index) for it: `no`, `yes`; `if-volatile` (an ADD
+    # COLUMN default calling a function sqlguard does not know: a rewrite if it is VOLATILE), `before-11`
+    # (a constant default: a rewrite before PostgreSQL 11), `type-change` (ALTER COLUMN TYPE: it depends
+    # on the column's current type, `postgres.types.type_change`)
+    rewrites: str = "no"
+    # Whether it reads every row while it holds its lock: a NOT NULL or constraint check, an index build
+    scans: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -354,6 +361,11 @@ class Maintenance(Description):
     concurrently_at: At | None = None
     mode: Lock | None = None  # LOCK TABLE
     nowait: bool = False
+
+    @property
+    def rewrites(self) -> bool:
+        """VACUUM FULL and CLUSTER copy the whole table into a new file."""
+        return (self.command == "VACUUM" and self.full) or self.command == "CLUSTER"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -688,9 +688,46 @@ def _action(t: _Text, cmd: Node, span: tuple[int, int] | None) -> Action:
             concurrently_at = t.at(k, k) if k is not None else None
     if subtype == "AT_AlterColumnType" and "ColumnDef" in d:
         using_plain = _plain_using(d["ColumnDef"].get("raw_default"), column, d["ColumnDef"].get("typeName"))
+    rewrites, scans = _rewrites_and_scans(subtype, column_def, constraint, using_plain)
     return Action(subtype, lock, at, column, column_at, column_def, constraint, cmd.get("name"), name_at, type_,
                   using, default, bool(cmd.get("missing_ok")), cmd.get("behavior") == "DROP_CASCADE", partition,
-                  concurrently, options, identity, if_exists_at, concurrently_at, using_plain)
+                  concurrently, options, identity, if_exists_at, concurrently_at, using_plain, rewrites, scans)
+
+
+# Subcommands that copy the table into a new file whatever they are given.
+_REWRITING = frozenset({"AT_SetLogged", "AT_SetUnLogged", "AT_SetTableSpace", "AT_SetAccessMethod"})
+
+
+def _rewrites_and_scans(subtype: str, col: ColumnDef | None, con: ConstraintDef | None,
+                        using_plain: bool) -> tuple[str, bool]:
+    """Whether an ALTER TABLE subcommand rewrites the table, and whether it reads every row (ATRewriteTables
+    and the checks of tablecmds.c). Checked against a real server by tests/test_oracle_rewrites.py."""
+    from sqlguard.postgres.functions import volatility
+
+    if subtype in _REWRITING:
+        return "yes", False
+    if subtype == "AT_AlterColumnType":
+        # (a change the type's support function calls free is catalog-only: no scan either)
+        return ("type-change", False) if using_plain else ("yes", True)
+    if subtype in ("AT_SetNotNull", "AT_ValidateConstraint"):
+        return "no", True
+    if subtype == "AT_AddConstraint" and con is not None:
+        builds_index = con.kind in ("primary key", "unique", "exclude") and not con.using_index
+        checks = con.kind in ("check", "foreign key") and not con.not_valid
+        return "no", builds_index or checks
+    if subtype == "AT_AddColumn" and col is not None:
+        scans = any(c.kind in ("primary key", "unique") for c in col.constraints)
+        if (col.type is not None and col.type.serial) or col.identity is not None or col.generated is not None:
+            return "yes", True
+        if col.default is None or col.default.null:
+            return "no", scans
+        kinds = [volatility(fn) for fn in col.default.calls]
+        if "volatile" in kinds:
+            return "yes", True
+        if None in kinds:
+            return "if-volatile", scans
+        return "before-11", scans
+    return "no", False
 
 
 def _plain_using(using: Node | None, column: str | None, new_type: Node | None) -> bool:
