@@ -592,7 +592,8 @@ def _alter_table(t: _Text, n: Node) -> Description:
     outside = None
     if any(a.kind == "AT_DetachPartition" and a.concurrently for a in actions):
         outside = "ALTER TABLE … DETACH PARTITION … CONCURRENTLY"
-    modelled = relkind in ("table", "foreign table", "index", "view", "materialized view", "sequence")
+    # (ALTER TYPE … ADD ATTRIBUTE and the like change a composite type, which the schema model does not hold)
+    modelled = relkind in ("table", "foreign table", "index", "view", "materialized view", "sequence", "type")
     return AlterTable(kind="alter table", node="AlterTableStmt", name=name, relkind=relkind,
                       if_exists=bool(n.get("missing_ok")), only=not (n.get("relation") or {}).get("inh", False),
                       actions=tuple(actions), locks=tuple(locks), references=tuple(refs),
