@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlguard.diagnostic import Finding, Fix, Severity, Span
 from sqlguard.sql.ddl.model import At, Name
-from sqlguard.sql.lex import Lexeme, lex
-from sqlguard.sql.parse import MAX_LEX_CHARS, MAX_PARSE_CHARS, ParseOutcome, parse_statement
+from sqlguard.sql.lex import Lexeme, head, lex
+from sqlguard.sql.parse import ParseOutcome, parse_statement
 from sqlguard.sql.split import Comment, Statement
 
 if TYPE_CHECKING:
@@ -122,10 +122,15 @@ class FileContext:
         return self.settings.dialect
 
     def ddl(self, i: int) -> Description:
-        """The description of statement `i` (the typed reader's, shared with the replay's memo)."""
-        from sqlguard.sql.ddl import describe
+        """The description of statement `i` (the typed reader's, shared with the replay's memo). Kept for
+        the whole file: a file with more statements than the reader's memo holds is not read twice."""
+        kept: dict[int, Description] = self.memo.setdefault("ddl", {})
+        found = kept.get(i)
+        if found is None:
+            from sqlguard.sql.ddl import describe
 
-        return describe(self.statements[i].text, self.dialect)
+            found = kept[i] = describe(self.statements[i].text, self.dialect)
+        return found
 
     def is_rollback(self, section: str | None) -> bool:
         """A down migration or a down section: run by hand to undo a release (as strong_migrations leaves
@@ -146,6 +151,7 @@ class StatementContext:
     _outcome: ParseOutcome | None = field(default=None, repr=False)
     _lexemes: list[Lexeme] | None = field(default=None, repr=False)
     _ddl: Description | None = field(default=None, repr=False)
+    _pg: PgParse | None = field(default=None, repr=False)
 
     @property
     def dialect(self) -> str:
@@ -170,11 +176,13 @@ class StatementContext:
     @property
     def pg(self) -> PgParse | None:
         """PostgreSQL's parse of the statement (None for other dialects and for what is not SQL)."""
-        if self.dialect != "postgres" or self.stmt.kind != "sql":
-            return None
-        from sqlguard.sql.pgtree import parse
+        if self._pg is None:
+            if self.dialect != "postgres" or self.stmt.kind != "sql":
+                return None
+            from sqlguard.sql.pgtree import parse
 
-        return parse(self.stmt.text)
+            self._pg = parse(self.stmt.text)
+        return self._pg
 
     @property
     def ddl(self) -> Description:
@@ -186,7 +194,13 @@ class StatementContext:
                 out = self.outcome
                 return out.tree if out.status == "parsed" else None
 
-            self._ddl = describe(self.stmt.text, self.dialect, tree=tree, pg=self.pg)
+            kept: dict[int, Description] = self.file.memo.setdefault("ddl", {})
+            found = kept.get(self.index) if self.index >= 0 else None
+            if found is None:
+                found = describe(self.stmt.text, self.dialect, tree=tree, pg=self.pg)
+                if self.index >= 0:
+                    kept[self.index] = found
+            self._ddl = found
         return self._ddl
 
     @property
@@ -198,10 +212,7 @@ class StatementContext:
     @property
     def lexemes(self) -> list[Lexeme]:
         if self._lexemes is None:
-            text = self.stmt.text
-            if len(text) > MAX_PARSE_CHARS:
-                text = text[:MAX_LEX_CHARS]  # a data block: its head names the target
-            self._lexemes = [t for t in lex(text, self.dialect) if t.end > len(self.stmt.prefix)]
+            self._lexemes = [t for t in lex(head(self.stmt.text), self.dialect) if t.end > len(self.stmt.prefix)]
         return self._lexemes
 
     def words(self, count: int = 4) -> list[str]:

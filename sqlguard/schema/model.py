@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -110,23 +111,47 @@ class TableMap(dict[str, "Table"]):
     """The tables of a schema being built, by key, with an index of the schema-qualified keys by their
     last part, so that looking up an unqualified name that is not there costs no scan of every table
     (a dump creating thousands of tables looks each one up before creating it). Every way of changing
-    it keeps the index; popitem and clear, which nothing needs, are refused."""
+    it keeps the index; popitem and clear, which nothing needs, are refused.
+
+    It also counts the constraint names of each schema (`constraint_named`), which PostgreSQL checks when
+    it chooses a name for an unnamed constraint: without the count, each CREATE TABLE of a dump would scan
+    every constraint created before it."""
 
     def __init__(self, items: Mapping[str, Table] | None = None) -> None:
         super().__init__()
         self.qualified: dict[str, dict[str, None]] = {}  # (dicts: insertion order, as a scan would find)
+        self._named: Counter[tuple[str | None, str]] = Counter()  # (schema, constraint name)
+        self._indexed: Counter[tuple[str | None, str]] = Counter()  # … of PRIMARY KEY, UNIQUE, EXCLUDE
         for k, t in (items or {}).items():
             self[k] = t
 
     def __setitem__(self, k: str, t: Table) -> None:
         if "." in k and k not in self:
             self.qualified.setdefault(k.rsplit(".", 1)[-1].lower(), {})[k] = None
+        old = super().get(k)
+        if old is not None:
+            self._count(k, old, -1)
         super().__setitem__(k, t)
+        self._count(k, t, 1)
 
     def __delitem__(self, k: str) -> None:
+        old = self[k]
         super().__delitem__(k)
+        self._count(k, old, -1)
         if "." in k:
             self.qualified.get(k.rsplit(".", 1)[-1].lower(), {}).pop(k, None)
+
+    def _count(self, k: str, t: Table, by: int) -> None:
+        schema = k.rsplit(".", 1)[0] if "." in k else None
+        for c in t.constraints:
+            self._named[(schema, c.name)] += by
+            if c.kind in ("primary key", "unique", "exclude"):
+                self._indexed[(schema, c.name)] += by
+
+    def constraint_named(self, name: str, schema: str | None, *, index_backed: bool = False) -> bool:
+        """Whether a table of `schema` (None: unqualified keys) has a constraint `name` (with an index of
+        that name, for `index_backed`)."""
+        return (self._indexed if index_backed else self._named)[(schema, name)] > 0
 
     def update(self, *others: Any, **more: Table) -> None:
         for other in others:

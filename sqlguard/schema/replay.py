@@ -80,7 +80,7 @@ _LIKE_CONSTRAINTS, _LIKE_DEFAULTS, _LIKE_IDENTITY, _LIKE_INDEXES = 1 << 2, 1 << 
 
 @dataclass
 class SchemaBuilder:
-    tables: dict[str, Table] = field(default_factory=TableMap)
+    tables: TableMap = field(default_factory=TableMap)
     views: set[str] = field(default_factory=set)
     indexes: dict[str, Index] = field(default_factory=dict)
     sequences: set[str] = field(default_factory=set)
@@ -168,14 +168,10 @@ class SchemaBuilder:
         if k in self.tables or k in self.views or k in self.indexes or k in self.sequences \
                 or k in self.owned_sequences:
             return True
-        return any(c.name == name and c.kind in ("primary key", "unique", "exclude")
-                   for t in self.tables.values() if self._schema_of(t.name) == self._schema_of(k)
-                   for c in t.constraints)
+        return self.tables.constraint_named(name, self._schema_of(k), index_backed=True)
 
     def _constraint_taken(self, name: str, schema: str | None) -> bool:
-        k = key("x", schema)
-        return any(c.name == name for t in self.tables.values() if self._schema_of(t.name) == self._schema_of(k)
-                   for c in t.constraints)
+        return self.tables.constraint_named(name, self._schema_of(key("x", schema)))
 
     def _constraint_name(self, table: str, c: ConstraintDef, others: list[str]) -> str:
         """The name PostgreSQL gives a constraint added to `table` (its key) without one."""

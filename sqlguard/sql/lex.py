@@ -6,6 +6,17 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
+# Larger statements are data (a dump's INSERT … VALUES): no parser is given them (their tree would cost
+# seconds and memory, and no rule needs it), and only their head is lexed, which names the target.
+MAX_PARSE_CHARS = 1_000_000
+MAX_LEX_CHARS = 65_536
+
+
+def head(text: str) -> str:
+    """What is lexed of a statement: all of it, or the head of a data block."""
+    return text if len(text) <= MAX_PARSE_CHARS else text[:MAX_LEX_CHARS]
+
+
 # --- lexemes for token-level checks ---------------------------------------------------------
 
 class Lexeme(NamedTuple):

@@ -10,14 +10,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
+from sqlguard.sql.lex import MAX_PARSE_CHARS
 from sqlguard.sql.split import Statement
 
 # Deeper nesting is not handed to sqlglot: its compiled parser recurses per level and would hit
 # the interpreter's recursion limit (raising it segfaults the compiled build). 400 parses here.
 MAX_PARSE_DEPTH = 200
-# Larger statements are data (INSERT … VALUES of a dump); token-level checks read their head.
-MAX_PARSE_CHARS = 1_000_000
-MAX_LEX_CHARS = 65_536
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-# Larger statements are data (a dump's INSERT … VALUES): their tree would cost seconds and memory, and
-# no rule needs it. The lexemes of their head still name the target.
-MAX_PARSE_CHARS = 1_000_000
+from sqlguard.sql.lex import MAX_PARSE_CHARS
+
 GRAMMAR_VERSION = 17
 
 Node = dict[str, Any]

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlguard.postgres.types import PgType, parse_type
 from sqlguard.sql.ddl.model import At, Description, Name, Other, TypeRef
-from sqlguard.sql.lex import Lexeme, lex
+from sqlguard.sql.lex import Lexeme, head, lex
 from sqlguard.sql.pgtree import PgParse
 from sqlguard.sql.pgtree import parse as pg_parse
 
@@ -44,7 +44,7 @@ _memo: OrderedDict[tuple[str, str], Description] = OrderedDict()
 def _describe(text: str, dialect: str, toks: Sequence[Lexeme] | None, tree: Callable[[], Any] | None,
               pg: PgParse | None) -> Description:
     if toks is None:
-        toks = lex(text, dialect)
+        toks = lex(head(text), dialect)
     if dialect == "postgres":
         from sqlguard.sql.ddl import generic, postgres
 
