@@ -203,6 +203,7 @@ def test_sg00_agrees_with_postgresql(server: str) -> None:
     assert len(tally.flagged_accepted) <= tally.accepted / 1000, (tally.summary(), tally.flagged_accepted)
     # What PostgreSQL's parser rejects is reported: at least 90%.
     assert tally.parser_caught >= 0.9 * tally.parser_rejected, (tally.summary(), tally.missed_by_parser[:40])
-    # Measured on every 42601, the errors raised after parsing included (option values, jsonpath
-    # literals, INSERT column counts): the floor of what this session measured, as a guard.
-    assert tally.caught >= 0.6 * tally.rejected, tally.summary()
+    # Measured on every 42601, the errors raised after parsing included: 76.8% when this was written. The
+    # rest need the catalog (a table's column count, whether a column is an identity), a literal's own
+    # grammar (jsonpath: 50 of them) or each command's option values; the floor guards what is caught.
+    assert tally.caught >= 0.75 * tally.rejected, tally.summary()

@@ -2,8 +2,11 @@
 
 For PostgreSQL, PostgreSQL's own parser decides (libpg_query, the server's grammar): what it rejects
 is reported with its message and position, and so is syntax newer than the configured `pg-version`
-(`JSON_TABLE` on PostgreSQL 15) and a syntax error in a PL/pgSQL or SQL function body, which the
-server rejects when the function is created. What the parser cannot judge is said at info level:
+(`JSON_TABLE` on PostgreSQL 15, `COPY … DEFAULT`), a syntax error in a PL/pgSQL or SQL function body,
+which the server rejects when the function is created, and what the server's parse analysis rejects
+from the statement alone before anything runs (SQLSTATE 42601): an INSERT with more values than
+columns, a column with both a DEFAULT and an identity, NULL on a serial column, two assignments to
+one column, an option given twice. What the parser cannot judge is said at info level:
 a statement too long to parse, a psql variable (`:name`, filled in by psql). A psql meta-command
 (`\\set`) is not SQL. For MySQL and SQLite, sqlguard has no server grammar: a statement its parser
 (sqlglot) cannot read is reported at info level, since it may be valid.

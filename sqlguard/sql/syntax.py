@@ -11,6 +11,10 @@ say by itself are added here:
 - **PL/pgSQL bodies.** `CREATE FUNCTION … LANGUAGE plpgsql` and `DO` bodies are parsed with
   PostgreSQL's PL/pgSQL grammar too: the server rejects a body's syntax error when the function is
   created (or the block runs), so the migration fails there.
+- **Parse analysis.** Some statements the grammar takes are rejected right after, with SQLSTATE 42601,
+  by checks that need nothing but the statement (`analysis_error`): more values than columns, a DEFAULT
+  beside an identity, an option given twice. Those that need the catalog (a table's column count) or
+  a literal's own grammar (jsonpath) are not made here.
 
 What the parser cannot judge is said as such, never as an error: a statement longer than the parser's
 limit, a psql variable (`:name`, which psql fills in before PostgreSQL sees the text), and, when
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlguard.sql import pgtree
 from sqlguard.sql.pgtree import GRAMMAR_VERSION, Node, def_elems, strings, walk
@@ -42,7 +46,7 @@ _NEW_NUMBER = re.compile(r"^-?\s*0[xXoObB]|\d_\d")
 # A word or number every form `newer_syntax` recognises has in its text: a statement without one is not
 # walked (a dump's thousands of small statements).
 _MAYBE_NEWER = re.compile(r"JSON|XML|MERGE|FROM|JOIN|STATISTICS|STORAGE|EXPRESSION|ACCESS|GRANT|REVOKE|VACUUM"
-                          r"|ANALY[SZ]E|0[XOB]|\d_\d", re.I)
+                          r"|ANALY[SZ]E|COPY|SUBSCRIPTION|COLLATION|0[XOB]|\d_\d", re.I)
 
 
 def verdict(text: str, pg_version: int) -> Verdict:
@@ -68,6 +72,10 @@ def verdict(text: str, pg_version: int) -> Verdict:
         body = _plpgsql_error(text, parsed, node)
         if body is not None:
             return body
+        analysed = analysis_error(text, {kind: node})
+        if analysed is not None:
+            message, loc = analysed
+            return Verdict("rejected", message, parsed.char(loc) if loc is not None else start)
     return ACCEPTED
 
 
@@ -138,7 +146,208 @@ def newer_syntax(text: str, parsed: pgtree.PgParse, node: Node) -> tuple[int, st
             bad = _unknown_vacuum_options(n)
             if bad:
                 found(16, f"the {'VACUUM' if n.get('is_vacuumcmd') else 'ANALYZE'} option {bad}", None)
+        elif kind in _NEWER_OPTIONS and (kind != "DefineStmt" or n.get("kind") == "OBJECT_COLLATION"):
+            field_, what, newer = _NEWER_OPTIONS[kind]
+            for item in n.get(field_) or ():
+                d = item.get("DefElem", {}) if isinstance(item, dict) else {}
+                name = d.get("defname")
+                if name in newer:
+                    found(newer[name], f"the {what} option {str(name).upper()}", d.get("location"))
+                elif what == "subscription" and name == "streaming" and \
+                        str(def_elems([item]).get(name)).lower() == "parallel":
+                    found(16, "the subscription option STREAMING = parallel", d.get("location"))
     return best
+
+
+# Options of commands that newer servers added: node -> (field, what, {option: version}). A server of an
+# older version rejects them with SQLSTATE 42601 ("option … not recognized").
+_SUBSCRIPTION_16 = {"origin": 16, "password_required": 16, "run_as_owner": 16, "failover": 17}
+_NEWER_OPTIONS: dict[str, tuple[str, str, dict[str, int]]] = {
+    "CopyStmt": ("options", "COPY", {"default": 16, "on_error": 17, "log_verbosity": 17}),
+    "CreateSubscriptionStmt": ("options", "subscription", _SUBSCRIPTION_16),
+    "AlterSubscriptionStmt": ("options", "subscription", {**_SUBSCRIPTION_16, "two_phase": 17}),
+    "DefineStmt": ("definition", "collation", {"rules": 16}),
+}
+
+
+# --- what PostgreSQL rejects after parsing --------------------------------------------------------------
+#
+# The grammar accepts these, and PostgreSQL's parse analysis then rejects them with SQLSTATE 42601
+# (syntax_error) before anything runs, whatever the database holds. Only what the statement alone
+# decides is here; what needs the catalog (a table's column count, a view's columns) is not.
+
+def analysis_error(text: str, node: Node) -> tuple[str, int | None] | None:
+    """PostgreSQL's message and byte location when its parse analysis rejects the statement `node`."""
+    if _MAYBE_ANALYSED.search(text) is None:
+        return None
+    for kind, n in walk(node):
+        found = _ANALYSIS.get(kind)
+        if found is not None:
+            hit = found(n)
+            if hit is not None:
+                return hit
+    return None
+
+
+def _column_def(n: Node) -> tuple[str, int | None] | None:
+    """transformColumnDefinition: NULL against NOT NULL, and one DEFAULT, identity or generation
+    expression at most (a serial column brings a DEFAULT and a NOT NULL of its own)."""
+    names = strings((n.get("typeName") or {}).get("names"))
+    typ = n.get("typeName") or {}
+    serial = (len(names) == 1 or (len(names) == 2 and names[0] == "pg_catalog")) and names[-1] in _SERIAL and \
+        not typ.get("pct_type") and not typ.get("arrayBounds")
+    constraints = [c.get("Constraint", {}) for c in n.get("constraints") or ()]
+    if serial:
+        constraints += [{"contype": "CONSTR_DEFAULT"}, {"contype": "CONSTR_NOTNULL"}]
+    column = n.get("colname", "")
+    nullable: bool | None = None  # None: not said; True: NULL; False: NOT NULL
+    seen: set[str] = set()
+    for c in constraints:
+        kind, at = c.get("contype"), c.get("location", n.get("location"))
+        if kind in ("CONSTR_NULL", "CONSTR_NOTNULL", "CONSTR_IDENTITY"):
+            wants = kind == "CONSTR_NULL"
+            if nullable is not None and nullable != wants:
+                return f'conflicting NULL/NOT NULL declarations for column "{column}"', at
+            nullable = wants
+        twice = {"CONSTR_DEFAULT": "multiple default values specified for column",
+                 "CONSTR_IDENTITY": "multiple identity specifications for column",
+                 "CONSTR_GENERATED": "multiple generation clauses specified for column"}.get(kind)
+        if twice is not None:
+            if kind in seen:
+                return f'{twice} "{column}"', at
+            seen.add(kind)
+    for a, b, what in (("CONSTR_DEFAULT", "CONSTR_IDENTITY", "default and identity"),
+                       ("CONSTR_DEFAULT", "CONSTR_GENERATED", "default and generation expression"),
+                       ("CONSTR_IDENTITY", "CONSTR_GENERATED", "identity and generation expression")):
+        if a in seen and b in seen:
+            return f'both {what} specified for column "{column}"', n.get("location")
+    return None
+
+
+_SERIAL = frozenset({"smallserial", "serial2", "serial", "serial4", "bigserial", "serial8"})
+
+
+def _star(val: Any) -> bool:
+    """A target that expands to several columns: `*`, `t.*`, `(f()).*`."""
+    if not isinstance(val, dict):
+        return False
+    ref = val.get("ColumnRef") or {}
+    ind = val.get("A_Indirection") or {}
+    last = (ref.get("fields") or ind.get("indirection") or [{}])[-1]
+    return isinstance(last, dict) and "A_Star" in last
+
+
+def _insert(n: Node) -> tuple[str, int | None] | None:
+    """transformInsertStmt: VALUES rows of one length, and as many values as the columns it names."""
+    select = (n.get("selectStmt") or {}).get("SelectStmt") or {}
+    if select.get("op", "SETOP_NONE") != "SETOP_NONE":
+        return None
+    rows = [r.get("List", {}).get("items") or [] for r in select.get("valuesLists") or ()]
+    if any(_star(e) for r in rows for e in r):
+        return None  # (`new.*` in a rule's VALUES stands for every column of the row)
+    if rows and any(len(r) != len(rows[0]) for r in rows):
+        return "VALUES lists must all be the same length", None
+    cols = n.get("cols") or []
+    if not cols:
+        return None  # the table's columns: only the catalog knows them
+    if rows:
+        width, exprs = len(rows[0]), rows[0]
+    elif select.get("targetList") and not any(_star(t.get("ResTarget", {}).get("val"))
+                                              for t in select["targetList"]):
+        width, exprs = len(select["targetList"]), select["targetList"]
+    else:
+        return None
+    if width > len(cols):
+        extra = next(iter(exprs[len(cols)].values()), {})
+        return "INSERT has more expressions than target columns", extra.get("location")
+    if width < len(cols):
+        return "INSERT has more target columns than expressions", cols[width].get("ResTarget", {}).get("location")
+    return None
+
+
+def _assignments(targets: Any) -> tuple[str, int | None] | None:
+    """One assignment per column in UPDATE … SET and ON CONFLICT DO UPDATE SET (several to parts of one
+    array or composite column are merged)."""
+    plain: dict[str, bool] = {}
+    for t in targets or ():
+        r = t.get("ResTarget", {})
+        name, whole = r.get("name"), not r.get("indirection")
+        if name in plain and (whole or plain[name]):
+            return f'multiple assignments to same column "{name}"', r.get("location")
+        plain[name] = plain.get(name, False) or whole
+    return None
+
+
+def _select(n: Node) -> tuple[str, int | None] | None:
+    """`SELECT *` needs a FROM to take the columns from."""
+    if n.get("fromClause"):
+        return None
+    for t in n.get("targetList") or ():
+        val = t.get("ResTarget", {}).get("val") or {}
+        fields = (val.get("ColumnRef") or {}).get("fields") or []
+        if len(fields) == 1 and "A_Star" in fields[0]:
+            return "SELECT * with no tables specified is not valid", val["ColumnRef"].get("location")
+    return None
+
+
+def _reset(items: Any) -> tuple[str, int | None] | None:
+    for item in items or ():
+        d = item.get("DefElem", {}) if isinstance(item, dict) else {}
+        if d.get("arg") is not None:
+            return "RESET must not include values for parameters", d.get("location")
+    return None
+
+
+def _alter_table_cmd(n: Node) -> tuple[str, int | None] | None:
+    if n.get("subtype") in ("AT_ResetRelOptions", "AT_ResetOptions"):
+        return _reset((n.get("def") or {}).get("List", {}).get("items"))
+    return None
+
+
+def _twice(items: Any, allowed: frozenset[str] = frozenset()) -> tuple[str, int | None] | None:
+    """An option given twice: PostgreSQL's errorConflictingDefElem."""
+    seen: set[str] = set()
+    for item in items or ():
+        d = item.get("DefElem", {}) if isinstance(item, dict) else {}
+        name = d.get("defname")
+        if name in seen and name not in allowed:
+            return "conflicting or redundant options", d.get("location")
+        seen.add(name)
+    return None
+
+
+def _collation(n: Node) -> tuple[str, int | None] | None:
+    if n.get("kind") != "OBJECT_COLLATION":
+        return None
+    items = n.get("definition") or []
+    names = [i.get("DefElem", {}).get("defname") for i in items]
+    if ("locale" in names and ("lc_collate" in names or "lc_ctype" in names)) or ("from" in names and len(names) > 1):
+        return "conflicting or redundant options", None
+    return _twice(items)
+
+
+# A word every statement `_ANALYSIS` can reject has (a column definition: its type's name or a constraint)
+_MAYBE_ANALYSED = re.compile(r"\*|INSERT|UPDATE|DEFAULT|NULL|IDENTITY|GENERATED|SERIAL|RESET|CONCURRENTLY|FUNCTION"
+                             r"|PROCEDURE|ROUTINE|SEQUENCE|COPY|PUBLICATION|COLLATION", re.I)
+
+_ANALYSIS: dict[str, Any] = {
+    "ColumnDef": _column_def,
+    "InsertStmt": lambda n: _insert(n) or _assignments((n.get("onConflictClause") or {}).get("targetList")),
+    "UpdateStmt": lambda n: _assignments(n.get("targetList")),
+    "SelectStmt": _select,
+    "AlterTableCmd": _alter_table_cmd,
+    "AlterTableSpaceOptionsStmt": lambda n: _reset(n.get("options")) if n.get("isReset") else None,
+    "RefreshMatViewStmt": lambda n: ("CONCURRENTLY and WITH NO DATA options cannot be used together", None)
+    if n.get("concurrent") and n.get("skipData") else None,
+    # (SET may repeat in a function's options: each sets one configuration parameter)
+    "CreateFunctionStmt": lambda n: _twice(n.get("options"), frozenset({"set"})),
+    "AlterFunctionStmt": lambda n: _twice(n.get("actions"), frozenset({"set"})),
+    "CreateSeqStmt": lambda n: _twice(n.get("options")),
+    "AlterSeqStmt": lambda n: _twice(n.get("options")),
+    "CopyStmt": lambda n: _twice(n.get("options")),
+    "CreatePublicationStmt": lambda n: _twice(n.get("options")),
+    "DefineStmt": _collation,
+}
 
 
 # SQL/JSON constructors that PostgreSQL 15 parses as plain function calls unless they use the standard's
