@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from sqlguard.schema.model import Schema
     from sqlguard.schema.replay import Known, SchemaBuilder
     from sqlguard.schema.timeline import Leftover
-    from sqlguard.sql.ddl.model import Description
+    from sqlguard.sql.ddl.model import AlterTable, Description
     from sqlguard.sql.pgtree import PgParse
     from sqlguard.sql.text import SourceProblem
     from sqlguard.sql.transactions import Transactions, Tx
@@ -230,6 +230,18 @@ class StatementContext:
     def runs_now(self) -> bool:
         """A PostgreSQL statement that runs when the migration runs (not a function body run later)."""
         return self.dialect == "postgres" and self.stmt.context in ("top", "do", "python-alembic")
+
+    def altered_table(self) -> AlterTable | None:
+        """The ALTER TABLE this statement is, when it runs with the migration on a table in use: not one
+        (nor a view) created earlier in this file, which is empty and nobody uses yet. None otherwise."""
+        from sqlguard.sql.ddl.model import AlterTable
+
+        if not self.runs_now or self.stmt.kind != "sql" or self.stmt.keyword != "ALTER" or self.rejected:
+            return None
+        d = self.ddl
+        if not isinstance(d, AlterTable) or d.relkind != "table" or self.file.created_here(d.name.name, views=True):
+            return None
+        return d
 
     @property
     def in_rollback(self) -> bool:

@@ -53,13 +53,9 @@ from sqlguard.sql.ddl.model import Action, AlterTable, At, ConstraintDef
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    if not ctx.runs_now or ctx.stmt.kind != "sql" or ctx.stmt.keyword != "ALTER" or ctx.rejected:
+    d = ctx.altered_table()
+    if d is None or not d.actions:
         return
-    d = ctx.ddl
-    if not isinstance(d, AlterTable) or d.relkind != "table" or not d.actions:
-        return
-    if ctx.file.created_here(d.name.name, views=True):
-        return  # a table created in this file is not in use yet
     fk_lock = _statement_lock(d)
     validated = _validates_foreign_keys(d)
     for k, action in enumerate(d.actions):

@@ -49,11 +49,9 @@ from sqlguard.sql.ddl.model import AlterTable
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    if not ctx.runs_now or ctx.stmt.kind != "sql" or ctx.stmt.keyword != "ALTER" or ctx.rejected:
+    d = ctx.altered_table()
+    if d is None:
         return
-    d = ctx.ddl
-    if not isinstance(d, AlterTable) or d.relkind != "table" or ctx.file.created_here(d.name.name, views=True):
-        return  # not an ALTER TABLE, or a table created in this file (empty)
     version = ctx.file.settings.pg_version
     for k, action in enumerate(d.actions):
         if action.kind != "AT_SetNotNull" or not action.column:

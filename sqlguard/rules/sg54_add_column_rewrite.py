@@ -51,15 +51,13 @@ from sqlguard.lint.facts import facts
 from sqlguard.lint.rule import Rule, StatementContext
 from sqlguard.postgres.functions import volatility
 from sqlguard.postgres.locks import ACCESS_EXCLUSIVE, message
-from sqlguard.sql.ddl.model import Action, AlterTable, ColumnDef, Expr
+from sqlguard.sql.ddl.model import Action, ColumnDef, Expr
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    if not ctx.runs_now or ctx.stmt.kind != "sql" or ctx.stmt.keyword != "ALTER" or ctx.rejected:
+    d = ctx.altered_table()
+    if d is None:
         return
-    d = ctx.ddl
-    if not isinstance(d, AlterTable) or d.relkind != "table" or ctx.file.created_here(d.name.name, views=True):
-        return  # not an ALTER TABLE, or a table created in this file (empty)
     table = ctx.name(d.name)
     for action in d.actions:
         col = action.column_def

@@ -47,13 +47,9 @@ from sqlguard.sql.ddl.model import Action, AlterTable, Name, quote
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    if not ctx.runs_now or ctx.stmt.kind != "sql" or ctx.stmt.keyword != "ALTER" or ctx.rejected:
-        return
-    if ctx.in_rollback:
+    d = ctx.altered_table()
+    if d is None or ctx.in_rollback:
         return  # rollbacks run by hand to undo a release
-    d = ctx.ddl
-    if not isinstance(d, AlterTable) or d.relkind != "table" or ctx.file.created_here(d.name.name):
-        return  # a new table is empty and nobody else uses it yet
     for action in d.actions:
         if action.kind != "AT_AlterColumnType" or action.type is None or not action.column:
             continue

@@ -38,19 +38,15 @@ from sqlguard.diagnostic import Finding
 from sqlguard.lint.rule import Rule, StatementContext
 from sqlguard.postgres.locks import ACCESS_EXCLUSIVE, message
 from sqlguard.postgres.names import column_names_addition, make_object_name
-from sqlguard.sql.ddl.model import Action, AlterTable, Name, quote
+from sqlguard.sql.ddl.model import Action, Name, quote
 
 _KINDS = {"primary key": "PRIMARY KEY", "unique": "UNIQUE"}
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
-    if not ctx.runs_now or ctx.stmt.kind != "sql" or ctx.stmt.keyword != "ALTER" or ctx.rejected:
-        return
-    if ctx.in_rollback:
+    d = ctx.altered_table()
+    if d is None or ctx.in_rollback:
         return  # rollbacks run by hand to undo a release
-    d = ctx.ddl
-    if not isinstance(d, AlterTable) or d.relkind != "table" or ctx.file.created_here(d.name.name):
-        return
     for action in d.actions:
         if action.kind == "AT_AddColumn" and action.column_def is not None:
             col = action.column_def

@@ -377,14 +377,7 @@ class SchemaBuilder:
             for c in sorted(cons, key=lambda c: {"check": 0, "primary key": 1, "unique": 2}.get(c.kind, 3)):
                 if c.kind == "not null":
                     continue
-                made = self._constraint(t.name, c, taken)
-                taken.append(made.name)
-                t = self.tables[t.name]
-                if made.kind == "primary key":
-                    t = replace(t, columns=tuple(replace(x, nullable=False) if x.name in made.columns else x
-                                                 for x in t.columns))
-                self.tables[t.name] = replace(t, constraints=(*t.constraints, made))
-                self._log("add constraint", t.name, made.name, after=made, span=span)
+                taken.append(self._add_constraint(t, c, span, taken))
         elif kind == "AT_DropColumn" and a.column:
             self._drop_column(t.name, a.column, span)
         elif kind == "AT_DropConstraint" and a.name:
@@ -449,7 +442,9 @@ class SchemaBuilder:
             if not any((i.columns, i.unique, i.where) == (idx.columns, idx.unique, idx.where) for i in own):
                 self._index_like(idx, part.name)
 
-    def _add_constraint(self, t: Table, c: ConstraintDef, span: Span) -> None:
+    def _add_constraint(self, t: Table, c: ConstraintDef, span: Span, others: list[str] | None = None) -> str:
+        """Add constraint `c` to table `t` (named as PostgreSQL names it, apart from `others` that the same
+        statement adds); its name."""
         if c.using_index:
             idx = self.index_of(c.using_index, self._schema_of(t.name))
             cols = idx.columns if idx is not None else c.columns
@@ -458,13 +453,14 @@ class SchemaBuilder:
                 del self.indexes[idx.name]
                 self._log("drop index", idx.name, before=idx, span=span)
             c = replace(c, name=name, columns=cols)
-        made = self._constraint(t.name, c, [])
+        made = self._constraint(t.name, c, others or [])
         t = self.tables[t.name]
         if made.kind == "primary key":
             t = replace(t, columns=tuple(replace(x, nullable=False) if x.name in made.columns else x
                                          for x in t.columns))
         self.tables[t.name] = replace(t, constraints=(*t.constraints, made))
         self._log("add constraint", t.name, made.name, after=made, span=span)
+        return made.name
 
     def _drop_column(self, table: str, name: str, span: Span) -> None:
         t = self.tables[table]
