@@ -34,7 +34,7 @@ def lower_unquoted(text: str) -> str:
     return "".join(p if i % 2 else p.lower() for i, p in enumerate(_QUOTED.split(text)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class At:
     """Where something is written in the statement: character offsets into its text."""
 
@@ -42,7 +42,7 @@ class At:
     end: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Name:
     """An object's name as PostgreSQL resolves it (unquoted names folded to lower case)."""
 
@@ -56,7 +56,7 @@ class Name:
         return (quote(self.schema) + "." if self.schema else "") + quote(self.name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TypeRef:
     """A column's or a cast's type."""
 
@@ -72,7 +72,7 @@ class TypeRef:
         return not self.array and self.base in ("serial", "serial4", "bigserial", "serial8", "smallserial", "serial2")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Expr:
     """An expression as written (a DEFAULT, a CHECK, a USING)."""
 
@@ -83,7 +83,7 @@ class Expr:
     column_refs: tuple[str, ...] = ()  # the columns it reads
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConstraintDef:
     kind: str  # primary key | unique | foreign key | check | exclude | not null
     name: str | None = None
@@ -100,7 +100,7 @@ class ConstraintDef:
     not_null_of: str | None = None  # a CHECK that is exactly `column IS NOT NULL`: the column
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ColumnDef:
     name: str
     type: TypeRef | None = None
@@ -116,7 +116,7 @@ class ColumnDef:
         return next((c for c in self.constraints if c.kind == kind), None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RelationLock:
     """A lock the statement takes on a relation (a table, or an index when its table is not named)."""
 
@@ -126,7 +126,7 @@ class RelationLock:
     form: str = ""  # the form of statement, as `postgres.locks` keys it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reference:
     """A table the statement names, and in which role."""
 
@@ -136,7 +136,7 @@ class Reference:
     columns: tuple[str, ...] = ()  # fk: the referenced columns
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Setting:
     """A run-time setting the statement changes: SET, SET LOCAL, RESET, set_config()."""
 
@@ -145,7 +145,7 @@ class Setting:
     local: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Description:
     """What every statement has."""
 
@@ -161,7 +161,7 @@ class Description:
     unmodelled: str = ""  # what is not followed, for the info message
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CreateTable(Description):
     name: Name
     if_not_exists: bool = False
@@ -176,7 +176,7 @@ class CreateTable(Description):
     as_query: tuple[str, ...] | None = None  # CREATE TABLE … AS: the column names known from the query
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Action:
     """One subcommand of an ALTER TABLE."""
 
@@ -211,7 +211,7 @@ class Action:
     scans: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AlterTable(Description):
     name: Name
     relkind: str = "table"  # table | index | view | materialized view | foreign table | sequence
@@ -220,7 +220,7 @@ class AlterTable(Description):
     actions: tuple[Action, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CreateIndex(Description):
     name: Name | None  # None: PostgreSQL chooses it
     table: Name
@@ -235,7 +235,7 @@ class CreateIndex(Description):
     concurrently_at: At | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Drop(Description):
     object: str  # table | view | materialized view | index | sequence | type | domain | schema | function | …
     names: tuple[Name, ...]
@@ -248,7 +248,7 @@ class Drop(Description):
     concurrently_at: At | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Rename(Description):
     object: str  # table | view | materialized view | index | sequence | foreign table | column | constraint |
     # type | schema | function | trigger | policy | enum value | …
@@ -261,14 +261,14 @@ class Rename(Description):
     relation_kind: str = "table"  # of a column's or constraint's relation: table | view | materialized view | …
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SetSchema(Description):
     object: str
     name: Name
     new_schema: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CreateView(Description):
     name: Name
     materialized: bool = False
@@ -276,28 +276,28 @@ class CreateView(Description):
     if_not_exists: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CreateSequence(Description):
     name: Name
     if_not_exists: bool = False
     owned_by: tuple[Name, str] | None = None  # (table, column)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AlterSequence(Description):
     name: Name
     owned_by: tuple[Name, str] | None = None
     owned_by_none: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CreateType(Description):
     name: Name
     type_kind: str  # enum | composite | range | domain | base | shell
     enum_values: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AlterEnum(Description):
     name: Name
     value: str  # the value added, or the new name of a renamed one
@@ -308,13 +308,13 @@ class AlterEnum(Description):
     renamed_from: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CreateSchema(Description):
     name: str
     if_not_exists: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CreateRoutine(Description):
     name: Name
     routine: str = "function"  # function | procedure
@@ -324,7 +324,7 @@ class CreateRoutine(Description):
     body: At | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CreateOn(Description):
     """CREATE TRIGGER / POLICY / RULE / STATISTICS … ON table."""
 
@@ -333,13 +333,13 @@ class CreateOn(Description):
     table: Name
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Truncate(Description):
     tables: tuple[Name, ...]
     cascade: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Dml(Description):
     """SELECT, INSERT, UPDATE, DELETE, MERGE."""
 
@@ -349,7 +349,7 @@ class Dml(Description):
     verb_at: At | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Maintenance(Description):
     """VACUUM, ANALYZE, CLUSTER, REINDEX, REFRESH MATERIALIZED VIEW, LOCK TABLE."""
 
@@ -368,7 +368,7 @@ class Maintenance(Description):
         return (self.command == "VACUUM" and self.full) or self.command == "CLUSTER"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Other(Description):
     """A statement no rule asks more of (GRANT, CREATE EXTENSION, DO, SET, BEGIN, …)."""
 
