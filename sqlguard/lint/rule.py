@@ -122,15 +122,13 @@ class FileContext:
         return self.settings.dialect
 
     def ddl(self, i: int) -> Description:
-        """The description of statement `i` (the typed reader's, shared with the replay's memo). Kept for
-        the whole file: a file with more statements than the reader's memo holds is not read twice."""
-        kept: dict[int, Description] = self.memo.setdefault("ddl", {})
-        found = kept.get(i)
-        if found is None:
-            from sqlguard.sql.ddl import describe
+        """The description of statement `i` (the typed reader's, from its memo: the engine's loop read the
+        statements just before this one). Not kept per file, so that a dump of 100,000 statements does not
+        hold 100,000 descriptions: a rule that looks around a whole file builds one compact index of it
+        (`sqlguard.lint.facts`) or walks it with the engine's loop (SG58)."""
+        from sqlguard.sql.ddl import describe
 
-            found = kept[i] = describe(self.statements[i].text, self.dialect)
-        return found
+        return describe(self.statements[i].text, self.dialect)
 
     def is_rollback(self, section: str | None) -> bool:
         """A down migration or a down section: run by hand to undo a release (as strong_migrations leaves
@@ -194,13 +192,7 @@ class StatementContext:
                 out = self.outcome
                 return out.tree if out.status == "parsed" else None
 
-            kept: dict[int, Description] = self.file.memo.setdefault("ddl", {})
-            found = kept.get(self.index) if self.index >= 0 else None
-            if found is None:
-                found = describe(self.stmt.text, self.dialect, tree=tree, pg=self.pg)
-                if self.index >= 0:
-                    kept[self.index] = found
-            self._ddl = found
+            self._ddl = describe(self.stmt.text, self.dialect, tree=tree, pg=self.pg)
         return self._ddl
 
     @property

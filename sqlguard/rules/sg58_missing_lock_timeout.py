@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 from sqlguard.diagnostic import Edit, Finding, Fix, Span
 from sqlguard.lint.facts import facts
-from sqlguard.lint.rule import FileContext, Rule
+from sqlguard.lint.rule import FileContext, Rule, StatementContext
 from sqlguard.postgres.locks import ACCESS_EXCLUSIVE, REINDEX_LOCKS, SHARE, SHARE_ROW_EXCLUSIVE, Lock, message
 from sqlguard.sql.ddl.model import (
     AlterTable,
@@ -74,42 +74,50 @@ class Locking:
     where: At  # what to underline, in the statement
 
 
-def check(ctx: FileContext) -> Iterator[Finding]:
-    if ctx.dialect != "postgres" or ctx.is_rollback(None) or ctx.transactions is None:
-        return
-    txs = ctx.transactions
+@dataclass
+class _Walk:
+    """Where the walk over a file's statements stands (one per file, in its memo)."""
+
     section: str | None = None
-    has_timeout = False  # a session-level lock_timeout is set
-    local_timeout = False  # a SET LOCAL one, until the transaction ends
+    started: bool = False
+    has_timeout: bool = False  # a session-level lock_timeout is set
+    local_timeout: bool = False  # a SET LOCAL one, until the transaction ends
     local_block: int | None = None  # the transaction block a SET LOCAL applies to
-    reported = False
-    lost_local = False  # a SET LOCAL lock_timeout that no longer (or never) applies
-    started = False
-    for i, stmt in enumerate(ctx.statements):
-        if stmt.kind != "sql" or stmt.context not in ("top", "do") or ctx.is_rollback(stmt.section):
-            continue
-        if not started or stmt.section != section:  # each section runs as a migration of its own
-            started, section = True, stmt.section
-            has_timeout = local_timeout = reported = lost_local = False
-            local_block = None
-        tx = txs.of(i)
-        if local_timeout and (not tx.open or tx.block != local_block):
-            local_timeout, lost_local = False, True  # SET LOCAL ended with its transaction
-        keyword = stmt.keyword
-        if keyword == "RESET" or (keyword in _SETTERS and "lock_timeout" in stmt.text.lower()):
-            for s in _timeout_settings(ctx.ddl(i)):
-                value = s.value is not None and _nonzero(s.value)
-                if s.local:
-                    local_timeout = value and tx.open
-                    local_block = tx.block if tx.open else None
-                    lost_local = value and not tx.open
-                else:
-                    has_timeout, local_timeout = value, local_timeout and value
-        elif not reported and not (has_timeout or local_timeout) and keyword in _LOCKERS:
-            found = _locking(ctx, i)
-            if found is not None:
-                reported = True
-                yield _report(ctx, i, found, lost_local)
+    reported: bool = False
+    lost_local: bool = False  # a SET LOCAL lock_timeout that no longer (or never) applies
+
+
+def check(ctx: StatementContext) -> Iterator[Finding]:
+    # A walk over the file in statement order, one statement per call: the state (which section, which
+    # timeout is set, whether this migration was reported) lives in the file's memo, and each statement
+    # is read once, by the engine's loop, with the schema as it stands before it.
+    file, stmt, i = ctx.file, ctx.stmt, ctx.index
+    txs = file.transactions
+    if ctx.dialect != "postgres" or file.is_rollback(None) or txs is None or i < 0:
+        return
+    if stmt.kind != "sql" or stmt.context not in ("top", "do") or file.is_rollback(stmt.section):
+        return
+    w: _Walk = file.memo.setdefault("sg58", _Walk())
+    if not w.started or stmt.section != w.section:  # each section runs as a migration of its own
+        file.memo["sg58"] = w = _Walk(section=stmt.section, started=True)
+    tx = txs.of(i)
+    if w.local_timeout and (not tx.open or tx.block != w.local_block):
+        w.local_timeout, w.lost_local = False, True  # SET LOCAL ended with its transaction
+    keyword = stmt.keyword
+    if keyword == "RESET" or (keyword in _SETTERS and "lock_timeout" in stmt.text.lower()):
+        for s in _timeout_settings(ctx.ddl):
+            value = s.value is not None and _nonzero(s.value)
+            if s.local:
+                w.local_timeout = value and tx.open
+                w.local_block = tx.block if tx.open else None
+                w.lost_local = value and not tx.open
+            else:
+                w.has_timeout, w.local_timeout = value, w.local_timeout and value
+    elif not w.reported and not (w.has_timeout or w.local_timeout) and keyword in _LOCKERS:
+        found = _locking(ctx)
+        if found is not None:
+            w.reported = True
+            yield _report(file, i, found, w.lost_local)
 
 
 def _timeout_settings(d: Description) -> list[Setting]:
@@ -123,14 +131,13 @@ def _nonzero(value: str) -> bool:
     return not _ZERO.fullmatch(v)
 
 
-def _locking(ctx: FileContext, i: int) -> Locking | None:
+def _locking(sctx: StatementContext) -> Locking | None:
     """The lock a statement waits for on an existing table, if it blocks the table's writes (or reads)."""
-    stmt = ctx.statements[i]
-    d = ctx.ddl(i)
+    ctx, stmt, i, d = sctx.file, sctx.stmt, sctx.index, sctx.ddl
     f = facts(ctx)
 
     def existing(name: str) -> bool:
-        return not _created_before(ctx, name, stmt.span.start)
+        return not ctx.created_here(name, views=True)
 
     def shown(name: Name) -> str:
         return _written(ctx, stmt, name)
@@ -233,22 +240,6 @@ def _written(ctx: FileContext, stmt: Statement, name: Name) -> str:
     return name.sql if raw == scanned else " ".join(raw.split())
 
 
-def _created_before(ctx: FileContext, table: str, pos: int) -> bool:
-    """Whether `table` was created (or a view of that name) earlier in this file than `pos`."""
-    if ctx.state is None:
-        return False
-    first: dict[str, int] | None = ctx.memo.get("sg58_first_created")
-    if first is None:  # once per file: where each name is first created (a dump creates thousands)
-        first = {}
-        for e in ctx.state.effects:
-            if e.kind in ("create table", "create view") and e.span is not None:
-                name = e.target.rsplit(".", 1)[-1].lower()
-                first[name] = min(first.get(name, e.span.start), e.span.start)
-        ctx.memo["sg58_first_created"] = first
-    created = first.get(table.lower())
-    return created is not None and created < pos
-
-
 def _report(ctx: FileContext, i: int, found: Locking, lost_local: bool) -> Finding:
     stmt = ctx.statements[i]
     named = not found.table.startswith(("every ", "the table of"))
@@ -282,5 +273,4 @@ def _insertion(text: str, stmt: Statement) -> Edit:
     return Edit(Span(start - ws, start), f"\n{SET_LINE}\n")
 
 
-RULE = Rule(code="SG58", name="missing-lock-timeout", severity="warning", doc=__doc__, check=check, scope="file",
-            fixable=True)
+RULE = Rule(code="SG58", name="missing-lock-timeout", severity="warning", doc=__doc__, check=check, fixable=True)

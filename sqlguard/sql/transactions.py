@@ -106,6 +106,8 @@ def track(items: Sequence[T], *, control: Callable[[T], str | None], section: Ca
         tx = Tx("none", counter)
         if open_:
             tx = Tx("runner", block) if begin is None else Tx("explicit", block, begin)
+        if txs and txs[-1] == tx:
+            tx = txs[-1]  # (one object per block: a dump has 100,000 statements)
         txs.append(tx)
         parent = tx
         if open_ and what in _CLOSE:
