@@ -122,6 +122,11 @@ class TableMap(dict[str, "Table"]):
         self.qualified: dict[str, dict[str, None]] = {}  # (dicts: insertion order, as a scan would find)
         self._named: Counter[tuple[str | None, str]] = Counter()  # (schema, constraint name)
         self._indexed: Counter[tuple[str | None, str]] = Counter()  # … of PRIMARY KEY, UNIQUE, EXCLUDE
+        if isinstance(items, TableMap):  # a copy (each file's replay starts from its history's schema)
+            dict.update(self, items)
+            self.qualified = {k: dict(v) for k, v in items.qualified.items()}
+            self._named, self._indexed = items._named.copy(), items._indexed.copy()
+            return
         for k, t in (items or {}).items():
             self[k] = t
 
@@ -178,6 +183,9 @@ class TableMap(dict[str, "Table"]):
         raise TypeError("TableMap changes through [k] = t, del [k], update, pop and setdefault only")
 
     popitem = clear = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (TableMap, (dict(self),))  # (rebuilt through __init__, which builds the index and the counts)
 
 
 def find(tables: Mapping[str, Table], name: str, schema: str | None = None) -> Table | None:

@@ -101,7 +101,7 @@ class SchemaBuilder:
                    dict(schema.enums), set(schema.schemas), dialect, owned_sequences=owned)
 
     def freeze(self) -> Schema:
-        return Schema(dict(self.tables), frozenset(self.views), dict(self.indexes), frozenset(self.sequences),
+        return Schema(TableMap(self.tables), frozenset(self.views), dict(self.indexes), frozenset(self.sequences),
                       dict(self.enums), frozenset(self.schemas), frozenset(self.owned_sequences))
 
     def end_session(self) -> None:
