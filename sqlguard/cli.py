@@ -256,6 +256,7 @@ def _lint(args: argparse.Namespace) -> int:
             raise SqlguardError("--jobs must be at least 1")
         result = lint_paths(paths, settings, catalog, fix=args.fix, progress=progress, added=added, diff=args.diff,
                             cache=not args.no_cache, jobs=jobs)
+        _say_skipped(result.skipped, result.files, paths)
         if args.diff:
             sys.stdout.write("".join(result.diffs))
             if result.fixes_applied:
@@ -284,6 +285,18 @@ def _lint(args: argparse.Namespace) -> int:
         print(f"sqlguard: applied {result.fixes_applied} fix{'es' if result.fixes_applied != 1 else ''}",
               file=sys.stderr)
     return EXIT_CLEAN if args.exit_zero else _exit_code(result.diagnostics, settings)
+
+
+def _say_skipped(skipped: dict[str, list[str]], linted: int, paths: list[str]) -> None:
+    """On stderr: the files left out for their dialect, and a run that linted nothing."""
+    for dialect, files in sorted(skipped.items()):
+        n = len(files)
+        print(f"sqlguard: {n} file{'s' if n != 1 else ''} left out: sqlguard does not read {dialect} SQL "
+              f"({files[0]}{', …' if n > 1 else ''}); to lint them as another dialect, map their folder in the "
+              "config's `dialects`", file=sys.stderr)
+    if linted == 0:
+        print(f"sqlguard: nothing to lint in {', '.join(paths)} (no .sql or .py file"
+              f"{' of a dialect sqlguard reads' if skipped else ''})", file=sys.stderr)
 
 
 def _settings_for(args: argparse.Namespace, starts: list[Path]) -> Settings:
@@ -512,7 +525,7 @@ def _rules(fmt: str) -> int:
         import json
 
         data = [{"code": r.code, "name": r.name, "severity": r.severity, "fixable": r.fixable,
-                 "summary": r.summary, "doc": r.doc.strip()} for r in ALL_RULES]
+                 "dialects": list(r.dialects), "summary": r.summary, "doc": r.doc.strip()} for r in ALL_RULES]
         print(json.dumps(data, indent=2))
     elif fmt == "markdown":
         print(rules_markdown())
@@ -520,7 +533,7 @@ def _rules(fmt: str) -> int:
         width = max(len(r.name) for r in ALL_RULES)
         for r in ALL_RULES:
             fix = "fix" if r.fixable else "   "
-            print(f"{r.code}  {r.name:<{width}}  {r.severity:<7}  {fix}  {r.summary}")
+            print(f"{r.code}  {r.name:<{width}}  {r.severity:<7}  {fix}  {_dialects(r.dialects):<8}  {r.summary}")
     return EXIT_CLEAN
 
 
@@ -528,11 +541,15 @@ def rules_markdown() -> str:
     """The rule table that README.md carries (a test keeps the two in sync)."""
     from sqlguard.rules import ALL_RULES
 
-    lines = ["| Code | Name | Severity | Fix | What it catches |", "|---|---|---|---|---|"]
+    lines = ["| Code | Name | Severity | Fix | Dialects | What it catches |", "|---|---|---|---|---|---|"]
     for r in ALL_RULES:
         lines.append(f"| {r.code} | `{r.name}` | {r.severity} | {'yes' if r.fixable else ''} | "
-                     f"{r.summary.replace('|', '/')} |")
+                     f"{_dialects(r.dialects)} | {r.summary.replace('|', '/')} |")
     return "\n".join(lines)
+
+
+def _dialects(dialects: tuple[str, ...]) -> str:
+    return "all" if set(dialects) >= {"postgres", "mysql", "sqlite"} else ", ".join(dialects)
 
 
 def _explain(code: str) -> int:

@@ -19,8 +19,8 @@ from sqlguard.sql.split import DIALECTS
 
 CONVENTIONS = ("auto", "sqlguard", "golang-migrate", "diesel", "flyway", "sqitch", "dbmate", "goose", "numbered")
 FAIL_ON = ("error", "warning", "info", "never")
-KEYS = ("catalog", "dialect", "migrations", "convention", "select", "ignore", "exclude", "fail-on", "pg-version",
-        "assume-in-transaction", "environments", "apply")
+KEYS = ("catalog", "dialect", "dialects", "migrations", "convention", "select", "ignore", "exclude", "fail-on",
+        "pg-version", "assume-in-transaction", "environments", "apply")
 ENVIRONMENT_KEYS = ("dsn-env", "service", "host", "port", "dbname", "user", "connect-timeout", "stage")
 # The order changes travel in: `sqlguard apply` migrates a test database before any other.
 STAGES = ("test", "dev", "staging", "prod")
@@ -93,6 +93,10 @@ class ApplySettings:
 @dataclass(frozen=True)
 class Settings:
     dialect: str = "postgres"
+    # (folder or file, dialect) from the config's `dialects` and its folders of `migrations`; see
+    # sqlguard.migrations.dialects for how a file's dialect is decided
+    dialects: tuple[tuple[Path, str], ...] = ()
+    dialect_forced: bool = False  # `--dialect` given: it is every file's
     catalog: Path | None = None
     migrations: tuple[MigrationFolder, ...] = ()
     convention: str = "auto"
@@ -284,6 +288,16 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
         value = [value]
     if not isinstance(value, list):
         raise fail("migrations", "must be a list of folders (strings, or tables with `path` and `convention`)")
+    paths_dialects: list[tuple[Path, str]] = []
+
+    def dialect_value(key: str, where: str, value: object) -> str:
+        from sqlguard.migrations.dialects import DIALECT_TOKENS, DIALECTS
+
+        found = DIALECT_TOKENS.get(value.lower()) if isinstance(value, str) else None
+        if found is None:
+            raise fail(key, f"{where}: unknown dialect `{value}` (choose from: {', '.join(DIALECTS)})")
+        return found
+
     for item in value:
         if isinstance(item, str):
             folders.append(MigrationFolder((root / item).resolve(), convention or "auto"))
@@ -291,12 +305,20 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
             conv = item.get("convention", convention or "auto")
             if conv not in CONVENTIONS:
                 raise fail("migrations", f"unknown convention `{conv}` (choose from: {', '.join(CONVENTIONS)})")
-            extra = set(item) - {"path", "convention"}
+            extra = set(item) - {"path", "convention", "dialect"}
             if extra:
-                raise fail("migrations", f"unknown key `{sorted(extra)[0]}` in a folder (use `path`, `convention`)")
+                raise fail("migrations", f"unknown key `{sorted(extra)[0]}` in a folder (use `path`, `convention`, "
+                                         "`dialect`)")
             folders.append(MigrationFolder((root / item["path"]).resolve(), conv))
+            if "dialect" in item:
+                paths_dialects.append((folders[-1].path, dialect_value("migrations", item["path"], item["dialect"])))
         else:
             raise fail("migrations", "each folder is a string, or a table with `path` and `convention`")
+    raw_dialects = raw.get("dialects", {})
+    if not isinstance(raw_dialects, dict):
+        raise fail("dialects", "must be a table of paths and their dialects, e.g. `db/mysql = \"mysql\"`")
+    for where, value in raw_dialects.items():
+        paths_dialects.append(((root / str(where)).resolve(), dialect_value("dialects", str(where), value)))
     envs: list[Environment] = []
     raw_envs = raw.get("environments", {})
     if not isinstance(raw_envs, dict):
@@ -328,6 +350,7 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
         environments=tuple(envs),
         apply=_apply_settings(raw.get("apply", {}), envs, fail, root),
         dialect=dialect or s.dialect,
+        dialects=tuple(paths_dialects),
         convention=convention or s.convention,
         fail_on=fail_on or s.fail_on,
         catalog=(root / catalog).resolve() if catalog else None,
@@ -464,6 +487,8 @@ def _apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
         elif key == "migrations":
             conv = overrides.get("convention") or settings.convention
             changes["migrations"] = tuple(MigrationFolder((cwd / v).resolve(), conv) for v in value)
+        elif key == "dialect":  # --dialect: every file of this run, whatever its folder or name says
+            changes["dialect"], changes["dialect_forced"] = value, True
         else:
             changes[key] = value
     return replace(settings, **changes)

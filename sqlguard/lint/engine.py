@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlguard.config import Settings
 from sqlguard.diagnostic import Diagnostic, Finding, Span, SqlguardError, apply_fixes
+from sqlguard.migrations.dialects import READ
 from sqlguard.migrations.files import MigrationFile, MigrationIndex, real_path, wraps
 from sqlguard.sql.split import Statement, split
 from sqlguard.sql.text import SourceProblem, SourceText, decode
@@ -45,6 +46,7 @@ class LintResult:
     fixed_text: str | None = None  # for stdin with --fix
     diffs: list[str] = field(default_factory=list)  # with --diff: what --fix would change, per file
     cache_hits: int = 0
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # files of a dialect sqlguard does not read
 
 
 @dataclass
@@ -64,6 +66,7 @@ class Run:
     per_history: dict[str, dict[str, Any]] = field(default_factory=dict)
     _rules: list[Rule] | None = None
     replays: Any = None  # the Cache that keeps each history's last replay (None: --no-cache)
+    _by_dialect: dict[str, tuple[Settings, list[Rule]]] = field(default_factory=dict)
 
     @property
     def rules(self) -> list[Rule]:
@@ -71,6 +74,20 @@ class Run:
         if self._rules is None:
             self._rules = _rules(self.settings)
         return self._rules
+
+    def dialect_of(self, path: Path) -> str:
+        """The dialect of a SQL file (`sqlguard.migrations.dialects`, the one reader of that fact)."""
+        from sqlguard.migrations.dialects import dialect_of
+
+        return dialect_of(path, self.settings)
+
+    def for_dialect(self, dialect: str) -> tuple[Settings, list[Rule]]:
+        """The settings a file of `dialect` is linted with, and the rules that check that dialect."""
+        found = self._by_dialect.get(dialect)
+        if found is None:
+            settings = self.settings if dialect == self.settings.dialect else replace(self.settings, dialect=dialect)
+            found = self._by_dialect[dialect] = (settings, [r for r in self.rules if dialect in r.dialects])
+        return found
 
     @classmethod
     def create(cls, settings: Settings, catalog: Catalog | None, added: frozenset[Path] | None = None) -> Run:
@@ -83,17 +100,18 @@ class Run:
             catalog_schema = from_catalog(catalog)
         return cls(settings, catalog, index, catalog_schema=catalog_schema, added=added)
 
-    def history_facts(self, path: Path | None, migration: MigrationFile | None) -> HistoryFacts:
-        """Where a migration stands in its history: the schema it starts from, and its findings."""
+    def history_facts(self, path: Path | None, migration: MigrationFile | None,
+                      dialect: str | None = None) -> HistoryFacts:
+        """Where a migration stands in its history (its dialect's): the schema it starts from, and its findings."""
         if path is None or migration is None:
             return HistoryFacts()
-        history = self.history_index().history_for(real_path(path))
+        history = self.history_index(dialect).history_for(real_path(path))
         if history is None:
             return HistoryFacts()
         i = history.index_of(real_path(path))
         if i is None:
             return HistoryFacts()
-        timeline = self.timeline(history)
+        timeline = self.timeline(history, dialect=dialect)
         m = history.migrations[i]
         is_up = real_path(m.path) == real_path(path)
         facts = HistoryFacts(start=timeline.before(i) if is_up else timeline.after(i), final=timeline.final,
@@ -167,22 +185,28 @@ class Run:
             self.contexts[key] = h.digest()
         return self.contexts[key]
 
-    def history_index(self) -> Any:
+    def history_index(self, dialect: str | None = None) -> Any:
+        """The histories of `dialect` (default: the config's): a file naming another dialect
+        (`0001_x.mysql.up.sql`) belongs to that dialect's history only."""
         from sqlguard.migrations.history import HistoryIndex
 
+        dialect = dialect or self.settings.dialect
         if self.histories is None:
-            self.histories = HistoryIndex(self.index, self.settings.dialect)
-        return self.histories
+            self.histories = {}
+        if dialect not in self.histories:
+            self.histories[dialect] = HistoryIndex(self.index, dialect)
+        return self.histories[dialect]
 
-    def timeline(self, history: Any, depth: int = 0) -> Timeline:
+    def timeline(self, history: Any, depth: int = 0, dialect: str | None = None) -> Timeline:
         from sqlguard.schema.timeline import Timeline
 
-        k = (str(history.folder), history.convention)
+        dialect = dialect or self.settings.dialect
+        k = (str(history.folder), history.convention, dialect)
         if k not in self.timelines:
-            base = self._required_base(history, depth) if history.convention == "sqitch" else None
-            stored = f"{history.folder}\n{history.convention}"
+            base = self._required_base(history, depth, dialect) if history.convention == "sqitch" else None
+            stored = f"{history.folder}\n{history.convention}" + (f"\n{dialect}" if dialect != "postgres" else "")
             prior = self.replays.get_replay(stored) if self.replays is not None and base is None else None
-            timeline = Timeline(history, self.settings.dialect, _read_text, base, prior)
+            timeline = Timeline(history, dialect, _read_text, base, prior)
             if self.replays is not None and base is None:
                 replayed = timeline.replayed()
                 if prior is None or prior.prefixes != replayed.prefixes:  # (unchanged: nothing to store)
@@ -190,7 +214,7 @@ class Run:
             self.timelines[k] = timeline
         return self.timelines[k]  # type: ignore[no-any-return]
 
-    def _required_base(self, history: Any, depth: int) -> Schema | None:
+    def _required_base(self, history: Any, depth: int, dialect: str) -> Schema | None:
         """A sqitch plan may require changes of another project (`[oss_chef:users]`): its history
         starts from that project's schema, found as a `sqitch.plan` with that `%project` nearby."""
         import re
@@ -205,7 +229,7 @@ class Run:
                   for dep in deps.split() if ":" in dep}
         if not wanted or depth > 3:
             return None
-        builder = SchemaBuilder(dialect=self.settings.dialect)
+        builder = SchemaBuilder(dialect=dialect)
         for root in (history.folder, history.folder.parent):
             for other in sorted(root.rglob("sqitch.plan")):
                 if other.parent == history.folder:
@@ -215,9 +239,9 @@ class Run:
                 if m is None or m.group(1) not in wanted:
                     continue
                 wanted.discard(m.group(1))
-                found = [h for h in self.histories.histories(other.parent) if h.folder == other.parent]
+                found = [h for h in self.history_index(dialect).histories(other.parent) if h.folder == other.parent]
                 if found:
-                    final = self.timeline(found[0], depth + 1).final
+                    final = self.timeline(found[0], depth + 1, dialect).final
                     builder.tables.update(final.tables)
                     builder.views.update(final.views)
                     builder.indexes.update(final.indexes)
@@ -344,9 +368,16 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
                progress: Callable[[int, int], None] | None = None,
                added: frozenset[Path] | None = None, diff: bool = False, cache: bool = False,
                jobs: int = 1) -> LintResult:
-    files = discover(paths, settings)
+    found = discover(paths, settings)
     run = Run.create(settings, catalog, added)
     result = LintResult()
+    files = []
+    for path in found:
+        dialect = run.dialect_of(path) if not path.name.lower().endswith(PYTHON_SUFFIXES) else settings.dialect
+        if dialect in READ:
+            files.append(path)
+        else:
+            result.skipped.setdefault(dialect, []).append(display_path(path))
     store = None
     if cache and not (fix or diff):
         from sqlguard.lint.cache import Cache
@@ -533,12 +564,16 @@ def lint_source(shown: str, real: Path | None, data: bytes, run: Run) -> tuple[l
     from sqlguard.schema.replay import Known, SchemaBuilder
     from sqlguard.sql.plpgsql import nested_statements
 
-    settings, catalog, rules = run.settings, run.catalog, run.rules
+    dialect = run.dialect_of(real if real is not None else Path(shown))
     decoded = decode(data)
     source = SourceText(shown, decoded.text)
+    if dialect not in READ:
+        return [], source  # a dialect sqlguard does not read: no rule of another dialect may judge it
+    settings, rules = run.for_dialect(dialect)
+    catalog = run.catalog
     parts = split(decoded.scan_text, settings.dialect)
     migration = run.index.classify(real, decoded.text) if real is not None else None
-    facts = run.history_facts(real, migration)
+    facts = run.history_facts(real, migration, dialect)
     state = SchemaBuilder.from_schema(facts.start, settings.dialect)
     known: Known | None = None
     if facts.history is not None or run.catalog_schema is not None:

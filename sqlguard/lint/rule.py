@@ -48,6 +48,8 @@ class Rule:
     fixable: bool = False
     group: str | None = None  # an opt-in group (`hygiene`) runs only when selected
     default: bool = True
+    # The dialects whose files it checks (and fixes): the engine never runs it on another one's.
+    dialects: tuple[str, ...] = ("postgres", "mysql", "sqlite")
 
     @property
     def summary(self) -> str:

@@ -41,20 +41,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlguard.migrations.dialects import DIALECT_TOKENS, in_file_name
 from sqlguard.migrations.files import CONVENTIONS, MigrationFile, MigrationIndex, real_path
 
 SortKey = tuple[int, int, tuple[int, ...], str]
-
-# Dialect names as they appear in file names, and the dialect each one means. Dialects sqlguard does
-# not lint still count: a `.mssql.` file belongs to nobody's history here.
-DIALECT_TOKENS = {
-    "postgres": "postgres", "postgresql": "postgres", "pg": "postgres", "pgsql": "postgres",
-    "mysql": "mysql", "mariadb": "mysql",
-    "sqlite": "sqlite", "sqlite3": "sqlite",
-    "mssql": "mssql", "sqlserver": "mssql", "tsql": "mssql",
-    "oracle": "oracle", "cockroach": "cockroachdb", "cockroachdb": "cockroachdb",
-    "clickhouse": "clickhouse", "duckdb": "duckdb", "h2": "h2",
-}
 
 _SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".tox", ".nox", ".venv", "venv",
                         ".mypy_cache", ".ruff_cache", ".pytest_cache", ".sqlguard_cache", "site-packages"})
@@ -304,12 +294,7 @@ class _File:
 
 def _logical(path: Path) -> tuple[str | None, str]:
     """(the dialect the file name names or None, the name without that part)."""
-    parts = path.name.split(".")
-    for i in range(1, len(parts) - 1):  # never the stem's first part, never the extension
-        dialect = DIALECT_TOKENS.get(parts[i].lower())
-        if dialect is not None:
-            return dialect, ".".join(parts[:i] + parts[i + 1:])
-    return None, path.name
+    return in_file_name(path.name)
 
 
 def _version_key(convention: str, version: str | None) -> tuple[int, ...]:

@@ -44,4 +44,4 @@ def check(ctx: StatementContext) -> Iterator[Finding]:
                            "guess.")
 
 
-RULE = Rule(code="SG08", name="unmodelled-statement", severity="info", doc=__doc__, check=check)
+RULE = Rule(code="SG08", name="unmodelled-statement", severity="info", doc=__doc__, check=check, dialects=("postgres",))

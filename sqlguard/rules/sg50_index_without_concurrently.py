@@ -152,4 +152,4 @@ def _drop(ctx: StatementContext, d: Drop) -> Iterator[Finding]:
 
 
 RULE = Rule(code="SG50", name="index-without-concurrently", severity="warning", doc=__doc__, check=check,
-            fixable=True)
+            fixable=True, dialects=("postgres",))

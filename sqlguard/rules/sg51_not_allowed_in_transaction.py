@@ -115,4 +115,5 @@ def _where(ctx: StatementContext) -> str:
     return f"{LABELS.get(convention or '', 'its runner')} runs this migration inside one"
 
 
-RULE = Rule(code="SG51", name="not-allowed-in-transaction", severity="error", doc=__doc__, check=check)
+RULE = Rule(code="SG51", name="not-allowed-in-transaction", severity="error", doc=__doc__, check=check,
+            dialects=("postgres",))

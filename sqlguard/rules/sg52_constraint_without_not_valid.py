@@ -194,4 +194,4 @@ def _added_not_valid(a: Action, name: str | None) -> bool:
 
 
 RULE = Rule(code="SG52", name="constraint-without-not-valid", severity="warning", doc=__doc__, check=check,
-            fixable=True)
+            fixable=True, dialects=("postgres",))

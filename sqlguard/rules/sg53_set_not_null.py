@@ -109,4 +109,4 @@ def _from_history(ctx: StatementContext, d: AlterTable, column: str) -> bool:
     return False
 
 
-RULE = Rule(code="SG53", name="set-not-null", severity="warning", doc=__doc__, check=check)
+RULE = Rule(code="SG53", name="set-not-null", severity="warning", doc=__doc__, check=check, dialects=("postgres",))

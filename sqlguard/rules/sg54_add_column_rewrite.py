@@ -151,4 +151,5 @@ def _volatility(ctx: StatementContext, default: Expr) -> tuple[str | None, str |
     return None, unknown
 
 
-RULE = Rule(code="SG54", name="add-column-rewrite", severity="warning", doc=__doc__, check=check)
+RULE = Rule(code="SG54", name="add-column-rewrite", severity="warning", doc=__doc__, check=check,
+            dialects=("postgres",))

@@ -120,4 +120,5 @@ def _help(table: str, name: str, old: PgType | None, new: PgType, pg: int) -> st
             "batches, then swap the names in one short transaction.")
 
 
-RULE = Rule(code="SG55", name="column-type-rewrite", severity="warning", doc=__doc__, check=check)
+RULE = Rule(code="SG55", name="column-type-rewrite", severity="warning", doc=__doc__, check=check,
+            dialects=("postgres",))

@@ -138,4 +138,5 @@ def _name_reused(ctx: StatementContext, old: str) -> bool:
     return False
 
 
-RULE = Rule(code="SG56", name="rename-breaks-code", severity="warning", doc=__doc__, check=check)
+RULE = Rule(code="SG56", name="rename-breaks-code", severity="warning", doc=__doc__, check=check,
+            dialects=("postgres",))

@@ -82,4 +82,5 @@ def _report(ctx: StatementContext, rel: Name, action: Action, kind: str, name: s
                       help=(steps[0].upper() + steps[1:]) + ".")
 
 
-RULE = Rule(code="SG57", name="constraint-without-index", severity="warning", doc=__doc__, check=check)
+RULE = Rule(code="SG57", name="constraint-without-index", severity="warning", doc=__doc__, check=check,
+            dialects=("postgres",))

@@ -273,4 +273,5 @@ def _insertion(text: str, stmt: Statement) -> Edit:
     return Edit(Span(start - ws, start), f"\n{SET_LINE}\n")
 
 
-RULE = Rule(code="SG58", name="missing-lock-timeout", severity="warning", doc=__doc__, check=check, fixable=True)
+RULE = Rule(code="SG58", name="missing-lock-timeout", severity="warning", doc=__doc__, check=check, fixable=True,
+            dialects=("postgres",))

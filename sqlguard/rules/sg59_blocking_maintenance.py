@@ -242,4 +242,5 @@ def _has_string(text: str, value: str) -> bool:
                for _, node, _, _ in parsed.stmts for kind, n in pgtree.walk({"root": node}))
 
 
-RULE = Rule(code="SG59", name="blocking-maintenance", severity="warning", doc=__doc__, check=check)
+RULE = Rule(code="SG59", name="blocking-maintenance", severity="warning", doc=__doc__, check=check,
+            dialects=("postgres",))

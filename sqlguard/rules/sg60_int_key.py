@@ -64,4 +64,4 @@ def _report(ctx: StatementContext, col: Declared, serial: bool) -> Finding:
 
 
 RULE = Rule(code="SG60", name="int-key", severity="warning", doc=__doc__, check=check, group="hygiene",
-            default=False)
+            default=False, dialects=("postgres",))

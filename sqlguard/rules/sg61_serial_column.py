@@ -56,4 +56,4 @@ def check(ctx: StatementContext) -> Iterator[Finding]:
 
 
 RULE = Rule(code="SG61", name="serial-column", severity="info", doc=__doc__, check=check, group="hygiene",
-            default=False)
+            default=False, dialects=("postgres",))

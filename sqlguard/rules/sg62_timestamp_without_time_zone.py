@@ -49,4 +49,4 @@ def check(ctx: StatementContext) -> Iterator[Finding]:
 
 
 RULE = Rule(code="SG62", name="timestamp-without-time-zone", severity="warning", doc=__doc__, check=check,
-            group="hygiene", default=False)
+            group="hygiene", default=False, dialects=("postgres",))

@@ -55,4 +55,4 @@ def check(ctx: StatementContext) -> Iterator[Finding]:
 
 
 RULE = Rule(code="SG63", name="varchar-length", severity="info", doc=__doc__, check=check, group="hygiene",
-            default=False)
+            default=False, dialects=("postgres",))

@@ -41,4 +41,4 @@ def check(ctx: StatementContext) -> Iterator[Finding]:
 
 
 RULE = Rule(code="SG64", name="json-column", severity="info", doc=__doc__, check=check, group="hygiene",
-            default=False)
+            default=False, dialects=("postgres",))

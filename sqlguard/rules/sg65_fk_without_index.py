@@ -157,4 +157,4 @@ def _fk_at(d: Description, cols: list[str]) -> At | None:
 
 
 RULE = Rule(code="SG65", name="fk-without-index", severity="warning", doc=__doc__, check=check, scope="file",
-            group="hygiene", default=False)
+            group="hygiene", default=False, dialects=("postgres",))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlguard.postgres.types import PgType, parse_type
-from sqlguard.sql.ddl.model import At, Description, Name, Other, TypeRef
+from sqlguard.sql.ddl.model import At, Description, Name, Other, Rename, TypeRef
 from sqlguard.sql.lex import Lexeme, head, lex
 from sqlguard.sql.pgtree import PgParse
 from sqlguard.sql.pgtree import parse as pg_parse
@@ -76,7 +76,13 @@ def describe_all(text: str, dialect: str, toks: Sequence[Lexeme] | None = None) 
     """Every statement of a runner's block (a goose `StatementBegin` … `StatementEnd`): PostgreSQL's
     parser reads several statements from one text; other dialects' blocks are one description."""
     if dialect != "postgres":
-        return [describe(text, dialect, toks=toks)]
+        first = describe(text, dialect, toks=toks)
+        if isinstance(first, Rename) and first.object == "table":  # MySQL: RENAME TABLE a TO b, c TO d
+            from sqlguard.sql.ddl.generic import describe_renames
+
+            pairs = describe_renames(text, toks if toks is not None else lex(head(text), dialect))
+            return [replace(r, references=first.references) for r in pairs] if len(pairs) > 1 else [first]
+        return [first]
     parsed = pg_parse(text)
     if len(parsed.stmts) <= 1:
         return [describe(text, dialect, toks=toks, pg=parsed)]

@@ -88,6 +88,33 @@ class _Lex:
         return [*(t.upper for t in self.toks[:n]), *([""] * n)][:n]
 
 
+def rename_pairs(lx: _Lex, refs: tuple[Reference, ...] = ()) -> list[Rename]:
+    """Each `a TO b` of MySQL's `RENAME TABLE a TO b, c TO d`, in order (they run one after another)."""
+    out: list[Rename] = []
+    i = 2
+    while True:
+        found = lx.name(i)
+        if found is None or found[1] >= len(lx.toks) or lx.toks[found[1]].upper != "TO":
+            return out
+        new = lx.name(found[1] + 1)
+        if new is None:
+            return out
+        out.append(Rename(kind="rename", object="table", relation=found[0], old=found[0].name, new=new[0].name,
+                          references=refs))
+        i = new[1]
+        if i >= len(lx.toks) or lx.toks[i].value != ",":
+            return out
+        i += 1
+
+
+def describe_renames(text: str, toks: Sequence[Lexeme]) -> list[Rename]:
+    """Every rename of a `RENAME TABLE` statement with several pairs (empty for anything else)."""
+    lx = _Lex(toks)
+    if [t.upper for t in lx.toks[:2]] != ["RENAME", "TABLE"]:
+        return []
+    return rename_pairs(lx)
+
+
 def describe(text: str, toks: Sequence[Lexeme], tree: Any, dialect: str) -> Description:
     """A statement of `dialect` from sqlglot's `tree` (None when sqlglot could not read it) and its lexemes."""
     lx = _Lex(toks)
@@ -567,13 +594,9 @@ def _ddl_tokens(lx: _Lex, w: list[str], refs: tuple[Reference, ...]) -> Descript
             return Rename(kind="rename", object=w[1].lower(), relation=found[0], old=found[0].name,
                           new=toks[to + 1].name, references=refs)
         return None
-    if w[:2] == ["RENAME", "TABLE"] and len(toks) > 4:  # MySQL: RENAME TABLE a TO b (only the first pair)
-        to = next((n for n in range(2, len(toks)) if toks[n].upper == "TO"), None)
-        found = lx.name(2)
-        if to is not None and to + 1 < len(toks) and found is not None:
-            return Rename(kind="rename", object="table", relation=found[0], old=found[0].name, new=toks[to + 1].name,
-                          references=refs)
-        return None
+    if w[:2] == ["RENAME", "TABLE"] and len(toks) > 4:  # MySQL: RENAME TABLE a TO b[, c TO d …]
+        pairs = rename_pairs(lx, refs)
+        return pairs[0] if pairs else None
     if w[0] != "CREATE":
         return Other(kind="other", references=refs) if w[0] == "COMMENT" else None
     i = lx.skip(1, *_CREATE_MODIFIERS)

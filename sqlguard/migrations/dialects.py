@@ -1,0 +1,105 @@
+"""Which SQL dialect a file is written in: the one reader of that fact.
+
+A repository may hold one history per database (`migrations/postgres/`, `migrations/mysql/`), or name
+the dialect in each file (`0001_x.mysql.up.sql`), or keep a Flyway `locations` folder per vendor
+(`db/MYSQL/`, `db/h2/`). In order:
+
+0. `--dialect` on the command line, for every file of the run;
+1. the config's `dialects` table (a folder or file, relative to the config's folder, and its dialect;
+   the longest matching path wins), and a `dialect` given with a folder of `migrations`;
+2. a dialect named as one dot-separated part of the file name (`V3__x.mysql.sql`, `0001_x.up.sqlite3.sql`;
+   never the stem's first part nor the extension);
+3. the nearest folder whose name is a dialect (`mysql`, `MYSQL`, `mariadb`, `sqlite`, `h2`, `postgres`,
+   `postgresql`, …), also as one `-`/`_`-separated word of it (`mysql_migrations`);
+4. the config's `dialect` (default `postgres`).
+
+sqlguard reads PostgreSQL, MySQL (MariaDB) and SQLite. A file of another dialect (T-SQL, Oracle, H2,
+CockroachDB, ClickHouse, DuckDB) is not linted, and the run says how many were left out and why;
+the config's `dialects` table can assign such a folder to a dialect sqlguard reads.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlguard.config import Settings
+
+# The dialects sqlguard reads (its splitter, lexer, parsers and rules know them).
+READ = ("postgres", "mysql", "sqlite")
+
+# Dialect names as they appear in file and folder names, and the dialect each one means.
+DIALECT_TOKENS = {
+    "postgres": "postgres", "postgresql": "postgres", "pg": "postgres", "pgsql": "postgres",
+    "mysql": "mysql", "mariadb": "mysql",
+    "sqlite": "sqlite", "sqlite3": "sqlite",
+    "mssql": "mssql", "sqlserver": "mssql", "tsql": "mssql",
+    "oracle": "oracle", "cockroach": "cockroachdb", "cockroachdb": "cockroachdb",
+    "clickhouse": "clickhouse", "duckdb": "duckdb", "h2": "h2",
+}
+DIALECTS = tuple(sorted(set(DIALECT_TOKENS.values())))
+# In a folder name, a dialect may be one word of several (`mysql_migrations`, `migrations-sqlite`); the
+# short `pg` only as the whole name.
+_WORDS = re.compile(r"[-_.\s]+")
+
+
+def in_file_name(name: str) -> tuple[str | None, str]:
+    """(the dialect a file name names as one of its dot-separated parts, or None; the name without that
+    part). Never the stem's first part nor the extension: `mysql.sql` is not a MySQL file by name."""
+    parts = name.split(".")
+    for i in range(1, len(parts) - 1):
+        dialect = DIALECT_TOKENS.get(parts[i].lower())
+        if dialect is not None:
+            return dialect, ".".join(parts[:i] + parts[i + 1:])
+    return None, name
+
+
+def in_folder_name(name: str) -> str | None:
+    """The dialect a folder's name says (`MYSQL`, `postgresql`, `sqlite_migrations`), or None."""
+    low = name.lower()
+    if low in DIALECT_TOKENS:
+        return DIALECT_TOKENS[low]
+    found = {DIALECT_TOKENS[w] for w in _WORDS.split(low) if w in DIALECT_TOKENS and w != "pg"}
+    return found.pop() if len(found) == 1 else None
+
+
+def guess(path: Path, root: Path | None = None) -> str | None:
+    """The dialect a path's names say (its file name first, then the nearest folder), or None. The walk
+    up stops at the project's `root` and at the top of a git checkout: a clone under `~/src/postgres/`
+    is not a PostgreSQL project for that."""
+    found, _ = in_file_name(path.name)
+    if found is not None:
+        return found
+    parent = path.parent
+    while parent != parent.parent and parent != root:
+        found = in_folder_name(parent.name)
+        if found is not None:
+            return found
+        if os.path.exists(os.path.join(parent, ".git")):
+            break
+        parent = parent.parent
+    return None
+
+
+def dialect_of(path: Path, settings: Settings) -> str:
+    """The dialect of the SQL file `path`: the config's `dialects` (longest matching path first), else
+    what its names say, else the config's `dialect`."""
+    if settings.dialect_forced:
+        return settings.dialect
+    absolute = Path(os.path.abspath(path))
+    best: tuple[int, str] | None = None
+    for where, dialect in settings.dialects:
+        if absolute == where or _under(absolute, where):
+            depth = len(where.parts)
+            if best is None or depth > best[0]:
+                best = (depth, dialect)
+    if best is not None:
+        return best[1]
+    return guess(absolute, settings.root) or settings.dialect
+
+
+def _under(path: Path, folder: Path) -> bool:
+    return path.parts[:len(folder.parts)] == folder.parts and len(path.parts) > len(folder.parts)

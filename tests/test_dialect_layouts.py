@@ -1,0 +1,138 @@
+"""A dialect per folder or file: detected from names, overridden by the config, and enforced. A rule
+or fix declared for PostgreSQL never runs on a MySQL, SQLite or H2 file (issue #15)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import CORPORA, FIXTURES, lint_sql
+
+from sqlguard.config import Settings
+from sqlguard.migrations.dialects import dialect_of, guess, in_file_name, in_folder_name
+from sqlguard.rules import ALL_RULES
+
+MULTI = FIXTURES / "multidialect"
+PG_ONLY = {r.code for r in ALL_RULES if r.dialects == ("postgres",)}
+
+
+def _findings(run_cli, *args: str) -> tuple[list[dict], str]:  # type: ignore[no-untyped-def]
+    r = run_cli("lint", "--no-cache", "--format", "json", "--exit-zero", *args)
+    assert r.code == 0, r.err
+    return json.loads(r.out), r.err
+
+
+def _by_folder(found: list[dict]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for d in found:
+        p = Path(d["filename"])
+        key = in_file_name(p.name)[0] or p.parent.name
+        out.setdefault(key, set()).add(d["code"])
+    return out
+
+
+def test_names_that_say_a_dialect() -> None:
+    assert in_file_name("V3__x.mysql.sql") == ("mysql", "V3__x.sql")
+    assert in_file_name("0001_x.up.sqlite3.sql") == ("sqlite", "0001_x.up.sql")
+    assert in_file_name("0001_x.postgres.up.sql") == ("postgres", "0001_x.up.sql")
+    assert in_file_name("mysql.sql") == (None, "mysql.sql")  # the stem's first part is a name, not a dialect
+    assert in_file_name("V1__create_h2_table.sql") == (None, "V1__create_h2_table.sql")
+    assert [in_folder_name(n) for n in ("MYSQL", "mariadb", "postgresql", "h2", "sqlite_migrations",
+                                        "migrations-mysql", "pg", "migrations", "pg_stuff")] == \
+        ["mysql", "mysql", "postgres", "h2", "sqlite", "mysql", "postgres", None, None]
+
+
+def test_the_folder_walk_stops_at_the_checkout(tmp_path: Path) -> None:
+    repo = tmp_path / "postgres" / "app"  # a clone under a folder that happens to be named like a dialect
+    (repo / ".git").mkdir(parents=True)
+    (repo / "db").mkdir()
+    assert guess(repo / "db" / "V1__x.sql") is None
+    (repo / "db" / "mysql").mkdir()
+    assert guess(repo / "db" / "mysql" / "V1__x.sql") == "mysql"
+    assert guess(repo / "db" / "mysql" / "V1__x.sqlite.sql") == "sqlite"  # the file's own name wins
+
+
+def test_config_paths_and_the_command_line_override_the_names(tmp_path: Path) -> None:
+    root = tmp_path
+    s = Settings(root=root, dialects=((root / "db", "mysql"), (root / "db" / "h2", "sqlite")))
+    assert dialect_of(root / "db" / "postgres" / "V1__x.sql", s) == "mysql"  # the config beats the folder name
+    assert dialect_of(root / "db" / "h2" / "V1__x.sql", s) == "sqlite"  # the longest configured path wins
+    assert dialect_of(root / "other" / "V1__x.sql", s) == "postgres"
+    assert dialect_of(root / "other" / "V1__x.sql", Settings(root=root, dialect="sqlite")) == "sqlite"
+    forced = Settings(root=root, dialect="postgres", dialect_forced=True, dialects=((root / "db", "mysql"),))
+    assert dialect_of(root / "db" / "mysql" / "V1__x.mysql.sql", forced) == "postgres"
+
+
+def test_a_multi_dialect_flyway_tree_gets_each_folder_its_own_rules(run_cli) -> None:  # type: ignore[no-untyped-def]
+    found, err = _findings(run_cli, str(MULTI / "flyway"))
+    by = _by_folder(found)
+    assert {"SG50", "SG52", "SG58"} <= by["postgres"]  # the same statements, on PostgreSQL, lock tables
+    assert "MYSQL" not in by  # on MySQL: no PostgreSQL rule, and no SG00 for MySQL syntax
+    assert "h2" not in by
+    assert "2 files left out: sqlguard does not read h2 SQL" in err
+
+
+def test_fix_never_touches_another_dialects_files(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tree = tmp_path / "flyway"
+    shutil.copytree(MULTI / "flyway", tree)
+    before = {p: p.read_bytes() for p in tree.rglob("*.sql")}
+    r = run_cli("lint", "--no-cache", "--fix", "--exit-zero", str(tree))
+    assert r.code == 0, r.err
+    changed = {p.relative_to(tree).parts[2] for p in before if p.read_bytes() != before[p]}
+    assert changed == {"postgres"}  # SET lock_timeout, NOT VALID … only where they are PostgreSQL
+
+
+def test_infixes_put_each_file_in_its_dialects_history(run_cli) -> None:  # type: ignore[no-untyped-def]
+    found, err = _findings(run_cli, str(MULTI / "infix"))
+    by = _by_folder(found)
+    assert {"SG50", "SG55", "SG58"} <= by["postgres"]
+    assert not (by.get("mysql", set()) | by.get("sqlite", set())) & PG_ONLY
+    assert "SG11" not in {d["code"] for d in found}  # each dialect's history creates `users` for its files
+    assert "does not read cockroachdb SQL" in err
+
+
+def test_the_config_maps_a_folder_to_a_dialect(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tree = tmp_path / "flyway"
+    shutil.copytree(MULTI / "flyway", tree)
+    (tree / "sqlguard.yaml").write_text("dialects:\n  db/migration/h2: mysql\n", encoding="utf-8")
+    found, err = _findings(run_cli, str(tree))
+    assert "left out" not in err  # H2 read as MySQL now
+    assert not _by_folder(found).get("h2", set()) & PG_ONLY
+    (tree / "sqlguard.yaml").write_text("dialects:\n  db/migration/h2: h3\n", encoding="utf-8")
+    r = run_cli("lint", "--no-cache", str(tree))
+    assert r.code == 2 and "unknown dialect `h3`" in r.err
+
+
+def test_a_migrations_folder_may_name_its_dialect(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tree = tmp_path / "app"
+    (tree / "db").mkdir(parents=True)
+    shutil.copy(MULTI / "flyway" / "db" / "migration" / "MYSQL" / "V2__index_and_fk.sql", tree / "db")
+    found, _ = _findings(run_cli, str(tree))
+    assert PG_ONLY & {d["code"] for d in found}  # read as PostgreSQL by default: lock rules fire
+    (tree / "sqlguard.yaml").write_text("migrations:\n  - path: db\n    dialect: mysql\n", encoding="utf-8")
+    found, _ = _findings(run_cli, str(tree))
+    assert not PG_ONLY & {d["code"] for d in found}
+
+
+def test_mysql_rename_table_with_several_pairs_renames_each() -> None:
+    sql = ("CREATE TABLE a_tmp (id int);\nCREATE TABLE b_tmp (id int);\n"
+           "RENAME TABLE a_tmp TO a, b_tmp TO b;\nSELECT id FROM a;\nSELECT id FROM b;\n")
+    assert not [d for d in lint_sql(sql, dialect="mysql") if d.code == "SG11"]
+
+
+def test_nothing_to_lint_is_said(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli("lint", "--no-cache", str(tmp_path))
+    assert r.code == 0
+    assert "nothing to lint" in r.err
+
+
+@pytest.mark.skipif(not CORPORA.is_dir(), reason="../shared/corpora is not present")
+@pytest.mark.parametrize("history", ["openfga-goose/assets/migrations", "memos-multidialect/store/migration",
+                                     "harness-golang-migrate/app/store/database/migrate"])
+def test_real_multi_dialect_histories_get_no_postgres_rule_off_postgres(run_cli, history: str) -> None:  # type: ignore[no-untyped-def]
+    found, _ = _findings(run_cli, str(CORPORA / history))
+    off = [d for d in found if "/postgres/" not in d["filename"] and d["code"] in PG_ONLY]
+    assert off == []
+    assert any(d["code"] in PG_ONLY for d in found if "/postgres/" in d["filename"])
