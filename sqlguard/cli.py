@@ -71,8 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     color.add_argument("--color", dest="color", action="store_const", const=True, default=None)
     color.add_argument("--no-color", dest="color", action="store_const", const=False)
     lint.add_argument("-o", "--output", type=Path, help="write the report to a file instead of stdout")
-    lint.add_argument("--diff-base", metavar="REF", help="git ref: migrations added since REF are checked for "
-                      "out-of-order versions (SG34); without it, files new since HEAD count as added")
+    lint.add_argument("--diff-base", metavar="REF", help="git ref: report only on files added or changed since REF "
+                      "(the histories still replay whole); migrations added since REF are checked for out-of-order "
+                      "versions (SG34)")
+    lint.add_argument("--baseline", metavar="FILE", help="leave out the findings FILE records (replaces `baseline` "
+                      "from config)")
+    lint.add_argument("--write-baseline", type=Path, metavar="FILE", help="record every finding of this run in FILE "
+                      "and exit 0")
+    lint.add_argument("--statistics", action="store_true", help="print how many findings each rule has, instead of "
+                      "the findings")
 
     schema = sub.add_parser("schema", help="print the schema that a migration history produces")
     schema.add_argument("path", nargs="?", help="a migration folder or a file in it (default: the configured "
@@ -229,16 +236,22 @@ def _lint(args: argparse.Namespace) -> int:
     starts = [Path(args.stdin_filename)] if args.stdin_filename else [Path(p) for p in paths if p != "-"]
     overrides = {"catalog": args.catalog, "dialect": args.dialect, "select": args.select, "ignore": args.ignore,
                  "exclude": args.exclude, "fail-on": args.fail_on, "migrations": args.migrations,
-                 "convention": args.convention}
+                 "convention": args.convention, "baseline": args.baseline}
     settings = load_settings(args.config, starts, overrides)
     catalog = _catalog(settings)
-    added = None
+    added = changed = None
+    if args.diff_base and paths == ["-"]:
+        raise SqlguardError("--diff-base needs paths to lint (not '-')")
+    if args.diff_base:
+        from sqlguard.migrations.gitinfo import changed_paths
+
+        changed = changed_paths(Path.cwd(), args.diff_base)
+        if changed is None:
+            raise SqlguardError("--diff-base needs a git work tree (and git): the current folder is not in one")
     if settings.enabled("SG34") and paths != ["-"]:
         from sqlguard.migrations.gitinfo import added_paths
 
         added = added_paths(Path.cwd(), args.diff_base)
-    elif args.diff_base:
-        raise SqlguardError("--diff-base needs paths to lint (not '-') and SG34 enabled")
     if paths == ["-"]:
         if sys.stdin is None:
             raise SqlguardError("'-' reads standard input, which is closed")
@@ -255,7 +268,7 @@ def _lint(args: argparse.Namespace) -> int:
         if jobs < 1:
             raise SqlguardError("--jobs must be at least 1")
         result = lint_paths(paths, settings, catalog, fix=args.fix, progress=progress, added=added, diff=args.diff,
-                            cache=not args.no_cache, jobs=jobs)
+                            cache=not args.no_cache, jobs=jobs, only=changed)
         _say_skipped(result.skipped, result.files, paths)
         if args.diff:
             sys.stdout.write("".join(result.diffs))
@@ -263,6 +276,27 @@ def _lint(args: argparse.Namespace) -> int:
                 print(f"sqlguard: {result.fixes_applied} fix{'es' if result.fixes_applied != 1 else ''} "
                       "would be applied", file=sys.stderr)
             return EXIT_FINDINGS if result.diffs else EXIT_CLEAN
+    diagnostics = result.diagnostics
+    if args.write_baseline is not None:
+        from sqlguard.lint import baseline
+
+        n = baseline.write(args.write_baseline, diagnostics, result.sources)
+        print(f"sqlguard: recorded {n} finding{'s' if n != 1 else ''} in {args.write_baseline}; "
+              f"`--baseline {args.write_baseline}` (or `baseline` in the config) now reports only new ones",
+              file=sys.stderr)
+        return EXIT_CLEAN
+    if settings.baseline is not None:
+        from sqlguard.lint import baseline
+
+        outcome = baseline.apply(settings.baseline, diagnostics, result.sources, list(result.sources))
+        diagnostics = outcome.kept
+        stale = f"; {outcome.stale} recorded finding{'s' if outcome.stale != 1 else ''} no longer occur " \
+                "(write the baseline again to drop them)" if outcome.stale else ""
+        print(f"sqlguard: {outcome.baselined} finding{'s' if outcome.baselined != 1 else ''} left out: recorded in "
+              f"the baseline {settings.baseline.name}{stale}", file=sys.stderr)
+    if args.statistics:
+        sys.stdout.write(_statistics(diagnostics, args.format))
+        return EXIT_CLEAN if args.exit_zero else _exit_code(diagnostics, settings)
     from sqlguard.report import render
 
     rules: dict[str, Any] = {}
@@ -272,8 +306,7 @@ def _lint(args: argparse.Namespace) -> int:
         rules = RULES_BY_CODE
     out_is_tty = args.output is None and sys.stdout.isatty()
     color = args.color if args.color is not None else (out_is_tty and "NO_COLOR" not in os.environ)
-    rendered = render(args.format, result.diagnostics, result.sources, rules, color=color,
-                      tool_version=__version__)
+    rendered = render(args.format, diagnostics, result.sources, rules, color=color, tool_version=__version__)
     if args.output is not None:
         try:
             args.output.write_text(rendered, encoding="utf-8")
@@ -284,7 +317,27 @@ def _lint(args: argparse.Namespace) -> int:
     if args.fix and result.fixes_applied:
         print(f"sqlguard: applied {result.fixes_applied} fix{'es' if result.fixes_applied != 1 else ''}",
               file=sys.stderr)
-    return EXIT_CLEAN if args.exit_zero else _exit_code(result.diagnostics, settings)
+    return EXIT_CLEAN if args.exit_zero else _exit_code(diagnostics, settings)
+
+
+def _statistics(diagnostics: list, fmt: str) -> str:  # type: ignore[type-arg]
+    """How many findings each rule has (and how many of them `--fix` can fix), most first."""
+    import json
+    from collections import Counter
+
+    counts = Counter(d.code for d in diagnostics)
+    fixable = Counter(d.code for d in diagnostics if d.fix is not None)
+    first = {d.code: d for d in reversed(diagnostics)}
+    order = sorted(counts, key=lambda c: (-counts[c], c))
+    if fmt == "json":
+        return json.dumps([{"code": c, "name": first[c].name, "severity": first[c].severity, "count": counts[c],
+                            "fixable": fixable[c]} for c in order], indent=2) + "\n"
+    if not order:
+        return "No findings.\n"
+    width = max(len(str(counts[c])) for c in order)
+    lines = [f"{counts[c]:>{width}}  {c}  {first[c].name}" + (f"  ({fixable[c]} fixable)" if fixable[c] else "")
+             for c in order]
+    return "\n".join(lines) + f"\nFound {len(diagnostics)} problem{'s' if len(diagnostics) != 1 else ''}.\n"
 
 
 def _say_skipped(skipped: dict[str, list[str]], linted: int, paths: list[str]) -> None:

@@ -19,8 +19,9 @@ from sqlguard.sql.split import DIALECTS
 
 CONVENTIONS = ("auto", "sqlguard", "golang-migrate", "diesel", "flyway", "sqitch", "dbmate", "goose", "numbered")
 FAIL_ON = ("error", "warning", "info", "never")
-KEYS = ("catalog", "dialect", "dialects", "migrations", "convention", "select", "ignore", "exclude", "fail-on",
-        "pg-version", "assume-in-transaction", "environments", "apply")
+KEYS = ("catalog", "dialect", "dialects", "migrations", "convention", "select", "ignore", "rules", "exclude",
+        "fail-on", "baseline", "pg-version", "assume-in-transaction", "environments", "apply")
+RULE_LEVELS = ("off", "info", "warning", "error")
 ENVIRONMENT_KEYS = ("dsn-env", "service", "host", "port", "dbname", "user", "connect-timeout", "stage")
 # The order changes travel in: `sqlguard apply` migrates a test database before any other.
 STAGES = ("test", "dev", "staging", "prod")
@@ -102,6 +103,8 @@ class Settings:
     convention: str = "auto"
     select: tuple[str, ...] = ()  # codes, prefixes or groups; empty means every default rule
     ignore: tuple[str, ...] = ()
+    levels: tuple[tuple[str, str], ...] = ()  # (rule code, off | info | warning | error) from the config's `rules`
+    baseline: Path | None = None  # findings recorded there are not reported (`--baseline`)
     exclude: tuple[str, ...] = ()
     fail_on: str = "warning"
     pg_version: int = 15
@@ -112,8 +115,18 @@ class Settings:
     config_path: Path | None = None
     root: Path = field(default_factory=Path.cwd)
 
+    def level(self, code: str, severity: str) -> str:
+        """A finding's severity as the config's `rules` table sets it (else the rule's own)."""
+        return dict(self.levels).get(code, severity)
+
     def enabled(self, code: str, group: str | None = None, default: bool = True) -> bool:
-        """Whether a rule runs: the most specific of select/ignore wins; opt-in groups need a select."""
+        """Whether a rule runs: `off` in the config's `rules` turns it off; else the most specific of
+        select/ignore wins; opt-in groups need a select (or a level in `rules`)."""
+        level = dict(self.levels).get(code)
+        if level == "off":
+            return False
+        if level is not None and not default and not self.select:
+            return code not in self.ignore
         def hit(patterns: tuple[str, ...]) -> int:
             best = max((len(p) for p in patterns if code.startswith(p)), default=-1)
             if group is not None and group.upper() in patterns:
@@ -259,9 +272,25 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
     def codes(key: str) -> tuple[str, ...]:
         out = tuple(c.strip().upper() for c in strings(key))
         for c in out:
-            if not _CODE.match(c):
-                raise fail(key, f"`{c}` is not a rule code, prefix or group (e.g. `SG20`, `SG2`, `hygiene`)")
+            problem = unknown_code(c)
+            if problem:
+                raise fail(key, problem)
         return out
+
+    levels: list[tuple[str, str]] = []
+    raw_levels = raw.get("rules", {})
+    if not isinstance(raw_levels, dict):
+        raise fail("rules", "must be a table of rule codes and levels, e.g. `SG58 = \"off\"`")
+    for code, level in raw_levels.items():
+        code = str(code).strip().upper()
+        problem = unknown_code(code, prefixes=False)
+        if problem:
+            raise fail("rules", problem)
+        if level is False:
+            level = "off"  # (YAML reads an unquoted `off` as false)
+        if level not in RULE_LEVELS:
+            raise fail("rules", f"{code}: unknown level `{level}` (choose from: {', '.join(RULE_LEVELS)})")
+        levels.append((code, str(level)))
 
     pg_version = raw.get("pg-version", 15)
     if isinstance(pg_version, str) and re.fullmatch(r"[0-9]{1,3}", pg_version.strip()):
@@ -282,6 +311,7 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
     convention = string("convention", CONVENTIONS)
     fail_on = string("fail-on", FAIL_ON)
     catalog = string("catalog")
+    baseline = string("baseline")
     folders: list[MigrationFolder] = []
     value = raw.get("migrations", [])
     if isinstance(value, (str, dict)):
@@ -301,6 +331,8 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
     for item in value:
         if isinstance(item, str):
             folders.append(MigrationFolder((root / item).resolve(), convention or "auto"))
+            if not folders[-1].path.is_dir():
+                raise fail("migrations", f"folder `{item}` does not exist (relative to {root})")
         elif isinstance(item, dict) and isinstance(item.get("path"), str):
             conv = item.get("convention", convention or "auto")
             if conv not in CONVENTIONS:
@@ -310,6 +342,8 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
                 raise fail("migrations", f"unknown key `{sorted(extra)[0]}` in a folder (use `path`, `convention`, "
                                          "`dialect`)")
             folders.append(MigrationFolder((root / item["path"]).resolve(), conv))
+            if not folders[-1].path.is_dir():
+                raise fail("migrations", f"folder `{item['path']}` does not exist (relative to {root})")
             if "dialect" in item:
                 paths_dialects.append((folders[-1].path, dialect_value("migrations", item["path"], item["dialect"])))
         else:
@@ -319,6 +353,8 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
         raise fail("dialects", "must be a table of paths and their dialects, e.g. `db/mysql = \"mysql\"`")
     for where, value in raw_dialects.items():
         paths_dialects.append(((root / str(where)).resolve(), dialect_value("dialects", str(where), value)))
+        if not paths_dialects[-1][0].exists():
+            raise fail("dialects", f"`{where}` does not exist (relative to {root})")
     envs: list[Environment] = []
     raw_envs = raw.get("environments", {})
     if not isinstance(raw_envs, dict):
@@ -357,6 +393,8 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
         migrations=tuple(folders),
         select=codes("select"),
         ignore=codes("ignore"),
+        levels=tuple(levels),
+        baseline=(root / baseline).resolve() if baseline else None,
         exclude=strings("exclude"),
         pg_version=pg_version,
         assume_in_transaction=assume,
@@ -472,10 +510,12 @@ def _apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
         elif key in ("select", "ignore"):
             out = tuple(c.strip().upper() for c in value if c.strip())
             for c in out:
-                if not _CODE.match(c):
-                    raise SqlguardError(f"--{key}: `{c}` is not a rule code, prefix or group (e.g. `SG20`, `SG2`, "
-                                        "`hygiene`)")
+                problem = unknown_code(c)
+                if problem:
+                    raise SqlguardError(f"--{key}: {problem}")
             changes[key] = out
+        elif key == "baseline":
+            changes["baseline"] = (cwd / value).resolve()
         elif key == "exclude":
             changes["exclude"] = tuple(value)
         elif key == "fail-on":
@@ -492,6 +532,30 @@ def _apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
         else:
             changes[key] = value
     return replace(settings, **changes)
+
+
+def rule_codes() -> tuple[str, ...]:
+    """Every rule's code, from the rule modules' names (`sg20_unconditional_drop.py`): without importing
+    the rules, which a run answered from the cache never needs. tests/test_rules.py checks that each
+    module's name carries its rule's code."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sqlguard.rules")
+    folders = spec.submodule_search_locations if spec is not None else None
+    names = (n for f in folders or () for n in os.listdir(f))
+    return tuple(sorted({f"SG{m.group(1)}" for n in names if (m := re.match(r"sg(\d\d)_\w+\.py$", n))}))
+
+
+def unknown_code(code: str, prefixes: bool = True) -> str | None:
+    """Why `code` names no rule (None when it names one: a code, a prefix such as `SG5`, or a group)."""
+    if code.lower() in GROUPS and prefixes:
+        return None
+    codes = rule_codes()
+    if code in codes or (prefixes and _CODE.match(code) and any(c.startswith(code) for c in codes)):
+        return None
+    close = _close_matches(code, codes + (GROUPS if prefixes else ()))
+    hint = f": did you mean `{close[0]}`?" if close else " (`sqlguard rules` lists them)"
+    return f"`{code}` is not a rule code{', prefix or group' if prefixes else ''}{hint}"
 
 
 def _close_matches(word: str, choices: Any) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import CORPORA
+from conftest import CORPORA, needs_shared
 
 
 def _tree(tmp_path: Path) -> Path:
@@ -49,6 +49,7 @@ def test_no_cache_writes_nothing(run_cli, tmp_path: Path) -> None:  # type: igno
     assert not (tmp_path / ".sqlguard_cache").exists()
 
 
+@needs_shared
 def test_parallel_workers_give_the_same_report(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # several histories (a sqitch project among them), so both workers get folders
     corpora = [str(CORPORA / "harness-golang-migrate" / "app" / "store" / "database" / "migrate" / "postgres"),

@@ -35,6 +35,8 @@ def test_cli_flags_replace_config_keys(tmp_path: Path) -> None:
 
 
 def test_migration_folders_resolve_against_the_config(tmp_path: Path) -> None:
+    (tmp_path / "db" / "migrations").mkdir(parents=True)
+    (tmp_path / "legacy").mkdir()
     (tmp_path / "sqlguard.yaml").write_text("catalog: rules/c.yaml\nmigrations:\n  - db/migrations\n"
                                             "  - {path: legacy, convention: flyway}\n")
     s = load_settings(None, [tmp_path])
@@ -46,6 +48,12 @@ def test_migration_folders_resolve_against_the_config(tmp_path: Path) -> None:
     ("sqlguard.yaml", "dialect: postgres\nfail_on: error\n", 2, "did you mean `fail-on`"),
     ("sqlguard.yaml", "dialect: oracle\n", 1, "unknown value `oracle`"),
     ("sqlguard.yaml", "select: [SG20, DROP]\n", 1, "`DROP` is not a rule code"),
+    ("sqlguard.yaml", "select: [SG99]\n", 1, "`SG99` is not a rule code, prefix or group: did you mean `SG59`?"),
+    ("sqlguard.yaml", "ignore: [SG9]\n", 1, "`SG9` is not a rule code"),
+    ("sqlguard.yaml", "rules:\n  SG58: loud\n", 1, "unknown level `loud`"),
+    ("sqlguard.yaml", "rules:\n  SG5: off\n", 1, "`SG5` is not a rule code: did you mean"),
+    ("sqlguard.yaml", "migrations:\n  - nowhere\n", 1, "folder `nowhere` does not exist"),
+    ("sqlguard.yaml", "dialects:\n  db/h2: mysql\n", 1, "`db/h2` does not exist"),
     ("sqlguard.yaml", "dialect: [postgres\n", 2, "invalid YAML"),
     ("sqlguard.yaml", "migrations: 5\n", 1, "must be a list of folders"),
     ("pyproject.toml", '[tool.sqlguard]\ndialect = "postgres"\nexclude = 3\n', 3, "must be a list of strings"),

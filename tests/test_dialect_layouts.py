@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import CORPORA, FIXTURES, lint_sql
+from conftest import CORPORA, FIXTURES, lint_sql, needs_shared
 
 from sqlguard.config import Settings
 from sqlguard.migrations.dialects import dialect_of, guess, in_file_name, in_folder_name
@@ -128,7 +128,7 @@ def test_nothing_to_lint_is_said(run_cli, tmp_path: Path) -> None:  # type: igno
     assert "nothing to lint" in r.err
 
 
-@pytest.mark.skipif(not CORPORA.is_dir(), reason="../shared/corpora is not present")
+@needs_shared
 @pytest.mark.parametrize("history", ["openfga-goose/assets/migrations", "memos-multidialect/store/migration",
                                      "harness-golang-migrate/app/store/database/migrate"])
 def test_real_multi_dialect_histories_get_no_postgres_rule_off_postgres(run_cli, history: str) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ import types
 from pathlib import Path
 
 import pytest
+from conftest import CORPORA, needs_shared
 
 from sqlguard.diagnostic import Finding
 from sqlguard.migrations.files import MigrationIndex, short_name
@@ -21,7 +22,6 @@ from sqlguard.migrations.history import (
 from sqlguard.rules import sg33_duplicate_version, sg34_out_of_order
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPORA = ROOT.parent / "shared" / "corpora"
 RULE_FIXTURES = ROOT / "fixtures" / "rules"
 
 
@@ -294,7 +294,7 @@ def corpus_histories(dialect: str) -> dict[str, History]:
     return {h.folder.relative_to(CORPORA.resolve()).as_posix(): h for h in index.histories(CORPORA)}
 
 
-@pytest.mark.skipif(not CORPORA.is_dir(), reason="the shared corpora are not checked out")
+@needs_shared
 def test_corpus_histories() -> None:
     pg = corpus_histories("postgres")
     counts = {k: (h.convention, len(h.migrations), sum(m.rollback is not None for m in h.migrations))
@@ -358,7 +358,7 @@ def test_corpus_histories() -> None:
         assert keys == sorted(keys)
 
 
-@pytest.mark.skipif(not CORPORA.is_dir(), reason="the shared corpora are not checked out")
+@needs_shared
 def test_every_corpus_file_finds_its_history_without_raising() -> None:
     for dialect in ("postgres", "mysql", "sqlite"):
         index = HistoryIndex(MigrationIndex({}, dialect=dialect), dialect)

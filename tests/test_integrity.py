@@ -8,6 +8,7 @@ import types
 from pathlib import Path
 
 import pytest
+from conftest import CORPORA, needs_shared
 
 from sqlguard.diagnostic import Finding
 from sqlguard.migrations.files import MigrationIndex
@@ -24,7 +25,6 @@ from sqlguard.migrations.integrity import (
 from sqlguard.rules import sg36_modified_migration
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPORA = ROOT.parent / "shared" / "corpora"
 FIXTURE = ROOT / "fixtures" / "rules" / "SG36"
 
 FILES = {
@@ -249,7 +249,7 @@ def test_sg36_docs_example(tmp_path: Path) -> None:
     assert sg36(integrity_problem(load(tmp_path), tmp_path / name))
 
 
-@pytest.mark.skipif(not CORPORA.is_dir(), reason="the shared corpora are not checked out")
+@needs_shared
 def test_corpus_histories_hash_and_match(tmp_path: Path) -> None:
     for dialect in ("postgres", "sqlite"):
         for history in HistoryIndex(MigrationIndex({}, dialect=dialect), dialect).histories(CORPORA):

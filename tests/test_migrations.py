@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import CORPORA, needs_shared
 
 from sqlguard.diagnostic import Finding, Span, SqlguardError
 from sqlguard.migrations.files import MigrationFile, MigrationIndex, parse_sqitch_plan
@@ -20,7 +21,6 @@ from sqlguard.rules import sg30_migration_name, sg31_missing_rollback
 from sqlguard.sql.split import split
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPORA = ROOT.parent / "shared" / "corpora"
 RULE_FIXTURES = ROOT / "fixtures" / "rules"
 
 
@@ -573,7 +573,7 @@ def _classify_corpus(name: str) -> Iterator[tuple[Path, MigrationFile | None]]:
         yield path, index.classify(path, path.read_bytes().decode("utf-8", errors="replace"))
 
 
-@pytest.mark.skipif(not CORPORA.is_dir(), reason="the shared corpora are not checked out")
+@needs_shared
 def test_every_corpus_file_classifies_and_the_rules_run() -> None:
     for corpus in sorted(p.name for p in CORPORA.iterdir() if p.is_dir()):
         for path, migration in _classify_corpus(corpus):
@@ -582,7 +582,7 @@ def test_every_corpus_file_classifies_and_the_rules_run() -> None:
                 assert f.message and "None" not in f.message, (path, f.message)
 
 
-@pytest.mark.skipif(not CORPORA.is_dir(), reason="the shared corpora are not checked out")
+@needs_shared
 def test_corpus_facts() -> None:
     def census(name: str) -> collections.Counter[tuple[str | None, str | None, str | None]]:
         return collections.Counter((m.convention, m.role, m.rollback_state) if m else (None, None, None)

@@ -27,7 +27,7 @@ from functools import cache
 from typing import Any
 
 import pytest
-from conftest import CORPORA, create_database, drop_database
+from conftest import CORPORA, create_database, drop_database, needs_shared
 
 pytestmark = pytest.mark.live
 
@@ -335,6 +335,7 @@ def _check_rollback(conn: Any, label: str, name: str, text: str, before: Any, ou
                             "before it (before -> after the rollback): " + "; ".join(unexplained) + f"\n{text}")
 
 
+@needs_shared
 @pytest.mark.parametrize("label,history", HISTORIES, ids=[label for label, _ in HISTORIES])
 def test_history_on_a_real_server_matches_its_replay_and_rollbacks(pg_server: Any, label: str,
                                                                     history: Any) -> None:

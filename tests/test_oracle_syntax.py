@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pgserver
 import pytest
-from conftest import CORPORA, ROOT, _live_unavailable
+from conftest import CORPORA, REGRESS, _live_unavailable, needs_shared
 
 from sqlguard.sql import pgtree
 from sqlguard.sql.ddl import describe
@@ -36,7 +36,6 @@ from sqlguard.sql.text import decode
 
 pytestmark = pytest.mark.live
 
-REGRESS = ROOT.parent / "shared" / "conformance" / "postgres-regress"
 # The PostgreSQL files of the corpora (the rest are MySQL, SQLite or SQL Server).
 PG_CORPORA = ("chatbot-ui-supabase", "chef-server-sqitch", "harness-golang-migrate/app/store/database/migrate/postgres",
               "memos-multidialect/store/migration/postgres", "openfga-goose/assets/migrations/postgres",
@@ -193,6 +192,7 @@ def _judge(runner: _Conn, parser: _Conn, path: Path, raw: str, scanned: str, tal
             tally.missed_by_parser.append(shown)
 
 
+@needs_shared
 def test_sg00_agrees_with_postgresql(server: str) -> None:
     import psycopg
     from psycopg import sql

@@ -367,8 +367,12 @@ def _special(path: str) -> bool:
 def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *, fix: bool = False,
                progress: Callable[[int, int], None] | None = None,
                added: frozenset[Path] | None = None, diff: bool = False, cache: bool = False,
-               jobs: int = 1) -> LintResult:
+               jobs: int = 1, only: frozenset[Path] | None = None) -> LintResult:
+    """Lint `paths`. `only`: lint just these files (`--diff-base`: those changed since a commit); the
+    histories they belong to still replay whole."""
     found = discover(paths, settings)
+    if only is not None:
+        found = [p for p in found if real_path(p) in only]
     run = Run.create(settings, catalog, added)
     result = LintResult()
     files = []
@@ -444,8 +448,17 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
         result.sources[source.path] = source
         result.files += 1
     result.cache_hits = store.hits if store is not None else 0
-    result.diagnostics.sort(key=lambda d: d.sort_key)
+    result.diagnostics = configured(result.diagnostics, settings)
     return result
+
+
+def configured(diagnostics: list[Diagnostic], settings: Settings) -> list[Diagnostic]:
+    """In file order, at the severity the config's `rules` table gives each rule."""
+    if settings.levels:
+        diagnostics = [d if settings.level(d.code, d.severity) == d.severity
+                       else replace(d, severity=settings.level(d.code, d.severity))  # type: ignore[arg-type]
+                       for d in diagnostics]
+    return sorted(diagnostics, key=lambda d: d.sort_key)
 
 
 # One Run per worker process, built once by the pool's initializer (histories are replayed per worker).
@@ -519,8 +532,7 @@ def lint_stdin(data: bytes, filename: str | None, settings: Settings, catalog: C
     shown = filename or "-"
     real = Path(filename) if filename else None
     diags, source, fixed_text, applied = _lint_with_fixes(shown, real, data, Run.create(settings, catalog), fix)
-    return LintResult(sorted(diags, key=lambda d: d.sort_key), {shown: source}, 1, applied,
-                      fixed_text if fix else None)
+    return LintResult(configured(diags, settings), {shown: source}, 1, applied, fixed_text if fix else None)
 
 
 def _internal_error(shown: str, err: Exception) -> Diagnostic:

@@ -1,4 +1,4 @@
-"""What git knows about the files being linted: which ones are new (SG34 out-of-order).
+"""What git knows about the files being linted: which ones are new (SG34 out-of-order) or changed (`--diff-base`).
 
 The only module that runs git. Checks get the answer as plain data.
 """
@@ -26,6 +26,13 @@ def _names(output: bytes) -> list[str]:
     return [n for n in output.decode("utf-8", errors="surrogateescape").split("\0") if n]
 
 
+def changed_paths(repo_dir: Path, base: str) -> frozenset[Path] | None:
+    """Files added, copied, modified or renamed since `base`, committed or not, and untracked ones, as
+    absolute resolved paths (`--diff-base`: the files a pull request touches). None outside a git work
+    tree; an unknown `base` raises `SqlguardError`."""
+    return _since(repo_dir, base, "ACMRT")
+
+
 def added_paths(repo_dir: Path, base: str | None) -> frozenset[Path] | None:
     """Files that are new since `base` (a commit, branch or tag), as absolute resolved paths.
 
@@ -38,6 +45,10 @@ def added_paths(repo_dir: Path, base: str | None) -> frozenset[Path] | None:
     Renames are detected (`--find-renames`): a migration renamed to fix its name is not new, and a
     database that ran it still has it under its version.
     """
+    return _since(repo_dir, base, "A")
+
+
+def _since(repo_dir: Path, base: str | None, kinds: str) -> frozenset[Path] | None:
     if shutil.which("git") is None:
         return None
     try:
@@ -49,9 +60,9 @@ def added_paths(repo_dir: Path, base: str | None) -> frozenset[Path] | None:
             if _git(root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").returncode != 0:
                 raise SqlguardError(f"unknown git ref `{base}`: check its spelling, or fetch it first "
                                     f"(CI checkouts are often shallow: `git fetch origin <branch>`)")
-            diff = _git(root, "diff", "--name-only", "--diff-filter=A", "-z", "--find-renames", base, "--")
+            diff = _git(root, "diff", "--name-only", f"--diff-filter={kinds}", "-z", "--find-renames", base, "--")
         elif _git(root, "rev-parse", "--verify", "--quiet", "HEAD").returncode == 0:
-            diff = _git(root, "diff", "--name-only", "--diff-filter=A", "-z", "--find-renames", "HEAD", "--")
+            diff = _git(root, "diff", "--name-only", f"--diff-filter={kinds}", "-z", "--find-renames", "HEAD", "--")
         else:
             diff = _git(root, "ls-files", "--cached", "-z")  # no commit yet: everything staged is new
         untracked = _git(root, "ls-files", "--others", "--exclude-standard", "-z")

@@ -10,6 +10,7 @@ as is (`sys.stdout.write`), never with `print`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlguard.diagnostic import Span, SqlguardError
@@ -59,6 +60,29 @@ def region(source: SourceText, span: Span) -> tuple[int, int, int, int]:
     line, col = source.location(span.start)
     end_line, end_col = source.location(span.end)
     return line, col, end_line, end_col
+
+
+def fingerprints(diagnostics: list[Diagnostic], sources: dict[str, SourceText],
+                 path_of: Callable[[str], str] | None = None) -> list[str]:
+    """A stable fingerprint of each diagnostic (GitLab's report and the baseline share it): a hash of its
+    path (as `path_of` maps it), its code, its message and the text of its line, never the line number,
+    so that it survives edits elsewhere in the file. Identical findings on identical lines are told
+    apart by their order."""
+    import hashlib
+
+    def digest(*parts: str) -> str:  # (NUL-separated, so that no two splits of one text collide)
+        return hashlib.sha256("\0".join(parts).encode("utf-8", errors="surrogateescape")).hexdigest()
+
+    seen: dict[str, int] = {}
+    out = []
+    for d in diagnostics:
+        source = source_for(sources, d.path)
+        line = source.location(d.span.start)[0]
+        content = source.line_text(line).strip() if source.text else ""
+        base = digest(path_of(d.path) if path_of is not None else d.path, d.code, d.message, content)
+        seen[base] = seen.get(base, 0) + 1
+        out.append(base if seen[base] == 1 else digest(base, str(seen[base])))
+    return out
 
 
 def scrub(text: str) -> str:

@@ -12,11 +12,10 @@ line number. Identical findings on identical lines are told apart by their order
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from sqlguard.report import region, scrub, source_for
+from sqlguard.report import fingerprints, region, scrub, source_for
 
 if TYPE_CHECKING:
     from sqlguard.diagnostic import Diagnostic
@@ -26,25 +25,14 @@ SEVERITIES = {"info": "info", "warning": "minor", "error": "major"}
 
 
 def render(diagnostics: list[Diagnostic], sources: dict[str, SourceText]) -> str:
-    seen: dict[str, int] = {}
     issues = []
-    for d in diagnostics:
-        source = source_for(sources, d.path)
-        line, _, end_line, end_col = region(source, d.span)
+    for d, print_ in zip(diagnostics, fingerprints(diagnostics, sources), strict=True):
+        line, _, end_line, end_col = region(source_for(sources, d.path), d.span)
         if end_line > line and end_col == 1:
             end_line -= 1  # a span that ends at a line break ends on the line before
-        content = source.line_text(line).strip() if source.text else ""
-        base = fingerprint(d.path, d.code, d.message, content)
-        seen[base] = seen.get(base, 0) + 1
-        issues.append(_issue(d, line, end_line, base if seen[base] == 1 else fingerprint(base, str(seen[base]))))
+        issues.append(_issue(d, line, end_line, print_))
     # Non-ASCII stays readable; scrub() has already removed what a UTF-8 writer would refuse.
     return json.dumps(issues, indent=2, ensure_ascii=False) + "\n"
-
-
-def fingerprint(*parts: str) -> str:
-    """A stable hash of `parts` (NUL-separated, so that no two splits of one text collide)."""
-    data = "\0".join(parts).encode("utf-8", errors="surrogateescape")
-    return hashlib.sha256(data).hexdigest()
 
 
 def _issue(d: Diagnostic, line: int, end_line: int, print_: str) -> dict[str, Any]:
