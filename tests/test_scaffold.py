@@ -99,6 +99,17 @@ def test_diesel(tmp_path: Path) -> None:
     assert history(tmp_path).migrations[-1].rollback == created[1].resolve()
 
 
+def test_diesel_2_names(tmp_path: Path) -> None:
+    # diesel 2.x: `YYYY-MM-DD-HHMMSS-0000_name`; the new folder takes the same form
+    write(tmp_path, {"00000000000000_diesel_initial_setup/up.sql": "SELECT 1;",
+                     "2023-01-05-120000-0000_create_users/up.sql": "SELECT 1;",
+                     "2024-03-01-093000-0000_same_second/up.sql": "SELECT 1;"})
+    created = new_migration(tmp_path, "auto", "create posts", NOW)
+    assert rel(created, tmp_path.resolve()) == ["2024-03-01-093001-0000_create_posts/up.sql",
+                                                "2024-03-01-093001-0000_create_posts/down.sql"]
+    assert history(tmp_path).migrations[-1].rollback == created[1].resolve()
+
+
 def test_dbmate_and_goose_sections(tmp_path: Path) -> None:
     dbmate = new_migration(tmp_path / "dbmate", "dbmate", "create posts", NOW)
     assert [p.name for p in dbmate] == ["20240301093000_create_posts.sql"]

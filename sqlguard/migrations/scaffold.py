@@ -75,8 +75,16 @@ def new_migration(history_or_folder: History | Path, convention: str, name: str,
             # Undo migrations are a paid Flyway feature; only a folder that already writes them gets one.
             files[folder / f"U{version}__{snake}.sql"] = _rollback_header(up.name)
     elif convention == "diesel":
-        ts = _next_timestamp(existing.versions, now)
-        stamp = datetime.strptime(ts, _TIMESTAMP).strftime("%Y-%m-%d-%H%M%S")
+        # diesel 1.x names `2023-01-05-120000_name`, 2.x `2023-01-05-120000-0000_name`: the first 14
+        # digits are the timestamp; a new folder follows the newest existing one's form
+        ts = _next_timestamp(["".join(re.findall(r"\d", v))[:14] for v in existing.versions], now)
+        try:
+            stamp = datetime.strptime(ts, _TIMESTAMP).strftime("%Y-%m-%d-%H%M%S")
+        except ValueError:
+            stamp = ts  # the newest version is no date
+        newest = max(existing.versions, key=lambda v: "".join(re.findall(r"\d", v))[:14], default="")
+        if re.fullmatch(r"\d{4}-\d\d-\d\d-\d{6}-\d{4}", newest):
+            stamp += "-0000"
         sub = folder / f"{stamp}_{snake}"
         files = {sub / "up.sql": _up_header(snake, now), sub / "down.sql": _rollback_header(f"{sub.name}/up.sql")}
     elif convention == "dbmate":
