@@ -63,7 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                       ".sqlguard_cache/")
     lint.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
                       help="worker processes (default: the cores this process may use)")
-    lint.add_argument("--fix", action="store_true", help="apply autofixes in place (stdin: print fixed SQL)")
+    lint.add_argument("--fix", action="store_true", help="apply autofixes in place (stdin: print fixed SQL); "
+                      "migrations already committed (before --diff-base) or in sqlguard.sum are left alone")
+    lint.add_argument("--fix-applied", action="store_true", help="let --fix and --diff edit migrations that "
+                      "databases may already have run (their runners' checksums then change)")
     lint.add_argument("--diff", action="store_true", help="print the autofixes as a unified diff, write nothing "
                       "(exit 1 when there is something to fix)")
     lint.add_argument("--stdin-filename", help="the path to report for '-' (and to find config from)")
@@ -268,7 +271,14 @@ def _lint(args: argparse.Namespace) -> int:
         if jobs < 1:
             raise SqlguardError("--jobs must be at least 1")
         result = lint_paths(paths, settings, catalog, fix=args.fix, progress=progress, added=added, diff=args.diff,
-                            cache=not args.no_cache, jobs=jobs, only=changed)
+                            cache=not args.no_cache, jobs=jobs, only=changed, fix_applied=args.fix_applied,
+                            base=args.diff_base)
+        if result.held_back:
+            n = len(result.held_back)
+            print(f"sqlguard: {n} migration{'s' if n != 1 else ''} not edited: already committed"
+                  f"{' before ' + args.diff_base if args.diff_base else ''} or recorded in sqlguard.sum, so a "
+                  f"database may have run {'them' if n != 1 else 'it'} ({result.held_back[0]}"
+                  f"{', …' if n > 1 else ''}); --fix-applied edits them too", file=sys.stderr)
         _say_skipped(result.skipped, result.files, paths)
         if args.diff:
             sys.stdout.write("".join(result.diffs))

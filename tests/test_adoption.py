@@ -153,3 +153,46 @@ def test_baseline_round_trip_on_a_real_history(run_cli, tmp_path: Path) -> None:
     newest.write_text("\n\n" + newest.read_text(encoding="utf-8") + "\nDROP TABLE principals;\n", encoding="utf-8")
     found, _, _ = _json(run_cli, "--baseline", str(base), str(history))
     assert [d["code"] for d in found if d["code"] in ("SG20", "SG21")] == ["SG20", "SG21"]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_fix_leaves_applied_migrations_alone(run_cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    repo = tmp_path / "repo"
+    db = repo / "db"
+    db.mkdir(parents=True)
+    drop = "DROP TABLE legacy_sessions;\n"  # SG20's fix: IF EXISTS
+    (db / "V1__create.sql").write_text("CREATE TABLE legacy_sessions (id int);\n", encoding="utf-8")
+    (db / "V2__drop.sql").write_text(drop, encoding="utf-8")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "base")
+    _git(repo, "checkout", "-q", "-b", "feature")
+    (db / "V3__drop_again.sql").write_text(drop, encoding="utf-8")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "feature")
+    (db / "V4__drop_new.sql").write_text(drop, encoding="utf-8")  # not committed yet
+    monkeypatch.chdir(repo)
+    r = run_cli("lint", "--no-cache", "--fix", "--exit-zero", "db")
+    assert (db / "V2__drop.sql").read_text(encoding="utf-8") == drop  # committed: a database ran it
+    assert (db / "V3__drop_again.sql").read_text(encoding="utf-8") == drop
+    assert "IF EXISTS" in (db / "V4__drop_new.sql").read_text(encoding="utf-8")
+    assert "2 migrations not edited" in r.err and "--fix-applied" in r.err
+    # Against the branch's base, the branch's own committed migration is not applied yet.
+    r = run_cli("lint", "--no-cache", "--fix", "--exit-zero", "--diff-base", "main", "db")
+    assert "IF EXISTS" in (db / "V3__drop_again.sql").read_text(encoding="utf-8")
+    assert (db / "V2__drop.sql").read_text(encoding="utf-8") == drop
+    r = run_cli("lint", "--no-cache", "--fix", "--fix-applied", "--exit-zero", "db")
+    assert "IF EXISTS" in (db / "V2__drop.sql").read_text(encoding="utf-8") and "not edited" not in r.err
+
+
+def test_fix_leaves_migrations_in_sqlguard_sum_alone(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    db = tmp_path / "db"
+    db.mkdir()
+    drop = "DROP TABLE legacy_sessions;\n"
+    (db / "20240101000000_drop.sql").write_text(drop, encoding="utf-8")
+    assert run_cli("hash", str(db)).code == 0  # writes sqlguard.sum
+    (db / "20240102000000_drop_more.sql").write_text(drop, encoding="utf-8")
+    r = run_cli("lint", "--no-cache", "--fix", "--exit-zero", str(db))
+    assert (db / "20240101000000_drop.sql").read_text(encoding="utf-8") == drop
+    assert "IF EXISTS" in (db / "20240102000000_drop_more.sql").read_text(encoding="utf-8")
+    assert "1 migration not edited" in r.err

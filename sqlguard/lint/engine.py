@@ -47,6 +47,7 @@ class LintResult:
     diffs: list[str] = field(default_factory=list)  # with --diff: what --fix would change, per file
     cache_hits: int = 0
     skipped: dict[str, list[str]] = field(default_factory=dict)  # files of a dialect sqlguard does not read
+    held_back: list[str] = field(default_factory=list)  # migrations --fix left alone: already applied
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Run:
     _rules: list[Rule] | None = None
     replays: Any = None  # the Cache that keeps each history's last replay (None: --no-cache)
     _by_dialect: dict[str, tuple[Settings, list[Rule]]] = field(default_factory=dict)
+    _committed: dict[tuple[str, str | None], frozenset[Path] | None] = field(default_factory=dict)  # git, per folder
 
     @property
     def rules(self) -> list[Rule]:
@@ -74,6 +76,27 @@ class Run:
         if self._rules is None:
             self._rules = _rules(self.settings)
         return self._rules
+
+    def already_applied(self, path: Path, data: bytes, base: str | None) -> bool:
+        """Whether a database may already have run the migration `path`, so that editing it breaks the
+        runner's checksum (Flyway, sqlguard.sum) or leaves databases with another schema: it is
+        committed before `base` (without one: committed at all), or its history's `sqlguard.sum`
+        records it. A rollback, a repeatable migration and a file that is no migration are never applied."""
+        from sqlguard.migrations.gitinfo import committed_paths
+        from sqlguard.migrations.integrity import recorded
+
+        real = real_path(path)
+        migration = self.index.classify(real, data.decode("utf-8", errors="replace"))
+        if migration is None or migration.role not in ("up", "baseline"):
+            return False
+        key = (str(real.parent), base)  # (per folder: the git work tree is the file's own)
+        if key not in self._committed:
+            self._committed[key] = committed_paths(real.parent, base)
+        committed = self._committed[key]
+        if committed is not None and real in committed:
+            return True
+        history = self.history_index(self.dialect_of(path)).history_for(real)
+        return history is not None and recorded(history, real)
 
     def dialect_of(self, path: Path) -> str:
         """The dialect of a SQL file (`sqlguard.migrations.dialects`, the one reader of that fact)."""
@@ -367,9 +390,11 @@ def _special(path: str) -> bool:
 def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *, fix: bool = False,
                progress: Callable[[int, int], None] | None = None,
                added: frozenset[Path] | None = None, diff: bool = False, cache: bool = False,
-               jobs: int = 1, only: frozenset[Path] | None = None) -> LintResult:
+               jobs: int = 1, only: frozenset[Path] | None = None, fix_applied: bool = False,
+               base: str | None = None) -> LintResult:
     """Lint `paths`. `only`: lint just these files (`--diff-base`: those changed since a commit); the
-    histories they belong to still replay whole."""
+    histories they belong to still replay whole. With `fix` or `diff`, a migration a database may already
+    have run (`already_applied`, as of `base`) is not edited unless `fix_applied`."""
     found = discover(paths, settings)
     if only is not None:
         found = [p for p in found if real_path(p) in only]
@@ -417,7 +442,10 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
     else:
         for n, (i, path, shown, data, _) in enumerate(todo):
             try:
-                diags, source, fixed_text, applied = _lint_with_fixes(shown, path, data, run, fix or diff)
+                may_fix = (fix or diff) and (fix_applied or not run.already_applied(path, data, base))
+                diags, source, fixed_text, applied = _lint_with_fixes(shown, path, data, run, may_fix)
+                if (fix or diff) and not may_fix and any(d.fix is not None for d in diags):
+                    result.held_back.append(shown)
             except Exception as err:  # a bug on one file must not end the run over the others
                 done[i] = ([_internal_error(shown, err)], SourceText(shown, ""))
                 continue

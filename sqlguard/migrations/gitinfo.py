@@ -33,6 +33,31 @@ def changed_paths(repo_dir: Path, base: str) -> frozenset[Path] | None:
     return _since(repo_dir, base, "ACMRT")
 
 
+def committed_paths(repo_dir: Path, base: str | None) -> frozenset[Path] | None:
+    """The files of commit `base` (without one: of HEAD) in the git work tree holding `repo_dir`, as
+    absolute resolved paths: what a database may already have run. None outside a work tree, or
+    before the first commit; an unknown `base` raises `SqlguardError`."""
+    if shutil.which("git") is None:
+        return None
+    try:
+        top = _git(Path(repo_dir), "rev-parse", "--show-toplevel")
+        if top.returncode != 0:
+            return None
+        root = Path(top.stdout.decode("utf-8", errors="surrogateescape").strip())
+        ref = base or "HEAD"
+        if _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode != 0:
+            if base is None:
+                return None  # no commit yet
+            raise SqlguardError(f"unknown git ref `{base}`: check its spelling, or fetch it first "
+                                f"(CI checkouts are often shallow: `git fetch origin <branch>`)")
+        tree = _git(root, "ls-tree", "-r", "-z", "--name-only", ref)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if tree.returncode != 0:
+        return None
+    return frozenset(Path(os.path.realpath(root / name)) for name in _names(tree.stdout))
+
+
 def added_paths(repo_dir: Path, base: str | None) -> frozenset[Path] | None:
     """Files that are new since `base` (a commit, branch or tag), as absolute resolved paths.
 

@@ -108,6 +108,19 @@ def read_sum(history: History) -> str | None:
         return None
 
 
+def recorded(history: History, path: Path) -> bool:
+    """Whether the history's `sqlguard.sum` records `path` (then a database may have run it)."""
+    text = read_sum(history)
+    parsed = _parse(text) if text is not None else None
+    if parsed is None:
+        return False
+    try:
+        rel = path.resolve().relative_to(history.folder.resolve()).as_posix()
+    except ValueError:
+        return False
+    return any(line.path == rel for line in parsed[1])
+
+
 def _parse(text: str) -> tuple[str, list[SumLine]] | None:
     """(first line, the other lines), None when the text is not a sum file at all."""
     text = text.replace("\r\n", "\n").lstrip("\ufeff")
