@@ -1,6 +1,8 @@
 """A statement destroys data: DROP TABLE, DROP COLUMN, TRUNCATE, DELETE / UPDATE without WHERE, DROP DATABASE.
 
-DROP SCHEMA … CASCADE is reported too: it drops every table of the schema.
+DROP SCHEMA … CASCADE is reported too: it drops every table of the schema. An UPDATE without WHERE
+that only fills columns the same migration added (a backfill) loses nothing: it is reported with
+what it costs instead, one transaction that rewrites every row, and how to batch it.
 
 Not reported in rollbacks (a `_rollback.sql`, `.down.sql`, undo file or down section), whose job is
 to undo their migration, nor inside function bodies, which run later, when called.
@@ -68,7 +70,30 @@ def check(ctx: StatementContext) -> Iterator[Finding]:
         target = d.target
         where = ctx.cover(d.verb_at, target.at) if d.verb_at and target and target.at else d.verb_at
         table = shown(ctx, target) if target is not None else "?"
+        added = _added_here(ctx, target, d.assigned) if d.verb == "UPDATE" and target is not None else False
+        if added:
+            cols = ", ".join(f"`{table}.{c}`" for c in d.assigned)
+            yield ctx.report(where, f"`UPDATE {table}` without `WHERE` backfills {cols}, which this migration adds: "
+                                    "no data is lost, but one statement rewrites every row of the table in one "
+                                    "transaction, holding each row's lock until it commits and leaving a dead "
+                                    "version of every row behind.",
+                             help="On a large table, backfill in batches outside the migration's transaction "
+                                  "(`UPDATE … WHERE id BETWEEN … AND …`, one commit per batch), or give the column "
+                                  "a DEFAULT when you add it.")
+            return
         yield _report(ctx, where, f"`{d.verb}` without `WHERE` {what} `{table}`", target)
+
+
+def _added_here(ctx: StatementContext, table: Name, columns: tuple[str, ...]) -> bool:
+    """Whether every column in `columns` was added to `table` by an earlier statement of this file: the
+    UPDATE fills a new column (a backfill) rather than overwriting existing values."""
+    from sqlguard.lint.facts import facts
+
+    if not columns:
+        return False
+    added = {a.column_def.name for i, alter in facts(ctx.file).alters(table.name) if i < ctx.index
+             for a in alter.actions if a.kind == "AT_AddColumn" and a.column_def is not None}
+    return all(c in added for c in columns)
 
 
 def _report(ctx: StatementContext, where: Span | At | None, what: str, table: Name | None, *, whole: str = "",

@@ -169,7 +169,18 @@ def _describe(lx: _Lex, tree: Any, dialect: str, first: str, refs: tuple[Referen
         if verb in ("DELETE", "UPDATE"):
             where = any(t.upper == "WHERE" and t.depth == 0 for t in lx.toks[k:])
         target = _dml_target(lx, k, verb)
-        return Dml(kind=verb.lower(), verb=verb, target=target, where=where, verb_at=lx.at(k), references=refs)
+        assigned: list[str] = []
+        if verb == "UPDATE":  # SET a = …, t.b = … (the names just before a top-level `=`)
+            toks = lx.toks
+            start = next((i for i in range(k, len(toks)) if toks[i].upper == "SET" and toks[i].depth == 0), len(toks))
+            for i in range(start + 1, len(toks) - 1):
+                if toks[i].upper == "WHERE" and toks[i].depth == 0:
+                    break
+                if toks[i + 1].value == "=" and toks[i].depth == 0 and toks[i].kind in _NAMES and (
+                        toks[i - 1].upper == "SET" or toks[i - 1].value in (",", ".")):
+                    assigned.append(toks[i].name)
+        return Dml(kind=verb.lower(), verb=verb, target=target, where=where, verb_at=lx.at(k), references=refs,
+                   assigned=tuple(dict.fromkeys(assigned)))
     return None
 
 

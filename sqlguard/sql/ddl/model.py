@@ -347,6 +347,7 @@ class Dml(Description):
     target: Name | None = None
     where: bool = True  # UPDATE / DELETE: has a WHERE (or a join that limits it)
     verb_at: At | None = None
+    assigned: tuple[str, ...] = ()  # UPDATE: the columns its SET assigns
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -1191,9 +1191,11 @@ def _dml(verb: str) -> Any:
             locks.append(RelationLock(target, L.lock_of(verb), form=verb))
             locks.extend(_read_locks(refs))
         verb_i = t.find(verb, 0, 0)
+        assigned = tuple(dict.fromkeys(r["ResTarget"]["name"] for r in n.get("targetList") or ()
+                                       if "ResTarget" in r and r["ResTarget"].get("name"))) if verb == "UPDATE" else ()
         return Dml(kind=verb.lower(), node=f"{verb.title()}Stmt", verb=verb, target=target, where=where,
                    verb_at=t.at(verb_i, verb_i) if verb_i is not None else None, locks=tuple(locks),
-                   references=tuple(refs), settings=settings)
+                   references=tuple(refs), settings=settings, assigned=assigned)
     return read
 
 
