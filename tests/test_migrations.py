@@ -668,3 +668,28 @@ def test_real_path_follows_links_and_the_current_folder(tmp_path: Path, monkeypa
     first = real_path(Path("b/x.sql"))
     monkeypatch.chdir(tmp_path)
     assert real_path(Path("b/x.sql")) == Path(os.path.realpath(tmp_path)) / "b" / "x.sql" != first
+
+
+def test_popx_autocommit_files_run_outside_a_transaction(tmp_path: Path) -> None:
+    from sqlguard.config import Settings
+    from sqlguard.lint.engine import lint_paths
+    from sqlguard.migrations.files import autocommit, wraps
+
+    m = tmp_path / "m"
+    m.mkdir()
+    (m / "20190611004000_create.up.sql").write_text("CREATE TABLE identities (id uuid PRIMARY KEY, nid uuid);\n")
+    (m / "20190611004000_create.down.sql").write_text("DROP TABLE IF EXISTS identities;\n")
+    cic = "CREATE INDEX CONCURRENTLY IF NOT EXISTS identities_nid_idx ON identities (nid);\n"
+    (m / "20250912000000000000_nid_idx.cockroach.autocommit.up.sql").write_text(cic)
+    (m / "20250912000000000000_nid_idx.autocommit.up.sql").write_text(cic)
+    (m / "20250912000000000000_nid_idx.autocommit.down.sql").write_text("DROP INDEX CONCURRENTLY IF EXISTS "
+                                                                        "identities_nid_idx;\n")
+    (m / "20250913000000000000_in_tx.up.sql").write_text(cic.replace("nid_idx", "nid2_idx"))
+    (m / "20250913000000000000_in_tx.down.sql").write_text("DROP INDEX IF EXISTS identities_nid2_idx;\n")
+    assert autocommit(m / "20250912000000000000_nid_idx.mysql.autocommit.down.sql")
+    assert not autocommit(m / "20190611004000_autocommit_stuff.up.sql")
+    assert not wraps(cic, None, "golang-migrate", path=m / "20250912000000000000_nid_idx.autocommit.up.sql")
+    result = lint_paths([str(m)], Settings(root=tmp_path), None)
+    sg51 = [(Path(d.path).name, d.code) for d in result.diagnostics if d.code == "SG51"]
+    assert sg51 == [("20250913000000000000_in_tx.up.sql", "SG51")]  # only the file the runner wraps
+    assert not [d for d in result.diagnostics if d.code == "SG31"]

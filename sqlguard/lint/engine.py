@@ -629,8 +629,8 @@ def lint_source(shown: str, real: Path | None, data: bytes, run: Run) -> tuple[l
                       parts.comments, migration, known, facts.leftovers,
                       facts.extra.get("integrity"), facts.extra.get("duplicates", ()),
                       facts.extra.get("newer_existing"), state=state, final=facts.final,
-                      wrapped=wraps(decoded.text, settings.assume_in_transaction, convention),
-                      down_wrapped=wraps(decoded.text, settings.assume_in_transaction, convention, "down"))
+                      wrapped=wraps(decoded.text, settings.assume_in_transaction, convention, path=real),
+                      down_wrapped=wraps(decoded.text, settings.assume_in_transaction, convention, "down", real))
     # (sqlguard's own runner leaves a wrapped migration's BEGIN and COMMIT out; other runners send them)
     ctx.transactions = file_transactions(statements, ctx.wraps, settings.dialect, convention != "sqlguard")
     raw: list[tuple[Rule, Finding, Statement | None]] = []

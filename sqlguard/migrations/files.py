@@ -115,18 +115,28 @@ RUNNER_TABLES = frozenset({"migrations", "schema_migrations", "schema_version", 
 WRAPPING = frozenset({"sqlguard", "golang-migrate", "flyway", "dbmate", "goose", "diesel", "numbered"})
 
 
-def wraps(text: str, assume: bool | None, convention: str | None, section: str | None = None) -> bool:
+def wraps(text: str, assume: bool | None, convention: str | None, section: str | None = None,
+          path: Path | None = None) -> bool:
     """Whether a file of a history in `convention` (None: not a migration) runs inside one transaction
-    its runner opens: the file's directive, else `assume-in-transaction`, else the convention's runner.
-    `section`: of a dbmate file, the `up` (the default) or `down` section, which each have their flag."""
+    its runner opens: the file's directive (or a pop/popx `.autocommit.` name, which runs it without
+    one), else `assume-in-transaction`, else the convention's runner. `section`: of a dbmate file, the
+    `up` (the default) or `down` section, which each have their flag."""
     from sqlguard.sql.directives import transaction_directive
 
     said = transaction_directive(text, section)
     if said is not None:
         return said.wraps
+    if path is not None and convention == "golang-migrate" and autocommit(path):
+        return False
     if assume is not None:
         return assume
     return convention in WRAPPING
+
+
+def autocommit(path: Path) -> bool:
+    """A pop/popx migration named to run outside a transaction: `<version>_<name>[.<db>].autocommit.up.sql`."""
+    parts = path.name.lower().split(".")
+    return "autocommit" in parts[1:-1]
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ def read_script(path: Path, section: str | None = None, dialect: str = "postgres
             continue
         desc = ddl.describe(body, dialect)
         out.append(ScriptStatement(body, line, desc.outside_transaction, desc.transaction))
-    wrapped = wraps(text, assume_in_transaction, convention, section)
+    wrapped = wraps(text, assume_in_transaction, convention, section, path)
     if not wrapped:
         unclosed = _explicit(out).unclosed
         if unclosed:
