@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--statistics", action="store_true", help="print how many findings each rule has, instead of "
                       "the findings")
 
+    inspect = sub.add_parser("inspect", help="show the migration histories sqlguard finds, and how it reads them",
+                             description="Each migration history under PATH: its folder, runner convention, "
+                             "dialect (and what decided it), transaction mode, migrations, first and last version, "
+                             "and the config line that pins what sqlguard guessed.")
+    inspect.add_argument("paths", nargs="*", metavar="PATH", help="folders or files (default: the current folder)")
+    inspect.add_argument("--format", choices=("text", "json"), default="text")
+    _common(inspect)
+
     schema = sub.add_parser("schema", help="print the schema that a migration history produces")
     schema.add_argument("path", nargs="?", help="a migration folder or a file in it (default: the configured "
                         "migrations, else the current folder)")
@@ -205,7 +213,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     local: dict[str, Callable[[], int]] = {
         "lint": lambda: _lint(args), "rules": lambda: _rules(args.format), "explain": lambda: _explain(args.code),
         "schema": lambda: _schema(args), "rollback-gen": lambda: _rollback_gen(args), "hash": lambda: _hash(args),
-        "new": lambda: _new(args), "db": lambda: _db(args), "status": lambda: _status(args)}
+        "new": lambda: _new(args), "db": lambda: _db(args), "status": lambda: _status(args),
+        "inspect": lambda: _inspect(args)}
     if args.command in local:
         return local[args.command]()
     if args.command in ("apply", "rollback", "restore", "baseline"):  # the runner's commands (cli_apply)
@@ -360,6 +369,41 @@ def _say_skipped(skipped: dict[str, list[str]], linted: int, paths: list[str]) -
     if linted == 0:
         print(f"sqlguard: nothing to lint in {', '.join(paths)} (no .sql or .py file"
               f"{' of a dialect sqlguard reads' if skipped else ''})", file=sys.stderr)
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from sqlguard.diagnostic import SqlguardError
+    from sqlguard.migrations.layout import inspect
+
+    targets = [Path(p) for p in (args.paths or ["."])]
+    for t in targets:
+        if not t.exists():
+            raise SqlguardError(f"no such file or directory: {t}")
+    settings = _settings_for(args, targets)
+    found = inspect(settings, targets)
+    if args.format == "json":
+        print(json.dumps([h.as_dict() for h in found], indent=2))
+        return EXIT_CLEAN
+    if not found:
+        print(f"No migration history found in {', '.join(map(str, targets))} (a folder of migrations of a known "
+              "convention, or one named in the config's `migrations`).")
+        return EXIT_CLEAN
+    for h in found:
+        versions = f"{h.first} … {h.last}" if h.first and h.first != h.last else (h.first or "no versions")
+        lines = [f"{h.folder}",
+                 f"  convention   {h.convention}",
+                 f"  dialect      {h.dialect} (from {h.dialect_from})"
+                 + ("" if h.read else ": sqlguard does not read it, its files are left out"),
+                 f"  transaction  {h.transaction}",
+                 f"  migrations   {h.migrations} ({h.rollbacks} with a rollback), {versions}"]
+        lines += [f"    outside a transaction: {o}" for o in h.outside[:5]]
+        lines.append(f"  pin it       {h.config}")
+        print("\n".join(lines) + "\n")
+    print(f"{len(found)} histor{'ies' if len(found) != 1 else 'y'}. The `pin it` line, in sqlguard.yaml, fixes "
+          "what sqlguard guessed.")
+    return EXIT_CLEAN
 
 
 def _settings_for(args: argparse.Namespace, starts: list[Path]) -> Settings:

@@ -136,3 +136,38 @@ def test_real_multi_dialect_histories_get_no_postgres_rule_off_postgres(run_cli,
     off = [d for d in found if "/postgres/" not in d["filename"] and d["code"] in PG_ONLY]
     assert off == []
     assert any(d["code"] in PG_ONLY for d in found if "/postgres/" in d["filename"])
+
+
+def test_inspect_shows_how_each_history_is_read(run_cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(MULTI)
+    r = run_cli("inspect", "--format", "json")
+    assert r.code == 0, r.err
+    found = {(h["folder"], h["dialect"]): h for h in json.loads(r.out)}
+    assert set(found) == {("flyway/db/migration/MYSQL", "mysql"), ("flyway/db/migration/h2", "h2"),
+                          ("flyway/db/migration/postgres", "postgres"), ("infix/migrations", "cockroachdb"),
+                          ("infix/migrations", "mysql"), ("infix/migrations", "postgres"),
+                          ("infix/migrations", "sqlite")}
+    mysql = found[("flyway/db/migration/MYSQL", "mysql")]
+    assert (mysql["convention"], mysql["dialect_from"], mysql["read"], mysql["migrations"], mysql["first"],
+            mysql["last"]) == ("flyway", "the folder name `MYSQL`", True, 2, "1", "2")
+    assert mysql["config"] == "migrations: [{path: flyway/db/migration/MYSQL, convention: flyway, dialect: mysql}]"
+    assert not found[("flyway/db/migration/h2", "h2")]["read"]
+    # a dialect the file names say is each file's: pinning the folder to one would override the others
+    assert found[("infix/migrations", "sqlite")]["config"] == \
+        "migrations: [{path: infix/migrations, convention: golang-migrate}]"
+    text = run_cli("inspect", "flyway")
+    assert text.code == 0 and "dialect      h2 (from the folder name `h2`): sqlguard does not read it" in text.out
+    assert run_cli("inspect", "nowhere").code == 2
+
+
+def test_inspect_names_the_migrations_that_run_outside_a_transaction(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    m = tmp_path / "m"
+    m.mkdir()
+    (m / "20190611004000_create.up.sql").write_text("CREATE TABLE t (id int);\n", encoding="utf-8")
+    (m / "20250912000000_idx.autocommit.up.sql").write_text("CREATE INDEX CONCURRENTLY i ON t (id);\n",
+                                                            encoding="utf-8")
+    (m / "20250913000000_idx2.up.sql").write_text("-- sqlguard: transaction=off\nCREATE INDEX CONCURRENTLY j "
+                                                  "ON t (id);\n", encoding="utf-8")
+    [h] = json.loads(run_cli("inspect", "--format", "json", str(m)).out)
+    assert h["outside"] == ["20250912000000_idx.autocommit.up.sql", "20250913000000_idx2.up.sql"]
+    assert "2 run outside one" in h["transaction"]

@@ -70,14 +70,19 @@ def guess(path: Path, root: Path | None = None) -> str | None:
     """The dialect a path's names say (its file name first, then the nearest folder), or None. The walk
     up stops at the project's `root` and at the top of a git checkout: a clone under `~/src/postgres/`
     is not a PostgreSQL project for that."""
+    found = _guess(path, root)
+    return found[0] if found is not None else None
+
+
+def _guess(path: Path, root: Path | None) -> tuple[str, str] | None:
     found, _ = in_file_name(path.name)
     if found is not None:
-        return found
+        return found, "the file name"
     parent = path.parent
     while parent != parent.parent and parent != root:
         found = in_folder_name(parent.name)
         if found is not None:
-            return found
+            return found, f"the folder name `{parent.name}`"
         if os.path.exists(os.path.join(parent, ".git")):
             break
         parent = parent.parent
@@ -85,10 +90,14 @@ def guess(path: Path, root: Path | None = None) -> str | None:
 
 
 def dialect_of(path: Path, settings: Settings) -> str:
-    """The dialect of the SQL file `path`: the config's `dialects` (longest matching path first), else
-    what its names say, else the config's `dialect`."""
+    """The dialect of the SQL file `path` (see the module's docs for the order)."""
+    return why(path, settings)[0]
+
+
+def why(path: Path, settings: Settings) -> tuple[str, str]:
+    """(the dialect of the SQL file `path`, what decided it: `--dialect`, the config, a name, the default)."""
     if settings.dialect_forced:
-        return settings.dialect
+        return settings.dialect, "--dialect"
     absolute = Path(os.path.abspath(path))
     best: tuple[int, str] | None = None
     for where, dialect in settings.dialects:
@@ -97,8 +106,8 @@ def dialect_of(path: Path, settings: Settings) -> str:
             if best is None or depth > best[0]:
                 best = (depth, dialect)
     if best is not None:
-        return best[1]
-    return guess(absolute, settings.root) or settings.dialect
+        return best[1], "the config"
+    return _guess(absolute, settings.root) or (settings.dialect, "the config's `dialect`: no name says one")
 
 
 def _under(path: Path, folder: Path) -> bool:

@@ -1,0 +1,89 @@
+"""How sqlguard understood a repository (`sqlguard inspect`): each migration history it found, with its
+folder, runner convention, dialect (and what decided it), transaction mode, migrations and versions,
+and the config line that would change what it guessed.
+
+Nothing here decides anything: the convention is `MigrationIndex`'s and `HistoryIndex`'s, the dialect
+`sqlguard.migrations.dialects`', the transaction mode `files.wraps`'.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlguard.config import Settings
+from sqlguard.migrations.dialects import DIALECTS, READ, why
+from sqlguard.migrations.files import LABELS, MigrationIndex, real_path, wraps
+from sqlguard.migrations.history import HistoryIndex
+
+
+@dataclass
+class HistoryLayout:
+    folder: str  # relative to the project's root when under it
+    convention: str
+    runner: str  # the convention's runner, as people call it
+    dialect: str
+    dialect_from: str  # what decided the dialect
+    read: bool  # sqlguard reads this dialect (else its files are left out)
+    migrations: int
+    rollbacks: int
+    first: str | None
+    last: str | None
+    transaction: str  # how the runner runs its files
+    outside: list[str] = field(default_factory=list)  # migrations that opt out of the runner's transaction
+    config: str = ""  # the `migrations` entry that pins what was guessed
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def inspect(settings: Settings, targets: list[Path]) -> list[HistoryLayout]:
+    """Every migration history under `targets` (a file: the history it belongs to), once each."""
+    index = MigrationIndex({f.path: f.convention for f in settings.migrations}, settings.convention,
+                           dialect=settings.dialect)
+    seen: set[tuple[Path, str]] = set()
+    out: list[HistoryLayout] = []
+    for dialect in DIALECTS:  # a folder holds one history per dialect its files name
+        histories = HistoryIndex(index, dialect)
+        for target in targets:
+            found = histories.histories(target.resolve()) if target.is_dir() else \
+                [h for h in [histories.history_for(real_path(target))] if h is not None]
+            for h in found:
+                first_file = h.migrations[0].path
+                decided, because = why(first_file, settings)
+                if decided != dialect or (h.folder, decided) in seen:
+                    continue  # (listed under the dialect its files are)
+                seen.add((h.folder, decided))
+                out.append(_layout(h, decided, because, settings))
+    return sorted(out, key=lambda x: (x.folder, x.dialect))
+
+
+def _layout(h, dialect: str, because: str, settings: Settings) -> HistoryLayout:  # type: ignore[no-untyped-def]
+    root = settings.root.resolve()
+    folder = h.folder.resolve()
+    shown = os.path.relpath(folder, root) if folder == root or root in folder.parents else str(folder)
+    versions = [m.version for m in h.migrations if m.version]
+    wrapped = settings.assume_in_transaction if settings.assume_in_transaction is not None else None
+    outside = []
+    for m in h.migrations:
+        try:
+            text = m.path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if not wraps(text, settings.assume_in_transaction, h.convention, path=m.path):
+            outside.append(h.relative(m.path))
+    default_wraps = wraps("", settings.assume_in_transaction, h.convention)
+    how = ("each migration in one transaction" if default_wraps else "no transaction around a migration")
+    how += " (assume-in-transaction)" if wrapped is not None else f" ({LABELS.get(h.convention, h.convention)})"
+    if default_wraps and outside:
+        how += f"; {len(outside)} run outside one (a directive or the file name says so)"
+    elif not default_wraps:
+        outside = []
+    # (a dialect its file names say is each file's own: a folder's `dialect` would override them all)
+    pinned = f"{{path: {shown}, convention: {h.convention}" + \
+        (f", dialect: {dialect}}}" if because != "the file name" else "}")
+    return HistoryLayout(shown, h.convention, LABELS.get(h.convention, h.convention), dialect, because,
+                         dialect in READ, len(h.migrations), sum(1 for m in h.migrations if m.rollback is not None),
+                         versions[0] if versions else None, versions[-1] if versions else None, how,
+                         outside[:20], f"migrations: [{pinned}]")
