@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--ignore", type=_codes, help="comma-separated codes or prefixes to skip")
     lint.add_argument("--exclude", action="append", metavar="GLOB", help="skip paths matching GLOB (repeatable)")
     lint.add_argument("--migrations", action="append", metavar="DIR", help="migration folder (repeatable)")
-    lint.add_argument("--convention", choices=("auto", "sqlguard", "golang-migrate", "diesel", "flyway", "sqitch",
-                                               "dbmate", "goose", "numbered"))
+    lint.add_argument("--convention", choices=("auto", "sqlguard", "golang-migrate", "diesel", "prisma",
+                                               "flyway", "sqitch", "dbmate", "goose", "numbered"))
     lint.add_argument("--fail-on", choices=("error", "warning", "info", "never"))
     lint.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings (still 2 on "
                       "errors)")
@@ -143,8 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     new = sub.add_parser("new", help="create the next migration (and its empty rollback) in a folder")
     new.add_argument("name", help="what the migration does, e.g. add_likes_table")
     new.add_argument("--dir", type=Path, help="the migration folder (default: the configured one)")
-    new.add_argument("--convention", choices=("auto", "sqlguard", "golang-migrate", "diesel", "flyway", "sqitch",
-                                              "dbmate", "goose", "numbered"), default="auto")
+    new.add_argument("--convention", choices=("auto", "sqlguard", "golang-migrate", "diesel", "prisma",
+                                              "flyway", "sqitch", "dbmate", "goose", "numbered"), default="auto")
     _common(new)
 
     rules = sub.add_parser("rules", help="list every rule")

@@ -17,7 +17,8 @@ from typing import Any
 from sqlguard.diagnostic import SEVERITY_RANK, SqlguardError
 from sqlguard.sql.split import DIALECTS
 
-CONVENTIONS = ("auto", "sqlguard", "golang-migrate", "diesel", "flyway", "sqitch", "dbmate", "goose", "numbered")
+CONVENTIONS = ("auto", "sqlguard", "golang-migrate", "diesel", "prisma", "flyway", "sqitch", "dbmate", "goose",
+               "numbered")
 FAIL_ON = ("error", "warning", "info", "never")
 KEYS = ("catalog", "dialect", "dialects", "migrations", "convention", "select", "ignore", "rules", "exclude",
         "fail-on", "baseline", "pg-version", "assume-in-transaction", "environments", "apply")
@@ -36,7 +37,7 @@ _TIMEOUT = re.compile(r"^\s*[0-9]+\s*(?:ms|s|min|h)?\s*$")
 _UNIT_MS = {"": 1, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}  # PostgreSQL reads a bare number as ms
 # How each migration runner runs a file: True when it wraps the file in one transaction.
 TRANSACTION_PRESETS = {"sqlguard": True, "golang-migrate": True, "flyway": True, "alembic": True, "django": True,
-                       "dbmate": True, "goose": True, "psql": False, "sqitch": False}
+                       "dbmate": True, "goose": True, "prisma": True, "psql": False, "sqitch": False}
 GROUPS = ("hygiene",)
 CONFIG_NAMES = ("sqlguard.yaml", ".sqlguard.yaml", "pyproject.toml")
 _CODE = re.compile(r"^SG[0-9]{0,2}$|^hygiene$", re.I)

@@ -62,7 +62,7 @@ def _real_folder(folder: str) -> str:
 
 # `numbered` is forward-only numbered SQL (`0001-init.sql`, as node's postgres-migrations runs it):
 # never guessed from a listing, because a folder of numbered files is as often a set of scripts.
-CONVENTIONS = ("sqlguard", "golang-migrate", "diesel", "flyway", "sqitch", "dbmate", "goose", "numbered")
+CONVENTIONS = ("sqlguard", "golang-migrate", "diesel", "prisma", "flyway", "sqitch", "dbmate", "goose", "numbered")
 
 # How a convention is named in messages.
 # The pattern a file name should follow, for help texts when no better name can be derived.
@@ -70,6 +70,7 @@ PATTERNS = {
     "sqlguard": "YYYYMMDDHHMMSS_snake_case_name.sql",
     "golang-migrate": "<version>_<name>.up.sql",
     "diesel": "<version>_<name>/up.sql",
+    "prisma": "<timestamp>_<name>/migration.sql",
     "flyway": "V<version>__<description>.sql",
     "sqitch": "deploy/<change>.sql",
     "dbmate": "<version>_<name>.sql",
@@ -86,6 +87,7 @@ LABELS = {
     "dbmate": "dbmate",
     "goose": "goose",
     "numbered": "numbered (forward-only)",
+    "prisma": "Prisma Migrate",
 }
 
 
@@ -94,7 +96,9 @@ LABELS = {
 # file as one query string, which PostgreSQL runs as one implicit transaction only when it holds
 # several statements; but pop and maragudk/migrate, which read the same `.up.sql` files, wrap every
 # migration in a transaction, so a lone statement there is not taken on trust.)
-LONE_STATEMENT_RUNNERS = frozenset({"flyway"})
+# Prisma Migrate sends `migration.sql` as one script: PostgreSQL runs several statements as one implicit
+# transaction, and a lone statement on its own.
+LONE_STATEMENT_RUNNERS = frozenset({"flyway", "prisma"})
 
 
 def no_transaction_howto(convention: str | None, section: str | None = None) -> str:
@@ -109,10 +113,11 @@ def no_transaction_howto(convention: str | None, section: str | None = None) -> 
 # Tables that migration runners create for their own bookkeeping, outside the history.
 RUNNER_TABLES = frozenset({"migrations", "schema_migrations", "schema_version", "flyway_schema_history",
                            "goose_db_version", "knex_migrations", "alembic_version", "django_migrations",
-                           "sqlguard_migrations", "__diesel_schema_migrations", "seaql_migrations"})
+                           "sqlguard_migrations", "__diesel_schema_migrations", "seaql_migrations",
+                           "_prisma_migrations"})
 
 # Conventions whose runners wrap every migration in a transaction (plain psql and sqitch do not).
-WRAPPING = frozenset({"sqlguard", "golang-migrate", "flyway", "dbmate", "goose", "diesel", "numbered"})
+WRAPPING = frozenset({"sqlguard", "golang-migrate", "flyway", "dbmate", "goose", "diesel", "numbered", "prisma"})
 
 
 def wraps(text: str, assume: bool | None, convention: str | None, section: str | None = None,
@@ -181,6 +186,7 @@ _NUMBERED = re.compile(r"^(\d+)[-_](.+)\.sql$", re.IGNORECASE)
 _GOOSE = re.compile(r"^(\d+)_(.*)\.sql$")
 
 _DIESEL_DIR = re.compile(r"^(\d[\d-]*)_(.+)$")
+_PRISMA_DIR = re.compile(r"^(\d{14})_(.+)$")
 
 _MARKER = re.compile(r"--[ \t]*(?:migrate:(up|down)\b|\+goose[ \t]+(up|down)\b)", re.IGNORECASE)
 _MARKER_HINT = re.compile(r"^[ \t]*--[ \t]*(?:migrate:|\+goose[ \t])", re.IGNORECASE | re.MULTILINE)
@@ -204,7 +210,7 @@ def is_down_marker(comment: str, convention: str) -> bool:
 
 def short_name(path: Path, convention: str) -> str:
     """How messages name a migration file: diesel's folder and sqitch's script folder carry meaning."""
-    if convention == "diesel":
+    if convention in ("diesel", "prisma"):
         return f"{path.parent.name}/{path.name}"
     if convention == "sqitch":
         parts = path.parts
@@ -408,7 +414,7 @@ class MigrationIndex:
             # Flyway scans its locations recursively; diesel keeps each migration in a subfolder;
             # sqitch scripts sit under deploy/ revert/ verify/; the other tools read one flat folder.
             reaches = (depth == 0 or convention in ("flyway", "sqitch", "auto")
-                       or (convention == "diesel" and depth == 1))
+                       or (convention in ("diesel", "prisma") and depth == 1))
             return convention if reaches else None
         return None
 
@@ -426,6 +432,7 @@ class MigrationIndex:
             "sqlguard": self._sqlguard,
             "golang-migrate": self._golang,
             "diesel": self._diesel,
+            "prisma": self._prisma,
             "flyway": self._flyway,
             "numbered": self._numbered,
         }.get(convention)
@@ -439,6 +446,8 @@ class MigrationIndex:
         found: str | None = None
         if "up.sql" in names or "down.sql" in names:
             found = "diesel"
+        elif "migration.sql" in names and _PRISMA_DIR.match(folder.name):
+            found = "prisma"
         else:
             counts = {
                 "golang-migrate": sum(1 for n in names if _GOLANG_SHAPE.search(n)),
@@ -585,6 +594,21 @@ class MigrationIndex:
         suggestion = None if self._exists(path.with_name("up.sql")) else "up.sql"
         return MigrationFile(path, "diesel", "up", version, mname, problem, None, "n/a", orphan=False,
                              suggested_name=suggestion)
+
+    def _prisma(self, path: Path) -> MigrationFile:
+        """Prisma Migrate: `<timestamp>_<name>/migration.sql`, forward-only (it has no down migrations), next
+        to `migration_lock.toml`."""
+        folder = path.parent.name
+        m = _PRISMA_DIR.match(folder)
+        version, mname = (m.group(1), m.group(2)) if m else (None, None)
+        problem = None
+        if m is None:
+            problem = (f"Prisma reads the migration's order from its folder name `<timestamp>_<name>` (e.g. "
+                       f"`20240101120000_{_snake(folder) or 'name'}`), and `{folder}` has none")
+        elif path.name != "migration.sql":
+            problem = "Prisma only runs `migration.sql` in a migration folder, so it will never run"
+        return MigrationFile(path, "prisma", "up", version, mname, problem, None, "n/a", orphan=False,
+                             suggested_name="migration.sql" if problem and m is not None else None)
 
     def _flyway_versions(self, folder: Path) -> _FlywaySets:
         """Versioned and undo migrations of a folder by version (Flyway pairs an undo by version alone)."""

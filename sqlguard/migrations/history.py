@@ -163,7 +163,7 @@ class HistoryIndex:
         if m.convention == "sqitch":
             root = self._sqitch_root(path.parent)
             return (real_path(root), "sqitch") if root is not None else None
-        if m.convention == "diesel":
+        if m.convention in ("diesel", "prisma"):
             return real_path(path.parent.parent), "files"
         return real_path(path.parent), "files"
 
@@ -198,7 +198,8 @@ class HistoryIndex:
                 if entry.is_file() and entry.name.lower().endswith(".sql"):
                     candidates.append(entry)
                 elif entry.is_dir() and entry.name not in _SKIP_DIRS:
-                    candidates.extend(entry / n for n in ("up.sql", "down.sql") if (entry / n).is_file())
+                    candidates.extend(entry / n for n in ("up.sql", "down.sql", "migration.sql")
+                                      if (entry / n).is_file())
             except OSError:
                 continue
         files = self._dialect_files(f for f in (self._file(p) for p in candidates) if f is not None)
@@ -231,6 +232,8 @@ class HistoryIndex:
             return None
         if m.convention == "diesel" and path.name not in ("up.sql", "down.sql"):
             return None  # diesel runs only these two; anything else in its folders is not a migration
+        if m.convention == "prisma" and path.name != "migration.sql":
+            return None
         role = m.role
         name = m.name
         if dialect is not None:
@@ -246,8 +249,8 @@ class HistoryIndex:
         version_key = _version_key(m.convention, m.version)
         if m.convention == "flyway" and role in ("up", "down"):
             pair_key: tuple[object, ...] = ("flyway", version_key)  # Flyway pairs an undo by version alone
-        elif m.convention == "diesel":
-            pair_key = ("diesel", path.parent.name)
+        elif m.convention in ("diesel", "prisma"):
+            pair_key = (m.convention, path.parent.name)
         else:
             pair_key = ("name", _up_name(logical) if role == "down" else logical)
         group = _GROUP.get(role, 1)

@@ -87,6 +87,9 @@ def new_migration(history_or_folder: History | Path, convention: str, name: str,
             stamp += "-0000"
         sub = folder / f"{stamp}_{snake}"
         files = {sub / "up.sql": _up_header(snake, now), sub / "down.sql": _rollback_header(f"{sub.name}/up.sql")}
+    elif convention == "prisma":  # forward-only: no rollback file
+        sub = folder / f"{_next_timestamp(existing.versions, now)}_{snake}"
+        files = {sub / "migration.sql": _up_header(snake, now)}
     elif convention == "dbmate":
         ts = _next_timestamp(existing.versions, now)
         files = {folder / f"{ts}_{snake}.sql": _sections("-- migrate:up", "-- migrate:down", snake, now)}

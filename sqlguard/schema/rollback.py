@@ -222,7 +222,8 @@ def write_rollback(migration: Any, convention: str, text: str, *, force: bool, e
         return path
     target = migration.rollback or (expected.rollback if expected is not None else None)
     if target is None:
-        raise SqlguardError(f"the {convention} convention has no rollback file for {migration.path.name}")
+        raise SqlguardError(f"the {convention} convention has no rollback file for {migration.path.name} "
+                            "(it is forward-only): `--stdout` prints the generated rollback instead")
     if target.exists() and has_work(target.read_text(encoding="utf-8", errors="replace")) and not force:
         raise SqlguardError(f"{target.name} already has statements: use --force to replace it, or --stdout to compare")
     target.write_text(text, encoding="utf-8")
