@@ -52,3 +52,26 @@ def test_prisma_new_and_inspect(run_cli, tmp_path: Path) -> None:  # type: ignor
     assert [p.relative_to(tree.resolve()).as_posix() for p in created] == ["20240302093000_add_likes/migration.sql"]
     [h] = json.loads(run_cli("inspect", "--format", "json", str(tree)).out)
     assert (h["convention"], h["migrations"], h["rollbacks"], h["last"]) == ("prisma", 4, 0, "20240302093000")
+
+
+PGPM = FIXTURES / "runners" / "pgpm" / "packages" / "users"
+
+
+def test_pgpm_plan_is_a_sqitch_plan(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    index = MigrationIndex({})
+    [history] = HistoryIndex(index, "postgres").histories(PGPM.resolve())
+    assert history.convention == "sqitch"
+    assert [m.name for m in history.migrations] == ["schema", "users", "users_email_idx"]
+    assert all(m.rollback is not None for m in history.migrations)
+    r = run_cli("lint", "--no-cache", "--format", "json", "--exit-zero", str(PGPM))
+    codes = {(Path(d["filename"]).name, d["code"]) for d in json.loads(r.out)}
+    assert not {c for _, c in codes} & {"SG11", "SG12", "SG30", "SG31"}  # the plan orders it; app.users is known
+    assert ("users_email_idx.sql", "SG50") in codes
+    # `sqlguard new` appends the change to pgpm.plan, as `pgpm add` does
+    tree = tmp_path / "users"
+    shutil.copytree(PGPM, tree)
+    created = new_migration(tree, "auto", "add likes", datetime(2024, 3, 2, 9, 30, 0))
+    assert sorted(p.relative_to(tree.resolve()).as_posix() for p in created) == \
+        ["deploy/add_likes.sql", "revert/add_likes.sql", "verify/add_likes.sql"]
+    assert (tree / "pgpm.plan").read_text(encoding="utf-8").splitlines()[-1].startswith("add_likes ")
+    assert not (tree / "sqitch.plan").exists()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlguard.config import Settings
 from sqlguard.diagnostic import Diagnostic, Finding, Span, SqlguardError, apply_fixes
 from sqlguard.migrations.dialects import READ
-from sqlguard.migrations.files import MigrationFile, MigrationIndex, real_path, wraps
+from sqlguard.migrations.files import PLAN_FILES, MigrationFile, MigrationIndex, plan_of, real_path, wraps
 from sqlguard.sql.split import Statement, split
 from sqlguard.sql.text import SourceProblem, SourceText, decode
 
@@ -245,7 +245,7 @@ class Run:
         from sqlguard.schema.replay import SchemaBuilder
 
         try:
-            plan = (history.folder / "sqitch.plan").read_text(encoding="utf-8", errors="replace")
+            plan = plan_of(history.folder).read_text(encoding="utf-8", errors="replace")
         except OSError:
             return None
         wanted = {dep.split(":", 1)[0] for deps in re.findall(r"\[([^\]]*)\]", plan)
@@ -254,7 +254,7 @@ class Run:
             return None
         builder = SchemaBuilder(dialect=dialect)
         for root in (history.folder, history.folder.parent):
-            for other in sorted(root.rglob("sqitch.plan")):
+            for other in sorted(p for name in PLAN_FILES for p in root.rglob(name)):
                 if other.parent == history.folder:
                     continue
                 head = other.read_text(encoding="utf-8", errors="replace")[:2000]

@@ -285,6 +285,15 @@ class SqitchPlan:
         return bool(at) and name in self.changes and tag in self.tags
 
 
+# The plan of a sqitch project, and of a pgpm module (the same format under another name).
+PLAN_FILES = ("sqitch.plan", "pgpm.plan")
+
+
+def plan_of(folder: Path) -> Path:
+    """The plan file of the sqitch (or pgpm) project in `folder` (`sqitch.plan` when it has none yet)."""
+    return next((folder / n for n in PLAN_FILES if (folder / n).is_file()), folder / PLAN_FILES[0])
+
+
 def parse_sqitch_plan(text: str) -> SqitchPlan:
     """Change names and tags of a `sqitch.plan` (pragmas, blank lines and `#` comments skipped)."""
     changes: set[str] = set()
@@ -380,7 +389,7 @@ class MigrationIndex:
 
     def _plan(self, root: Path) -> SqitchPlan | None:
         if root not in self._plans:
-            plan_file = root / "sqitch.plan"
+            plan_file = plan_of(root)
             self._plans[root] = parse_sqitch_plan(_read(plan_file)) if self._exists(plan_file) else None
         return self._plans[root]
 
@@ -391,7 +400,7 @@ class MigrationIndex:
             for candidate in (folder, *folder.parents):
                 # Only folders named like sqitch's script folders cost a listing of their parent; the
                 # nearest wins, so chef-server's nested `schema/baseline/sqitch.plan` is its own project.
-                if candidate.name in _SQITCH_DIRS and "sqitch.plan" in self._listing(candidate.parent):
+                if candidate.name in _SQITCH_DIRS and any(p in self._listing(candidate.parent) for p in PLAN_FILES):
                     found = (candidate.parent, candidate.name)
                     break
             self._sqitch_roots[folder] = found

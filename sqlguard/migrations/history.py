@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlguard.migrations.dialects import DIALECT_TOKENS, in_file_name
-from sqlguard.migrations.files import CONVENTIONS, MigrationFile, MigrationIndex, real_path
+from sqlguard.migrations.files import CONVENTIONS, MigrationFile, MigrationIndex, plan_of, real_path
 
 SortKey = tuple[int, int, tuple[int, ...], str]
 
@@ -172,7 +172,7 @@ class HistoryIndex:
             found = None
             for candidate in (folder, *folder.parents):
                 # The nearest plan wins, as in MigrationIndex: chef-server's `schema/baseline/` is its own.
-                if candidate.name in _SQITCH_DIRS and (candidate.parent / "sqitch.plan").is_file():
+                if candidate.name in _SQITCH_DIRS and plan_of(candidate.parent).is_file():
                     found = candidate.parent
                     break
             self._sqitch_roots[folder] = found
@@ -267,7 +267,7 @@ class HistoryIndex:
 
     def _sqitch(self, root: Path) -> History:
         try:
-            text = (root / "sqitch.plan").read_bytes().decode("utf-8", errors="replace")
+            text = plan_of(root).read_bytes().decode("utf-8", errors="replace")
         except OSError:
             text = ""
         migrations = []

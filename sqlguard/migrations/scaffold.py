@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlguard.diagnostic import SqlguardError
-from sqlguard.migrations.files import CONVENTIONS, MigrationIndex
+from sqlguard.migrations.files import CONVENTIONS, MigrationIndex, plan_of
 from sqlguard.migrations.history import History, HistoryIndex
 from sqlguard.sql.split import DIALECTS
 
@@ -112,7 +112,7 @@ def new_migration(history_or_folder: History | Path, convention: str, name: str,
             handle.write(text)
         created.append(path)
     if plan_line is not None:
-        _append_line(folder / "sqitch.plan", plan_line)
+        _append_line(plan_of(folder), plan_line)
     return created
 
 
@@ -180,7 +180,7 @@ def _sections(up_marker: str, down_marker: str, name: str, now: datetime) -> str
 
 
 def _sqitch(folder: Path, change: str, now: datetime, planner: str) -> tuple[dict[Path, str], str]:
-    plan = folder / "sqitch.plan"
+    plan = plan_of(folder)
     if not plan.is_file():
         raise SqlguardError(f"`{plan}` does not exist; run `sqitch init` to start a sqitch project", str(plan))
     planned = {line.split()[0].lstrip("+-") for line in plan.read_text(encoding="utf-8").splitlines()
