@@ -393,6 +393,7 @@ def _inspect(args: argparse.Namespace) -> int:
     for h in found:
         versions = f"{h.first} … {h.last}" if h.first and h.first != h.last else (h.first or "no versions")
         lines = [f"{h.folder}",
+                 *([f"  locations    {', '.join(h.locations)} (one version stream)"] if h.locations else []),
                  f"  convention   {h.convention}",
                  f"  dialect      {h.dialect} (from {h.dialect_from})"
                  + ("" if h.read else ": sqlguard does not read it, its files are left out"),

@@ -47,6 +47,8 @@ _CODE = re.compile(r"^SG[0-9]{0,2}$|^hygiene$", re.I)
 class MigrationFolder:
     path: Path  # absolute
     convention: str = "auto"
+    # Flyway: every location of the one version stream this folder is part of (empty: the folder alone)
+    locations: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -334,6 +336,24 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
             folders.append(MigrationFolder((root / item).resolve(), convention or "auto"))
             if not folders[-1].path.is_dir():
                 raise fail("migrations", f"folder `{item}` does not exist (relative to {root})")
+        elif isinstance(item, dict) and isinstance(item.get("paths"), list) and item["paths"] and all(
+                isinstance(p, str) for p in item["paths"]):
+            # several folders, one history (Flyway's `locations`): versions are ordered across all of them
+            conv = item.get("convention", convention or "flyway")
+            if conv not in ("flyway", "auto"):
+                raise fail("migrations", "`paths` (several folders of one history) is Flyway's `locations`: use it "
+                                         "with `convention: flyway`")
+            extra = set(item) - {"paths", "convention", "dialect"}
+            if extra:
+                raise fail("migrations", f"unknown key `{sorted(extra)[0]}` in a folder (use `paths`, `convention`, "
+                                         "`dialect`)")
+            group = tuple((root / p).resolve() for p in item["paths"])
+            for p, where in zip(item["paths"], group, strict=True):
+                if not where.is_dir():
+                    raise fail("migrations", f"folder `{p}` does not exist (relative to {root})")
+                folders.append(MigrationFolder(where, "flyway", group))
+                if "dialect" in item:
+                    paths_dialects.append((where, dialect_value("migrations", p, item["dialect"])))
         elif isinstance(item, dict) and isinstance(item.get("path"), str):
             conv = item.get("convention", convention or "auto")
             if conv not in CONVENTIONS:

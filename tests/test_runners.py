@@ -75,3 +75,51 @@ def test_pgpm_plan_is_a_sqitch_plan(run_cli, tmp_path: Path) -> None:  # type: i
         ["deploy/add_likes.sql", "revert/add_likes.sql", "verify/add_likes.sql"]
     assert (tree / "pgpm.plan").read_text(encoding="utf-8").splitlines()[-1].startswith("add_likes ")
     assert not (tree / "sqitch.plan").exists()
+
+
+def _flyway_tree(root: Path) -> None:
+    (root / ".git").mkdir(parents=True)  # (the config search stops at the checkout's top)
+    common = root / "db" / "migration" / "common"
+    vendor = root / "db" / "migration" / "pg"
+    common.mkdir(parents=True)
+    vendor.mkdir(parents=True)
+    (common / "V1__create_users.sql").write_text("CREATE TABLE users (id bigint PRIMARY KEY);\n", encoding="utf-8")
+    (vendor / "V2__add_email.sql").write_text("ALTER TABLE users ADD COLUMN email text;\n", encoding="utf-8")
+    (common / "V3__create_likes.sql").write_text("CREATE TABLE likes (id bigint PRIMARY KEY, user_id bigint "
+                                                 "REFERENCES users (id));\n", encoding="utf-8")
+
+
+def _codes(run_cli, target: Path) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    r = run_cli("lint", "--no-cache", "--format", "json", "--exit-zero", str(target))
+    assert r.code == 0, r.err
+    return {(Path(d["filename"]).name, d["code"]) for d in json.loads(r.out)}
+
+
+def test_flyway_locations_are_one_history(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _flyway_tree(tmp_path)
+    alone = _codes(run_cli, tmp_path / "db")
+    assert ("V2__add_email.sql", "SG11") in alone  # each folder replayed alone: `users` is unknown to `pg/`
+    (tmp_path / "flyway.conf").write_text("flyway.url=jdbc:postgresql://localhost/app\n"
+                                          "flyway.locations=filesystem:db/migration/common,filesystem:db/migration/pg\n",
+                                          encoding="utf-8")
+    together = _codes(run_cli, tmp_path / "db")
+    assert not {c for _, c in together} & {"SG11", "SG12"}
+    [history] = HistoryIndex(MigrationIndex({}), "postgres").histories((tmp_path / "db").resolve())
+    assert [m.path.name for m in history.migrations] == ["V1__create_users.sql", "V2__add_email.sql",
+                                                         "V3__create_likes.sql"]
+    # a version twice across the locations stops Flyway: SG33 sees it now
+    (tmp_path / "db" / "migration" / "pg" / "V3__other.sql").write_text("SELECT 1;\n", encoding="utf-8")
+    assert ("V3__other.sql", "SG33") in _codes(run_cli, tmp_path / "db")
+
+
+def test_flyway_toml_and_the_config_name_locations_too(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _flyway_tree(tmp_path)
+    (tmp_path / "flyway.toml").write_text('[flyway]\nlocations = ["filesystem:db/migration/common", '
+                                          '"filesystem:db/migration/pg"]\n', encoding="utf-8")
+    assert not {c for _, c in _codes(run_cli, tmp_path / "db")} & {"SG11", "SG12"}
+    (tmp_path / "flyway.toml").unlink()
+    (tmp_path / "sqlguard.yaml").write_text("migrations:\n  - paths: [db/migration/common, db/migration/pg]\n"
+                                            "    convention: flyway\n", encoding="utf-8")
+    assert not {c for _, c in _codes(run_cli, tmp_path / "db")} & {"SG11", "SG12"}
+    [h] = json.loads(run_cli("inspect", "--format", "json", str(tmp_path / "db")).out)
+    assert (h["convention"], h["migrations"]) == ("flyway", 3)

@@ -115,6 +115,7 @@ class Run:
     @classmethod
     def create(cls, settings: Settings, catalog: Catalog | None, added: frozenset[Path] | None = None) -> Run:
         index = MigrationIndex({f.path: f.convention for f in settings.migrations}, settings.convention,
+                               locations={f.path: f.locations for f in settings.migrations if f.locations},
                                dialect=settings.dialect)
         catalog_schema = None
         if catalog is not None:
@@ -195,7 +196,7 @@ class Run:
             import hashlib
 
             h = hashlib.sha256(b"not in git" if self.added is None else b"git")
-            for f in _files_under(key):
+            for f in (f for where in self.history_index().folders(folder) for f in _files_under(str(where))):
                 try:
                     with open(f, "rb") as fh:
                         data = fh.read()

@@ -294,6 +294,58 @@ def plan_of(folder: Path) -> Path:
     return next((folder / n for n in PLAN_FILES if (folder / n).is_file()), folder / PLAN_FILES[0])
 
 
+def _flyway_locations(folder: Path) -> tuple[Path, ...] | None:
+    """The `locations` of the Flyway config that names `folder` (`filesystem:` paths, relative to the
+    config's folder; `classpath:` ones under `src/main/resources`), when it names two or more that exist."""
+    here = folder
+    while True:
+        for name in ("flyway.toml", "flyway.conf", "conf/flyway.conf"):
+            conf = here / name
+            if conf.is_file():
+                found = _locations_in(conf, here)
+                if found and folder in found and len(found) > 1:
+                    return found
+        if (here / ".git").exists() or here.parent == here:
+            return None
+        here = here.parent
+
+
+def _locations_in(conf: Path, base: Path) -> tuple[Path, ...]:
+    try:
+        text = conf.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ()
+    raw: list[str] = []
+    if conf.suffix == ".toml":
+        import tomllib
+
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            return ()
+        tables = [data.get("flyway", {})] + [e for e in (data.get("environments") or {}).values()
+                                              if isinstance(e, dict)]
+        for table in tables:
+            value = table.get("locations") if isinstance(table, dict) else None
+            if isinstance(value, list):
+                raw.extend(v for v in value if isinstance(v, str))
+    else:
+        for line in text.splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.strip() == "flyway.locations":
+                raw.extend(v.strip() for v in value.split(","))
+    out: list[Path] = []
+    for item in raw:
+        kind, sep, rest = item.partition(":")
+        if not sep:
+            kind, rest = "classpath", item  # Flyway's default prefix
+        where = base / rest if kind == "filesystem" else base / "src" / "main" / "resources" / rest \
+            if kind == "classpath" else None
+        if where is not None and where.is_dir():
+            out.append(real_path(where))
+    return tuple(dict.fromkeys(out))
+
+
 def parse_sqitch_plan(text: str) -> SqitchPlan:
     """Change names and tags of a `sqitch.plan` (pragmas, blank lines and `#` comments skipped)."""
     changes: set[str] = set()
@@ -322,7 +374,7 @@ class MigrationIndex:
     """Classifies migration files; caches directory listings, plans and rollback emptiness."""
 
     def __init__(self, folders: dict[Path, str], default_convention: str = "auto", *,
-                 dialect: str = "postgres") -> None:
+                 dialect: str = "postgres", locations: dict[Path, tuple[Path, ...]] | None = None) -> None:
         for folder, convention in folders.items():
             if convention != "auto" and convention not in CONVENTIONS:
                 raise SqlguardError(f"unknown migration convention `{convention}` for `{folder}` "
@@ -339,6 +391,19 @@ class MigrationIndex:
         self._sqitch_roots: dict[Path, tuple[Path, str] | None] = {}
         self._empty: dict[Path, bool] = {}
         self._flyway_sets: dict[Path, _FlywaySets] = {}
+        self._locations = {Path(k): tuple(v) for k, v in (locations or {}).items() if len(v) > 1}
+        self._found_locations: dict[Path, tuple[Path, ...] | None] = {}
+
+    def locations_of(self, folder: Path) -> tuple[Path, ...] | None:
+        """Every location of the Flyway version stream `folder` is part of, when it has several: from the
+        config (`migrations: [{paths: [...]}]`), else from a `flyway.conf` or `flyway.toml` in the folder
+        or above it (up to the top of the git checkout). None: the folder is a history of its own."""
+        for where, group in self._locations.items():
+            if folder == where:
+                return group
+        if folder not in self._found_locations:
+            self._found_locations[folder] = _flyway_locations(folder)
+        return self._found_locations[folder]
 
     def classify(self, path: Path, text: str | None = None) -> MigrationFile | None:
         """The migration `path` is, or None when it is not part of a recognisable migration set.

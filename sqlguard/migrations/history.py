@@ -114,6 +114,7 @@ class HistoryIndex:
         self._dialect = dialect
         self._histories: dict[tuple[Path, str], History] = {}
         self._sqitch_roots: dict[Path, Path | None] = {}
+        self._groups: dict[Path, tuple[Path, ...]] = {}  # Flyway: a history's first location -> all of them
 
     def history_for(self, path: Path) -> History | None:
         """The history `path` (a migration or its rollback) is part of; None when it is part of none.
@@ -133,6 +134,10 @@ class HistoryIndex:
         history). A superset of `history_for`: a file the history leaves out still names its folder."""
         where = self._root_of(Path(path))
         return where[0] if where is not None else None
+
+    def folders(self, root: Path) -> tuple[Path, ...]:
+        """Every folder of the history at `root` (Flyway's locations; else the folder itself)."""
+        return self._groups.get(root, (root,))
 
     def histories(self, folder: Path) -> list[History]:
         """Every history under `folder` (itself included) that holds at least one migration."""
@@ -165,6 +170,11 @@ class HistoryIndex:
             return (real_path(root), "sqitch") if root is not None else None
         if m.convention in ("diesel", "prisma"):
             return real_path(path.parent.parent), "files"
+        if m.convention == "flyway":
+            group = self._index.locations_of(real_path(path.parent))
+            if group is not None:
+                self._groups[group[0]] = group
+                return group[0], "files"
         return real_path(path.parent), "files"
 
     def _sqitch_root(self, folder: Path) -> Path | None:
@@ -189,10 +199,12 @@ class HistoryIndex:
 
     def _files(self, root: Path) -> History:
         candidates: list[Path] = []
-        try:
-            entries = sorted(root.iterdir())
-        except OSError:
-            entries = []
+        entries = []
+        for folder in self._groups.get(root, (root,)):  # (Flyway's locations: one history over several)
+            try:
+                entries.extend(sorted(folder.iterdir()))
+            except OSError:
+                continue
         for entry in entries:
             try:
                 if entry.is_file() and entry.name.lower().endswith(".sql"):

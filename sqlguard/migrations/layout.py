@@ -33,6 +33,7 @@ class HistoryLayout:
     transaction: str  # how the runner runs its files
     outside: list[str] = field(default_factory=list)  # migrations that opt out of the runner's transaction
     config: str = ""  # the `migrations` entry that pins what was guessed
+    locations: list[str] = field(default_factory=list)  # Flyway: every folder of the one history
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -41,6 +42,7 @@ class HistoryLayout:
 def inspect(settings: Settings, targets: list[Path]) -> list[HistoryLayout]:
     """Every migration history under `targets` (a file: the history it belongs to), once each."""
     index = MigrationIndex({f.path: f.convention for f in settings.migrations}, settings.convention,
+                               locations={f.path: f.locations for f in settings.migrations if f.locations},
                            dialect=settings.dialect)
     seen: set[tuple[Path, str]] = set()
     out: list[HistoryLayout] = []
@@ -55,14 +57,20 @@ def inspect(settings: Settings, targets: list[Path]) -> list[HistoryLayout]:
                 if decided != dialect or (h.folder, decided) in seen:
                     continue  # (listed under the dialect its files are)
                 seen.add((h.folder, decided))
-                out.append(_layout(h, decided, because, settings))
+                out.append(_layout(h, decided, because, settings, histories.folders(h.folder)))
     return sorted(out, key=lambda x: (x.folder, x.dialect))
 
 
-def _layout(h, dialect: str, because: str, settings: Settings) -> HistoryLayout:  # type: ignore[no-untyped-def]
+def _layout(h, dialect: str, because: str, settings: Settings,  # type: ignore[no-untyped-def]
+            folders: tuple[Path, ...]) -> HistoryLayout:
     root = settings.root.resolve()
-    folder = h.folder.resolve()
-    shown = os.path.relpath(folder, root) if folder == root or root in folder.parents else str(folder)
+
+    def rel(folder: Path) -> str:
+        folder = folder.resolve()
+        return os.path.relpath(folder, root) if folder == root or root in folder.parents else str(folder)
+
+    shown = rel(h.folder)
+    locations = [rel(f) for f in folders] if len(folders) > 1 else []
     versions = [m.version for m in h.migrations if m.version]
     wrapped = settings.assume_in_transaction if settings.assume_in_transaction is not None else None
     outside = []
@@ -81,9 +89,10 @@ def _layout(h, dialect: str, because: str, settings: Settings) -> HistoryLayout:
     elif not default_wraps:
         outside = []
     # (a dialect its file names say is each file's own: a folder's `dialect` would override them all)
-    pinned = f"{{path: {shown}, convention: {h.convention}" + \
+    where = f"paths: [{', '.join(locations)}]" if locations else f"path: {shown}"
+    pinned = f"{{{where}, convention: {h.convention}" + \
         (f", dialect: {dialect}}}" if because != "the file name" else "}")
     return HistoryLayout(shown, h.convention, LABELS.get(h.convention, h.convention), dialect, because,
                          dialect in READ, len(h.migrations), sum(1 for m in h.migrations if m.rollback is not None),
                          versions[0] if versions else None, versions[-1] if versions else None, how,
-                         outside[:20], f"migrations: [{pinned}]")
+                         outside[:20], f"migrations: [{pinned}]", locations)
