@@ -196,3 +196,27 @@ def test_fix_leaves_migrations_in_sqlguard_sum_alone(run_cli, tmp_path: Path) ->
     assert (db / "20240101000000_drop.sql").read_text(encoding="utf-8") == drop
     assert "IF EXISTS" in (db / "20240102000000_drop_more.sql").read_text(encoding="utf-8")
     assert "1 migration not edited" in r.err
+
+
+@needs_shared
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_diff_base_on_a_real_history(run_cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    repo = tmp_path / "repo"
+    history = repo / "migrate" / "postgres"
+    shutil.copytree(CORPORA / "harness-golang-migrate" / "app" / "store" / "database" / "migrate" / "postgres",
+                    history)
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "base")
+    monkeypatch.chdir(repo)
+    everything, _, _ = _json(run_cli, ".")
+    assert len({d["filename"] for d in everything}) > 50
+    newest = sorted(history.glob("*.up.sql"))[-1]
+    version = int(newest.name.split(".", 1)[0].split("_", 1)[0]) + 1
+    new = history / f"{version:04d}.up.sql"
+    new.write_text("DROP TABLE principals;\n", encoding="utf-8")
+    (history / f"{version:04d}.down.sql").write_text("SELECT 1;\n", encoding="utf-8")
+    found, _, _ = _json(run_cli, "--diff-base", "main", ".")
+    assert {Path(d["filename"]).name for d in found} <= {new.name, f"{version:04d}.down.sql"}
+    assert {"SG20", "SG21"} <= {d["code"] for d in found}
+    assert "SG11" not in {d["code"] for d in found}  # `principals` is known from the whole replayed history
