@@ -220,3 +220,51 @@ def test_diff_base_on_a_real_history(run_cli, tmp_path: Path, monkeypatch) -> No
     assert {Path(d["filename"]).name for d in found} <= {new.name, f"{version:04d}.down.sql"}
     assert {"SG20", "SG21"} <= {d["code"] for d in found}
     assert "SG11" not in {d["code"] for d in found}  # `principals` is known from the whole replayed history
+
+
+def _history(tmp_path: Path, *migrations: str) -> Path:
+    db = tmp_path / "db"
+    db.mkdir()
+    texts = ("CREATE TABLE users (id bigint PRIMARY KEY);\n"
+             "CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint);\n", *migrations)
+    for n, text in enumerate(texts):
+        (db / f"2024010{n + 1}000000_m{n}.sql").write_text(text, encoding="utf-8")
+        (db / f"2024010{n + 1}000000_m{n}_rollback.sql").write_text("SELECT 1;\n", encoding="utf-8")
+    return db
+
+
+FK = "ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id)"
+
+
+def _sg52(run_cli, db: Path, *extra: str) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    r = run_cli("lint", "--no-cache", "--format", "json", "--exit-zero", "--select", "SG52", *extra, str(db))
+    return [(Path(d["filename"]).name, d["severity"], d["message"]) for d in json.loads(r.out)]
+
+
+def test_a_not_valid_constraint_that_nothing_validates(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    db = _history(tmp_path, FK + " NOT VALID;\n", "SELECT 1;\n")
+    [(name, severity, message)] = _sg52(run_cli, db)
+    assert (name, severity) == ("20240102000000_m1.sql", "warning") and "no later migration validates it" in message
+    (db / "20240103000000_m2.sql").write_text("ALTER TABLE orders VALIDATE CONSTRAINT orders_user_fk;\n",
+                                              encoding="utf-8")
+    assert _sg52(run_cli, db) == []
+    # the newest migration: the next one may be about to validate it, so it is said at info level
+    (db / "20240103000000_m2.sql").unlink()
+    (db / "20240103000000_m2_rollback.sql").unlink()
+    [(_, severity, message)] = _sg52(run_cli, db)
+    assert severity == "info" and "nothing validates it yet" in message
+
+
+def test_fix_writes_the_validate_step_where_it_can(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # A migration that runs statement by statement: NOT VALID, then VALIDATE after it commits.
+    db = _history(tmp_path, "-- sqlguard: transaction=off\n" + FK + ";\n")
+    run_cli("lint", "--no-cache", "--fix", "--exit-zero", "--select", "SG52", str(db))
+    assert (db / "20240102000000_m1.sql").read_text(encoding="utf-8").splitlines()[1:] == \
+        [FK + " NOT VALID;", "ALTER TABLE orders VALIDATE CONSTRAINT orders_user_fk;"]
+    assert _sg52(run_cli, db) == []
+    # In one transaction the VALIDATE belongs in the next migration: the finding stays, with the statement.
+    (tmp_path / "db").rename(tmp_path / "old")
+    db = _history(tmp_path, FK + ";\n")
+    r = run_cli("lint", "--no-cache", "--fix", "--select", "SG52", str(db))
+    assert (db / "20240102000000_m1.sql").read_text(encoding="utf-8") == FK + " NOT VALID;\n"
+    assert "All checks passed" not in r.out and "VALIDATE CONSTRAINT orders_user_fk" in r.out

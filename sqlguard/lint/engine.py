@@ -158,7 +158,13 @@ class Run:
             cached["duplicates"] = hist.duplicate_versions(history)
             cached["out_of_order"] = hist.out_of_order(history, self.added) if self.added is not None else {}
         newer = cached["out_of_order"].get(m.path)
+        if "validations" not in cached:
+            cached["validations"] = _validations(history, self.settings.dialect)
+        position = history.index_of(m.path) or 0
         return {
+            "validated_later": frozenset(name for name, where in cached["validations"].items()
+                                         if any(j > position for j in where)),
+            "last": position == len(history.migrations) - 1,
             "duplicates": tuple(short_name(p, history.convention) for p in cached["duplicates"].get(m.path, [])),
             "integrity": self.integrity.problem(history, m.path),
             "newer_existing": short_name(newer.path, history.convention) if newer is not None else None,
@@ -273,6 +279,32 @@ class Run:
                     builder.enums.update(final.enums)
                     builder.schemas.update(final.schemas)
         return builder.freeze()
+
+
+def _validations(history: Any, dialect: str) -> dict[str, list[int]]:
+    """Which migrations of a history run `VALIDATE CONSTRAINT name`: name -> their positions."""
+    import re
+
+    from sqlguard.sql.ddl import describe
+    from sqlguard.sql.ddl.model import AlterTable
+
+    out: dict[str, list[int]] = {}
+    for j, m in enumerate(history.migrations):
+        try:
+            text = _read_text(m.path)
+        except OSError:
+            continue
+        if not re.search(r"validate\s+constraint", text, re.I):
+            continue  # (the cheap test spares reading nearly every migration)
+        for stmt in split(text, dialect).statements:
+            if stmt.keyword != "ALTER" or stmt.section == "down" or "VALIDATE" not in stmt.text.upper():
+                continue
+            d = describe(stmt.text, dialect)
+            if isinstance(d, AlterTable):
+                for a in d.actions:
+                    if a.kind == "AT_ValidateConstraint" and a.name:
+                        out.setdefault(a.name, []).append(j)
+    return out
 
 
 def find_histories(settings: Settings, targets: list[Path]) -> list[Any]:
@@ -630,6 +662,7 @@ def lint_source(shown: str, real: Path | None, data: bytes, run: Run) -> tuple[l
                       parts.comments, migration, known, facts.leftovers,
                       facts.extra.get("integrity"), facts.extra.get("duplicates", ()),
                       facts.extra.get("newer_existing"), state=state, final=facts.final,
+                      validated_later=facts.extra.get("validated_later"), last=facts.extra.get("last", False),
                       wrapped=wraps(decoded.text, settings.assume_in_transaction, convention, path=real),
                       down_wrapped=wraps(decoded.text, settings.assume_in_transaction, convention, "down", real))
     # (sqlguard's own runner leaves a wrapped migration's BEGIN and COMMIT out; other runners send them)

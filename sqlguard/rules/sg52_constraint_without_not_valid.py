@@ -9,6 +9,12 @@ PostgreSQL skips the check), and
 (PostgreSQL only; function bodies, which run later, are not checked). Autofix: `sqlguard lint
 --fix` appends `NOT VALID` to the `ADD CONSTRAINT` action.
 
+A constraint added `NOT VALID` that no later statement of the migration, nor a later migration of
+its history, validates is reported too: the rows that were there were never checked (at info level
+in the newest migration, whose next one may be about to). In a migration that runs statement by
+statement (no transaction around it), `--fix` writes the `VALIDATE CONSTRAINT` after it; in one
+transaction the step belongs in the next migration, and the help gives the statement.
+
 ## Why is this bad?
 To add a foreign key PostgreSQL takes a SHARE ROW EXCLUSIVE lock on both tables and reads every
 row of the referencing one: no row of either table can be inserted, updated or deleted until it
@@ -43,6 +49,7 @@ each partition that way instead.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from sqlguard.diagnostic import Edit, Finding, Fix, Span
 from sqlguard.lint.facts import facts
@@ -63,6 +70,9 @@ def check(ctx: StatementContext) -> Iterator[Finding]:
         if con is not None and action.kind == "AT_AddConstraint" and con.kind in ("foreign key", "check") \
                 and not con.not_valid:
             yield _constraint(ctx, d, action, con, fk_lock)
+            continue
+        if con is not None and action.kind == "AT_AddConstraint" and con.kind in ("foreign key", "check"):
+            yield from _never_validated(ctx, d, action, con)
             continue
         col = action.column_def
         if col is not None and col.has("foreign key") is not None and validated is not None:
@@ -154,6 +164,51 @@ def _constraint(ctx: StatementContext, d: AlterTable, action: Action, con: Const
     return ctx.report(_up_to(action.at, last), text, fix=fix,
                       help=f"Add `NOT VALID`, then run `ALTER TABLE {table} VALIDATE CONSTRAINT {name};`{called} "
                            "in a separate migration.")
+
+
+def _name_of(d: AlterTable, con: ConstraintDef) -> str:
+    """The constraint's name: its own, else the one PostgreSQL chooses."""
+    if con.name is not None:
+        return con.name
+    if con.kind == "foreign key":
+        return make_object_name(d.name.name, column_names_addition(con.columns), "fkey")
+    cols = tuple(dict.fromkeys(con.columns))
+    return make_object_name(d.name.name, cols[0] if len(cols) == 1 else None, "check")
+
+
+def _never_validated(ctx: StatementContext, d: AlterTable, action: Action, con: ConstraintDef) -> Iterator[Finding]:
+    """A constraint added `NOT VALID` that nothing validates: not a later statement of this migration, nor a
+    later migration of its history (only judged for a migration of a history)."""
+    later = ctx.file.validated_later
+    if later is None or ctx.stmt.section == "down" or ctx.file.is_rollback(ctx.stmt.section):
+        return
+    name = _name_of(d, con)
+    if name in later:
+        return
+    for i, other in facts(ctx.file).alters(d.name.name):
+        if i > ctx.index and any(a.kind == "AT_ValidateConstraint" and a.name == name for a in other.actions):
+            return
+    table = ctx.name(d.name)
+    step = f"ALTER TABLE {table} VALIDATE CONSTRAINT {name};"
+    what = "foreign key" if con.kind == "foreign key" else "CHECK constraint"
+    if ctx.file.last:
+        text = (f"`{name}` is added NOT VALID and nothing validates it yet: until `VALIDATE CONSTRAINT`, the rows "
+                f"already in `{table}` are not checked against the {what}.")
+    else:
+        text = (f"`{name}` is added NOT VALID and no later migration validates it: the rows that were in `{table}` "
+                f"then were never checked against the {what}, and PostgreSQL still marks it not valid.")
+    fix = None
+    if not ctx.in_transaction and ctx.stmt.context == "top":  # each statement commits: VALIDATE can follow it
+        end = ctx.stmt.span.end
+        text_after = ctx.file.text[end:end + 1]
+        at = end + (1 if text_after == ";" else 0)
+        fix = Fix("Validate it after the statement", (Edit(Span(at, at), f"\n{step}"),))
+        help = f"Validate it once the constraint is in: `{step}` (it takes a SHARE UPDATE EXCLUSIVE lock)."
+    else:
+        help = (f"Add a migration after this one with `{step}`: outside this migration's transaction it takes "
+                "only a SHARE UPDATE EXCLUSIVE lock, and reads and writes go on while it checks the rows.")
+    f = ctx.report(action.at, text, help=help, fix=fix)
+    yield replace(f, severity="info") if ctx.file.last and fix is None else f
 
 
 def _validate(ctx: StatementContext, d: AlterTable, k: int, action: Action) -> Iterator[Finding]:
