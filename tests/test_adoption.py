@@ -25,6 +25,13 @@ def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, check=True)
 
 
+def _committed(repo: Path) -> None:
+    """A git repository of everything in `repo`, committed on `main`."""
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "base")
+
+
 def _copy(tmp_path: Path) -> Path:
     """TribeVibe's tree, its config pointing at the catalog it ships with."""
     root = tmp_path / "tribevibe"
@@ -87,9 +94,7 @@ def test_a_broken_baseline_is_exit_2(run_cli, tmp_path: Path) -> None:  # type: 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_diff_base_reports_only_changed_files(run_cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     root = _copy(tmp_path)
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "base")
+    _committed(root)
     monkeypatch.chdir(root)
     everything, _, _ = _json(run_cli, ".")
     assert len({d["filename"] for d in everything}) > 3
@@ -163,9 +168,7 @@ def test_fix_leaves_applied_migrations_alone(run_cli, tmp_path: Path, monkeypatc
     drop = "DROP TABLE legacy_sessions;\n"  # SG20's fix: IF EXISTS
     (db / "V1__create.sql").write_text("CREATE TABLE legacy_sessions (id int);\n", encoding="utf-8")
     (db / "V2__drop.sql").write_text(drop, encoding="utf-8")
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "base")
+    _committed(repo)
     _git(repo, "checkout", "-q", "-b", "feature")
     (db / "V3__drop_again.sql").write_text(drop, encoding="utf-8")
     _git(repo, "add", "-A")
@@ -205,9 +208,7 @@ def test_diff_base_on_a_real_history(run_cli, tmp_path: Path, monkeypatch) -> No
     history = repo / "migrate" / "postgres"
     shutil.copytree(CORPORA / "harness-golang-migrate" / "app" / "store" / "database" / "migrate" / "postgres",
                     history)
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "base")
+    _committed(repo)
     monkeypatch.chdir(repo)
     everything, _, _ = _json(run_cli, ".")
     assert len({d["filename"] for d in everything}) > 50
