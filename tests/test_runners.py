@@ -123,3 +123,17 @@ def test_flyway_toml_and_the_config_name_locations_too(run_cli, tmp_path: Path) 
     assert not {c for _, c in _codes(run_cli, tmp_path / "db")} & {"SG11", "SG12"}
     [h] = json.loads(run_cli("inspect", "--format", "json", str(tmp_path / "db")).out)
     assert (h["convention"], h["migrations"]) == ("flyway", 3)
+
+
+def test_prisma_migration_lock_names_the_dialect(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tree = tmp_path / "migrations"
+    shutil.copytree(PRISMA, tree)
+    [h] = json.loads(run_cli("inspect", "--format", "json", str(tree)).out)
+    assert (h["dialect"], h["dialect_from"]) == ("postgres", "Prisma's migration_lock.toml")
+    (tree / "migration_lock.toml").write_text('provider = "mysql"\n', encoding="utf-8")
+    (tree / "20240301080000_index_email" / "migration.sql").write_text(
+        "CREATE INDEX `matches_user_id_idx` ON `matches`(`user_id`);\n", encoding="utf-8")
+    [h] = json.loads(run_cli("inspect", "--format", "json", str(tree)).out)
+    assert h["dialect"] == "mysql"
+    r = run_cli("lint", "--no-cache", "--format", "json", "--exit-zero", str(tree))
+    assert not {d["code"] for d in json.loads(r.out)} & {"SG00", "SG50", "SG58"}  # MySQL: no PostgreSQL rule

@@ -10,7 +10,8 @@ the dialect in each file (`0001_x.mysql.up.sql`), or keep a Flyway `locations` f
 2. a dialect named as one dot-separated part of the file name (`V3__x.mysql.sql`, `0001_x.up.sqlite3.sql`;
    never the stem's first part nor the extension);
 3. the nearest folder whose name is a dialect (`mysql`, `MYSQL`, `mariadb`, `sqlite`, `h2`, `postgres`,
-   `postgresql`, …), also as one `-`/`_`-separated word of it (`mysql_migrations`);
+   `postgresql`, …), also as one `-`/`_`-separated word of it (`mysql_migrations`), or that is a Prisma
+   migrations folder whose `migration_lock.toml` names its `provider`;
 4. the config's `dialect` (default `postgres`).
 
 sqlguard reads PostgreSQL, MySQL (MariaDB) and SQLite. A file of another dialect (T-SQL, Oracle, H2,
@@ -83,10 +84,28 @@ def _guess(path: Path, root: Path | None) -> tuple[str, str] | None:
         found = in_folder_name(parent.name)
         if found is not None:
             return found, f"the folder name `{parent.name}`"
+        found = _prisma_provider(parent)
+        if found is not None:
+            return found, "Prisma's migration_lock.toml"
         if os.path.exists(os.path.join(parent, ".git")):
             break
         parent = parent.parent
     return None
+
+
+_PROVIDER = re.compile(r'^\s*provider\s*=\s*"([a-z]+)"', re.M)
+
+
+def _prisma_provider(folder: Path) -> str | None:
+    """The database a Prisma migrations folder is for (`provider = "mysql"` in its migration_lock.toml)."""
+    lock = folder / "migration_lock.toml"
+    try:
+        text = lock.read_text(encoding="utf-8", errors="replace")[:2000] if lock.is_file() else ""
+    except OSError:
+        return None
+    m = _PROVIDER.search(text)
+    return {"postgresql": "postgres", "mysql": "mysql", "sqlite": "sqlite", "sqlserver": "mssql",
+            "cockroachdb": "cockroachdb"}.get(m.group(1)) if m else None
 
 
 def dialect_of(path: Path, settings: Settings) -> str:
