@@ -52,3 +52,13 @@ def test_the_apply_configuration_example_is_a_valid_config(tmp_path: Path) -> No
     assert settings.apply.history.table == "migrations"
     assert dict(settings.apply.history.columns) == {"filename": "filename", "applied_at": "executed_at"}
     assert settings.apply.backup_dir == (tmp_path / "backups").resolve()
+
+
+def test_the_pre_commit_snippet_pins_this_release() -> None:
+    from sqlguard import __version__
+
+    section = README[README.index("## pre-commit"):]
+    rev = re.search(r"^\s*rev: (\S+)", section, re.M)
+    assert rev and rev.group(1) == f"v{__version__}"  # the release tag (`git tag v<version>`)
+    hooks = (ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8")
+    assert re.search(r"^\s*- id: sqlguard$", hooks, re.M) and "id: sqlguard" in section
