@@ -68,6 +68,7 @@ class Run:
     _rules: list[Rule] | None = None
     replays: Any = None  # the Cache that keeps each history's last replay (None: --no-cache)
     _by_dialect: dict[str, tuple[Settings, list[Rule]]] = field(default_factory=dict)
+    _folder_dialects: dict[Path, Any] = field(default_factory=dict)  # what each folder's names say
     _committed: dict[tuple[str, str | None], frozenset[Path] | None] = field(default_factory=dict)  # git, per folder
 
     @property
@@ -102,7 +103,7 @@ class Run:
         """The dialect of a SQL file (`sqlguard.migrations.dialects`, the one reader of that fact)."""
         from sqlguard.migrations.dialects import dialect_of
 
-        return dialect_of(path, self.settings)
+        return dialect_of(path, self.settings, self._folder_dialects)
 
     def for_dialect(self, dialect: str) -> tuple[Settings, list[Rule]]:
         """The settings a file of `dialect` is linted with, and the rules that check that dialect."""

@@ -75,11 +75,21 @@ def guess(path: Path, root: Path | None = None) -> str | None:
     return found[0] if found is not None else None
 
 
-def _guess(path: Path, root: Path | None) -> tuple[str, str] | None:
+def _guess(path: Path, root: Path | None, memo: dict[Path, tuple[str, str] | None] | None = None
+           ) -> tuple[str, str] | None:
     found, _ = in_file_name(path.name)
     if found is not None:
         return found, "the file name"
-    parent = path.parent
+    if memo is None:
+        return _folder_says(path.parent, root)
+    if path.parent not in memo:
+        memo[path.parent] = _folder_says(path.parent, root)
+    return memo[path.parent]
+
+
+def _folder_says(folder: Path, root: Path | None) -> tuple[str, str] | None:
+    """What the folders from `folder` up say."""
+    parent = folder
     while parent != parent.parent and parent != root:
         found = in_folder_name(parent.name)
         if found is not None:
@@ -108,12 +118,14 @@ def _prisma_provider(folder: Path) -> str | None:
             "cockroachdb": "cockroachdb"}.get(m.group(1)) if m else None
 
 
-def dialect_of(path: Path, settings: Settings) -> str:
-    """The dialect of the SQL file `path` (see the module's docs for the order)."""
-    return why(path, settings)[0]
+def dialect_of(path: Path, settings: Settings, memo: dict[Path, tuple[str, str] | None] | None = None) -> str:
+    """The dialect of the SQL file `path` (see the module's docs for the order). `memo`: what each folder
+    says, kept by the caller for one run (a run asks for every file of a folder)."""
+    return why(path, settings, memo)[0]
 
 
-def why(path: Path, settings: Settings) -> tuple[str, str]:
+def why(path: Path, settings: Settings, memo: dict[Path, tuple[str, str] | None] | None = None
+        ) -> tuple[str, str]:
     """(the dialect of the SQL file `path`, what decided it: `--dialect`, the config, a name, the default)."""
     if settings.dialect_forced:
         return settings.dialect, "--dialect"
@@ -126,7 +138,7 @@ def why(path: Path, settings: Settings) -> tuple[str, str]:
                 best = (depth, dialect)
     if best is not None:
         return best[1], "the config"
-    return _guess(absolute, settings.root) or (settings.dialect, "the config's `dialect`: no name says one")
+    return _guess(absolute, settings.root, memo) or (settings.dialect, "the config's `dialect`: no name says one")
 
 
 def _under(path: Path, folder: Path) -> bool:
