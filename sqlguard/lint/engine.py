@@ -68,7 +68,7 @@ class Run:
     _rules: list[Rule] | None = None
     replays: Any = None  # the Cache that keeps each history's last replay (None: --no-cache)
     _by_dialect: dict[str, tuple[Settings, list[Rule]]] = field(default_factory=dict)
-    _folder_dialects: dict[Path, Any] = field(default_factory=dict)  # what each folder's names say
+    _folder_dialects: dict[str, Any] = field(default_factory=dict)  # what each folder's names say
     _committed: dict[tuple[str, str | None], frozenset[Path] | None] = field(default_factory=dict)  # git, per folder
 
     @property

@@ -75,16 +75,11 @@ def guess(path: Path, root: Path | None = None) -> str | None:
     return found[0] if found is not None else None
 
 
-def _guess(path: Path, root: Path | None, memo: dict[Path, tuple[str, str] | None] | None = None
-           ) -> tuple[str, str] | None:
+def _guess(path: Path, root: Path | None) -> tuple[str, str] | None:
     found, _ = in_file_name(path.name)
     if found is not None:
         return found, "the file name"
-    if memo is None:
-        return _folder_says(path.parent, root)
-    if path.parent not in memo:
-        memo[path.parent] = _folder_says(path.parent, root)
-    return memo[path.parent]
+    return _folder_says(path.parent, root)
 
 
 def _folder_says(folder: Path, root: Path | None) -> tuple[str, str] | None:
@@ -118,27 +113,40 @@ def _prisma_provider(folder: Path) -> str | None:
             "cockroachdb": "cockroachdb"}.get(m.group(1)) if m else None
 
 
-def dialect_of(path: Path, settings: Settings, memo: dict[Path, tuple[str, str] | None] | None = None) -> str:
+def dialect_of(path: Path, settings: Settings, memo: dict[str, tuple[str, str] | None] | None = None) -> str:
     """The dialect of the SQL file `path` (see the module's docs for the order). `memo`: what each folder
     says, kept by the caller for one run (a run asks for every file of a folder)."""
     return why(path, settings, memo)[0]
 
 
-def why(path: Path, settings: Settings, memo: dict[Path, tuple[str, str] | None] | None = None
+def why(path: Path, settings: Settings, memo: dict[str, tuple[str, str] | None] | None = None
         ) -> tuple[str, str]:
     """(the dialect of the SQL file `path`, what decided it: `--dialect`, the config, a name, the default)."""
     if settings.dialect_forced:
         return settings.dialect, "--dialect"
-    absolute = Path(os.path.abspath(path))
-    best: tuple[int, str] | None = None
-    for where, dialect in settings.dialects:
-        if absolute == where or _under(absolute, where):
-            depth = len(where.parts)
-            if best is None or depth > best[0]:
-                best = (depth, dialect)
-    if best is not None:
-        return best[1], "the config"
-    return _guess(absolute, settings.root, memo) or (settings.dialect, "the config's `dialect`: no name says one")
+    if settings.dialects:
+        absolute = Path(os.path.abspath(path))
+        best: tuple[int, str] | None = None
+        for where, dialect in settings.dialects:
+            if absolute == where or _under(absolute, where):
+                depth = len(where.parts)
+                if best is None or depth > best[0]:
+                    best = (depth, dialect)
+        if best is not None:
+            return best[1], "the config"
+    found, _ = in_file_name(Path(path).name)
+    if found is not None:
+        return found, "the file name"
+    folder = os.path.dirname(path)  # (the key as given: asked for every file of a folder)
+    if memo is None or folder not in memo:
+        says = _folder_says(Path(os.path.abspath(folder or ".")), settings.root)
+        if memo is None:
+            return says or (settings.dialect, _DEFAULT)
+        memo[folder] = says
+    return memo[folder] or (settings.dialect, _DEFAULT)
+
+
+_DEFAULT = "the config's `dialect`: no name says one"
 
 
 def _under(path: Path, folder: Path) -> bool:
