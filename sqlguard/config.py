@@ -118,10 +118,6 @@ class Settings:
     config_path: Path | None = None
     root: Path = field(default_factory=Path.cwd)
 
-    def level(self, code: str, severity: str) -> str:
-        """A finding's severity as the config's `rules` table sets it (else the rule's own)."""
-        return dict(self.levels).get(code, severity)
-
     def enabled(self, code: str, group: str | None = None, default: bool = True) -> bool:
         """Whether a rule runs: `off` in the config's `rules` turns it off; else the most specific of
         select/ignore wins; opt-in groups need a select (or a level in `rules`)."""

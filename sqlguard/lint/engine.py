@@ -69,7 +69,8 @@ class Run:
     replays: Any = None  # the Cache that keeps each history's last replay (None: --no-cache)
     _by_dialect: dict[str, tuple[Settings, list[Rule]]] = field(default_factory=dict)
     _folder_dialects: dict[str, Any] = field(default_factory=dict)  # what each folder's names say
-    _committed: dict[tuple[str, str | None], frozenset[Path] | None] = field(default_factory=dict)  # git, per folder
+    _work_trees: dict[str, Path | None] = field(default_factory=dict)  # git: each folder's work tree
+    _committed: dict[tuple[Path, str | None], frozenset[Path] | None] = field(default_factory=dict)  # per tree
 
     @property
     def rules(self) -> list[Rule]:
@@ -83,17 +84,20 @@ class Run:
         runner's checksum (Flyway, sqlguard.sum) or leaves databases with another schema: it is
         committed before `base` (without one: committed at all), or its history's `sqlguard.sum`
         records it. A rollback, a repeatable migration and a file that is no migration are never applied."""
-        from sqlguard.migrations.gitinfo import committed_paths
+        from sqlguard.migrations.gitinfo import committed_paths, work_tree
         from sqlguard.migrations.integrity import recorded
 
         real = real_path(path)
         migration = self.index.classify(real, data.decode("utf-8", errors="replace"))
         if migration is None or migration.role not in ("up", "baseline"):
             return False
-        key = (str(real.parent), base)  # (per folder: the git work tree is the file's own)
-        if key not in self._committed:
-            self._committed[key] = committed_paths(real.parent, base)
-        committed = self._committed[key]
+        folder = str(real.parent)  # (the git work tree is the file's own: asked once per folder)
+        if folder not in self._work_trees:
+            self._work_trees[folder] = work_tree(real.parent)
+        root = self._work_trees[folder]
+        if root is not None and (root, base) not in self._committed:  # (the files of a commit: once per tree)
+            self._committed[(root, base)] = committed_paths(root, base)
+        committed = self._committed.get((root, base)) if root is not None else None
         if committed is not None and real in committed:
             return True
         history = self.history_index(self.dialect_of(path)).history_for(real)
@@ -143,11 +147,11 @@ class Run:
                              history=history)
         if is_up:
             facts.leftovers = tuple(timeline.leftovers(i))
-            facts.extra = self._history_extras(history, m)
+            facts.extra = self._history_extras(history, m, dialect or self.settings.dialect)
         return facts
 
-    def _history_extras(self, history: Any, m: Any) -> dict[str, Any]:
-        """SG33, SG34 and SG36 facts for one migration (plain data for the checks)."""
+    def _history_extras(self, history: Any, m: Any, dialect: str) -> dict[str, Any]:
+        """SG33, SG34, SG36 and SG52 facts for one migration (plain data for the checks)."""
         from sqlguard.migrations import history as hist
         from sqlguard.migrations.files import short_name
         from sqlguard.migrations.integrity import IntegrityIndex
@@ -159,12 +163,15 @@ class Run:
             cached["duplicates"] = hist.duplicate_versions(history)
             cached["out_of_order"] = hist.out_of_order(history, self.added) if self.added is not None else {}
         newer = cached["out_of_order"].get(m.path)
-        if "validations" not in cached:
-            cached["validations"] = _validations(history, self.settings.dialect)
         position = history.index_of(m.path) or 0
+
+        def validated_later() -> frozenset[str]:  # (read only when SG52 meets a NOT VALID constraint)
+            if "validations" not in cached:
+                cached["validations"] = _validations(history, dialect)
+            return frozenset(name for name, where in cached["validations"].items() if any(j > position for j in where))
+
         return {
-            "validated_later": frozenset(name for name, where in cached["validations"].items()
-                                         if any(j > position for j in where)),
+            "validated_later": validated_later,
             "last": position == len(history.migrations) - 1,
             "duplicates": tuple(short_name(p, history.convention) for p in cached["duplicates"].get(m.path, [])),
             "integrity": self.integrity.problem(history, m.path),
@@ -516,10 +523,10 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
 
 def configured(diagnostics: list[Diagnostic], settings: Settings) -> list[Diagnostic]:
     """In file order, at the severity the config's `rules` table gives each rule."""
-    if settings.levels:
-        diagnostics = [d if settings.level(d.code, d.severity) == d.severity
-                       else replace(d, severity=settings.level(d.code, d.severity))  # type: ignore[arg-type]
-                       for d in diagnostics]
+    levels = dict(settings.levels)
+    if levels:
+        diagnostics = [replace(d, severity=levels[d.code]) if levels.get(d.code, d.severity) != d.severity  # type: ignore[arg-type]
+                       else d for d in diagnostics]
     return sorted(diagnostics, key=lambda d: d.sort_key)
 
 

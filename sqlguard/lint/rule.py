@@ -90,8 +90,9 @@ class FileContext:
     wrapped: bool = False  # the runner runs this file (a dbmate file: its up section) inside one transaction
     down_wrapped: bool | None = None  # a dbmate file's down section, which has its own flag (None: as `wrapped`)
     final: Schema | None = None  # the schema at the end of this migration's history (later migrations too)
-    # SG52: the constraints later migrations of the history validate (None: the file is in no history)
-    validated_later: frozenset[str] | None = None
+    # SG52: the constraints later migrations of the history validate, read when asked (None: the file is
+    # in no history)
+    validated_later: Callable[[], frozenset[str]] | None = None
     last: bool = False  # the newest migration of its history
     # which transaction each of `statements` runs in (the one state machine, `sqlguard.sql.transactions`)
     transactions: Transactions[Statement] | None = None

@@ -37,20 +37,12 @@ def committed_paths(repo_dir: Path, base: str | None) -> frozenset[Path] | None:
     """The files of commit `base` (without one: of HEAD) in the git work tree holding `repo_dir`, as
     absolute resolved paths: what a database may already have run. None outside a work tree, or
     before the first commit; an unknown `base` raises `SqlguardError`."""
-    if shutil.which("git") is None:
-        return None
     try:
-        top = _git(Path(repo_dir), "rev-parse", "--show-toplevel")
-        if top.returncode != 0:
-            return None
-        root = Path(top.stdout.decode("utf-8", errors="surrogateescape").strip())
-        ref = base or "HEAD"
-        if _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode != 0:
-            if base is None:
-                return None  # no commit yet
-            raise SqlguardError(f"unknown git ref `{base}`: check its spelling, or fetch it first "
-                                f"(CI checkouts are often shallow: `git fetch origin <branch>`)")
-        tree = _git(root, "ls-tree", "-r", "-z", "--name-only", ref)
+        root = work_tree(repo_dir)
+        if root is None or (base is None and not _has_commit(root, "HEAD")):
+            return None  # no work tree, or no commit yet
+        _check_ref(root, base)
+        tree = _git(root, "ls-tree", "-r", "-z", "--name-only", base or "HEAD")
     except (OSError, subprocess.SubprocessError):
         return None
     if tree.returncode != 0:
@@ -74,20 +66,14 @@ def added_paths(repo_dir: Path, base: str | None) -> frozenset[Path] | None:
 
 
 def _since(repo_dir: Path, base: str | None, kinds: str) -> frozenset[Path] | None:
-    if shutil.which("git") is None:
-        return None
     try:
-        top = _git(Path(repo_dir), "rev-parse", "--show-toplevel")
-        if top.returncode != 0:
-            return None  # not a work tree (or a bare repository)
-        root = Path(top.stdout.decode("utf-8", errors="surrogateescape").strip())
-        if base is not None:
-            if _git(root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").returncode != 0:
-                raise SqlguardError(f"unknown git ref `{base}`: check its spelling, or fetch it first "
-                                    f"(CI checkouts are often shallow: `git fetch origin <branch>`)")
-            diff = _git(root, "diff", "--name-only", f"--diff-filter={kinds}", "-z", "--find-renames", base, "--")
-        elif _git(root, "rev-parse", "--verify", "--quiet", "HEAD").returncode == 0:
-            diff = _git(root, "diff", "--name-only", f"--diff-filter={kinds}", "-z", "--find-renames", "HEAD", "--")
+        root = work_tree(repo_dir)
+        if root is None:
+            return None  # not a work tree (or a bare repository), or no git
+        _check_ref(root, base)
+        if base is not None or _has_commit(root, "HEAD"):
+            diff = _git(root, "diff", "--name-only", f"--diff-filter={kinds}", "-z", "--find-renames",
+                        base or "HEAD", "--")
         else:
             diff = _git(root, "ls-files", "--cached", "-z")  # no commit yet: everything staged is new
         untracked = _git(root, "ls-files", "--others", "--exclude-standard", "-z")
@@ -97,3 +83,22 @@ def _since(repo_dir: Path, base: str | None, kinds: str) -> frozenset[Path] | No
         return None
     # (realpath, not resolve: an untracked symlink loop is a name like any other)
     return frozenset(Path(os.path.realpath(root / name)) for name in [*_names(diff.stdout), *_names(untracked.stdout)])
+
+
+def work_tree(repo_dir: Path) -> Path | None:
+    """The top of the git work tree holding `repo_dir` (None: none, or git is not installed)."""
+    if shutil.which("git") is None:
+        return None
+    top = _git(Path(repo_dir), "rev-parse", "--show-toplevel")
+    return Path(top.stdout.decode("utf-8", errors="surrogateescape").strip()) if top.returncode == 0 else None
+
+
+def _has_commit(root: Path, ref: str) -> bool:
+    return _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode == 0
+
+
+def _check_ref(root: Path, base: str | None) -> None:
+    """A `base` git does not know is the user's mistake."""
+    if base is not None and not _has_commit(root, base):
+        raise SqlguardError(f"unknown git ref `{base}`: check its spelling, or fetch it first "
+                            f"(CI checkouts are often shallow: `git fetch origin <branch>`)")

@@ -72,7 +72,6 @@ def _layout(h, dialect: str, because: str, settings: Settings,  # type: ignore[n
     shown = rel(h.folder)
     locations = [rel(f) for f in folders] if len(folders) > 1 else []
     versions = [m.version for m in h.migrations if m.version]
-    wrapped = settings.assume_in_transaction if settings.assume_in_transaction is not None else None
     outside = []
     for m in h.migrations:
         try:
@@ -83,7 +82,8 @@ def _layout(h, dialect: str, because: str, settings: Settings,  # type: ignore[n
             outside.append(h.relative(m.path))
     default_wraps = wraps("", settings.assume_in_transaction, h.convention)
     how = ("each migration in one transaction" if default_wraps else "no transaction around a migration")
-    how += " (assume-in-transaction)" if wrapped is not None else f" ({LABELS.get(h.convention, h.convention)})"
+    how += (" (assume-in-transaction)" if settings.assume_in_transaction is not None
+            else f" ({LABELS.get(h.convention, h.convention)})")
     if default_wraps and outside:
         how += f"; {len(outside)} run outside one (a directive or the file name says so)"
     elif not default_wraps:

@@ -183,11 +183,11 @@ def _never_validated(ctx: StatementContext, d: AlterTable, action: Action, con: 
     if later is None or ctx.stmt.section == "down" or ctx.file.is_rollback(ctx.stmt.section):
         return
     name = _name_of(d, con)
-    if name in later:
-        return
     for i, other in facts(ctx.file).alters(d.name.name):
         if i > ctx.index and any(a.kind == "AT_ValidateConstraint" and a.name == name for a in other.actions):
             return
+    if name in later():
+        return
     table = ctx.name(d.name)
     step = f"ALTER TABLE {table} VALIDATE CONSTRAINT {name};"
     what = "foreign key" if con.kind == "foreign key" else "CHECK constraint"
