@@ -328,43 +328,30 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
         return found
 
     for item in value:
-        if isinstance(item, str):
-            folders.append(MigrationFolder((root / item).resolve(), convention or "auto"))
-            if not folders[-1].path.is_dir():
-                raise fail("migrations", f"folder `{item}` does not exist (relative to {root})")
-        elif isinstance(item, dict) and isinstance(item.get("paths"), list) and item["paths"] and all(
-                isinstance(p, str) for p in item["paths"]):
-            # several folders, one history (Flyway's `locations`): versions are ordered across all of them
-            conv = item.get("convention", convention or "flyway")
-            if conv not in ("flyway", "auto"):
-                raise fail("migrations", "`paths` (several folders of one history) is Flyway's `locations`: use it "
-                                         "with `convention: flyway`")
-            extra = set(item) - {"paths", "convention", "dialect"}
-            if extra:
-                raise fail("migrations", f"unknown key `{sorted(extra)[0]}` in a folder (use `paths`, `convention`, "
-                                         "`dialect`)")
-            group = tuple((root / p).resolve() for p in item["paths"])
-            for p, where in zip(item["paths"], group, strict=True):
-                if not where.is_dir():
-                    raise fail("migrations", f"folder `{p}` does not exist (relative to {root})")
-                folders.append(MigrationFolder(where, "flyway", group))
-                if "dialect" in item:
-                    paths_dialects.append((where, dialect_value("migrations", p, item["dialect"])))
-        elif isinstance(item, dict) and isinstance(item.get("path"), str):
-            conv = item.get("convention", convention or "auto")
-            if conv not in CONVENTIONS:
-                raise fail("migrations", f"unknown convention `{conv}` (choose from: {', '.join(CONVENTIONS)})")
-            extra = set(item) - {"path", "convention", "dialect"}
-            if extra:
-                raise fail("migrations", f"unknown key `{sorted(extra)[0]}` in a folder (use `path`, `convention`, "
-                                         "`dialect`)")
-            folders.append(MigrationFolder((root / item["path"]).resolve(), conv))
-            if not folders[-1].path.is_dir():
-                raise fail("migrations", f"folder `{item['path']}` does not exist (relative to {root})")
-            if "dialect" in item:
-                paths_dialects.append((folders[-1].path, dialect_value("migrations", item["path"], item["dialect"])))
-        else:
+        # a folder: `path` (a string is one), or `paths`, several folders of one history (Flyway's `locations`)
+        item = {"path": item} if isinstance(item, str) else item
+        several = isinstance(item, dict) and isinstance(item.get("paths"), list) and bool(item["paths"])
+        paths = item["paths"] if several else [item.get("path")] if isinstance(item, dict) else [None]
+        if not all(isinstance(p, str) for p in paths):
             raise fail("migrations", "each folder is a string, or a table with `path` and `convention`")
+        conv = item.get("convention", convention or ("flyway" if several else "auto"))
+        if conv not in CONVENTIONS:
+            raise fail("migrations", f"unknown convention `{conv}` (choose from: {', '.join(CONVENTIONS)})")
+        if several and conv not in ("flyway", "auto"):
+            raise fail("migrations", "`paths` (several folders of one history) is Flyway's `locations`: use it "
+                                     "with `convention: flyway`")
+        key = "paths" if several else "path"
+        extra = set(item) - {key, "convention", "dialect"}
+        if extra:
+            raise fail("migrations", f"unknown key `{sorted(extra)[0]}` in a folder (use `{key}`, `convention`, "
+                                     "`dialect`)")
+        group = tuple((root / p).resolve() for p in paths)
+        for p, where in zip(paths, group, strict=True):
+            if not where.is_dir():
+                raise fail("migrations", f"folder `{p}` does not exist (relative to {root})")
+            folders.append(MigrationFolder(where, "flyway" if several else conv, group if several else ()))
+            if "dialect" in item:
+                paths_dialects.append((where, dialect_value("migrations", p, item["dialect"])))
     raw_dialects = raw.get("dialects", {})
     if not isinstance(raw_dialects, dict):
         raise fail("dialects", "must be a table of paths and their dialects, e.g. `db/mysql = \"mysql\"`")
