@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlguard import __version__
+from sqlguard.sql.reading import FULL, KNOWN
 
 if TYPE_CHECKING:
     from sqlguard.catalog import Catalog
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--format", choices=("text", "json", "sarif", "github", "gitlab"), default="text")
     lint.add_argument("--config", type=Path, help="config file (pyproject.toml or sqlguard.yaml)")
     lint.add_argument("--catalog", help="rule catalog (YAML); replaces `catalog` from config")
-    lint.add_argument("--dialect", choices=("postgres", "mysql", "sqlite"))
+    lint.add_argument("--dialect", choices=KNOWN)
     lint.add_argument("--select", type=_codes, help="comma-separated codes or prefixes to run (e.g. SG1,SG20)")
     lint.add_argument("--ignore", type=_codes, help="comma-separated codes or prefixes to skip")
     lint.add_argument("--exclude", action="append", metavar="GLOB", help="skip paths matching GLOB (repeatable)")
@@ -157,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="config file (pyproject.toml or sqlguard.yaml)")
-    p.add_argument("--dialect", choices=("postgres", "mysql", "sqlite"))
+    p.add_argument("--dialect", choices=KNOWN)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -288,7 +289,7 @@ def _lint(args: argparse.Namespace) -> int:
                   f"{' before ' + args.diff_base if args.diff_base else ''} or recorded in sqlguard.sum, so a "
                   f"database may have run {'them' if n != 1 else 'it'} ({result.held_back[0]}"
                   f"{', …' if n > 1 else ''}); --fix-applied edits them too", file=sys.stderr)
-        _say_skipped(result.skipped, result.files, paths)
+        _say_neutral_only(result.neutral_only, result.files, paths)
         if args.diff:
             sys.stdout.write("".join(result.diffs))
             if result.fixes_applied:
@@ -359,16 +360,21 @@ def _statistics(diagnostics: list, fmt: str) -> str:  # type: ignore[type-arg]
     return "\n".join(lines) + f"\nFound {len(diagnostics)} problem{'s' if len(diagnostics) != 1 else ''}.\n"
 
 
-def _say_skipped(skipped: dict[str, list[str]], linted: int, paths: list[str]) -> None:
-    """On stderr: the files left out for their dialect, and a run that linted nothing."""
-    for dialect, files in sorted(skipped.items()):
+def _say_neutral_only(neutral_only: dict[str, list[str]], linted: int, paths: list[str]) -> None:
+    """On stderr: the files only the dialect-neutral rules judged, and a run that linted nothing."""
+    from sqlguard.rules import ALL_RULES
+    from sqlguard.sql.reading import LABELS
+
+    for dialect, files in sorted(neutral_only.items()):
         n = len(files)
-        print(f"sqlguard: {n} file{'s' if n != 1 else ''} left out: sqlguard does not read {dialect} SQL "
-              f"({files[0]}{', …' if n > 1 else ''}); to lint them as another dialect, map their folder in the "
-              "config's `dialects`", file=sys.stderr)
+        print(f"sqlguard: {n} {LABELS[dialect]} file{'s' if n != 1 else ''} ({files[0]}{', …' if n > 1 else ''}): "
+              "only the dialect-neutral rules ran", file=sys.stderr)
+    if neutral_only:
+        neutral = ", ".join(r.code for r in ALL_RULES if set(r.dialects) >= set(KNOWN))
+        print(f"sqlguard: the dialect-neutral rules are {neutral}; to lint a folder as another dialect, map it in "
+              "the config's `dialects`", file=sys.stderr)
     if linted == 0:
-        print(f"sqlguard: nothing to lint in {', '.join(paths)} (no .sql or .py file"
-              f"{' of a dialect sqlguard reads' if skipped else ''})", file=sys.stderr)
+        print(f"sqlguard: nothing to lint in {', '.join(paths)} (no .sql or .py file)", file=sys.stderr)
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -396,7 +402,7 @@ def _inspect(args: argparse.Namespace) -> int:
                  *([f"  locations    {', '.join(h.locations)} (one version stream)"] if h.locations else []),
                  f"  convention   {h.convention}",
                  f"  dialect      {h.dialect} (from {h.dialect_from})"
-                 + ("" if h.read else ": sqlguard does not read it, its files are left out"),
+                 + ("" if h.read else ": only the dialect-neutral rules judge its files"),
                  f"  transaction  {h.transaction}",
                  f"  migrations   {h.migrations} ({h.rollbacks} with a rollback), {versions}"]
         lines += [f"    outside a transaction: {o}" for o in h.outside[:5]]
@@ -641,7 +647,7 @@ def _rules(fmt: str) -> int:
         width = max(len(r.name) for r in ALL_RULES)
         for r in ALL_RULES:
             fix = "fix" if r.fixable else "   "
-            print(f"{r.code}  {r.name:<{width}}  {r.severity:<7}  {fix}  {_dialects(r.dialects):<8}  {r.summary}")
+            print(f"{r.code}  {r.name:<{width}}  {r.severity:<7}  {fix}  {_dialects(r.dialects):<10}  {r.summary}")
     return EXIT_CLEAN
 
 
@@ -657,7 +663,10 @@ def rules_markdown() -> str:
 
 
 def _dialects(dialects: tuple[str, ...]) -> str:
-    return "all" if set(dialects) >= {"postgres", "mysql", "sqlite"} else ", ".join(dialects)
+    """`all` (every dialect sqlguard knows), `pg+my+lite` (the three with a full reader), or the names."""
+    if set(dialects) >= set(KNOWN):
+        return "all"
+    return "pg+my+lite" if set(dialects) == set(FULL) else ", ".join(dialects)
 
 
 def _explain(code: str) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlguard.diagnostic import SEVERITY_RANK, SqlguardError
-from sqlguard.sql.split import DIALECTS
+from sqlguard.sql.reading import KNOWN
 
 CONVENTIONS = ("auto", "sqlguard", "golang-migrate", "diesel", "prisma", "flyway", "sqitch", "dbmate", "goose",
                "numbered")
@@ -306,7 +306,7 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
         raise fail("assume-in-transaction", "must be true, false or a runner name")
 
     s = Settings(root=root)
-    dialect = string("dialect", DIALECTS)
+    dialect = string("dialect", KNOWN)
     convention = string("convention", CONVENTIONS)
     fail_on = string("fail-on", FAIL_ON)
     catalog = string("catalog")
@@ -320,11 +320,11 @@ def _from_mapping(raw: dict[str, Any], loc: _Located | None, root: Path) -> Sett
     paths_dialects: list[tuple[Path, str]] = []
 
     def dialect_value(key: str, where: str, value: object) -> str:
-        from sqlguard.migrations.dialects import DIALECT_TOKENS, DIALECTS
+        from sqlguard.migrations.dialects import DIALECT_TOKENS
 
         found = DIALECT_TOKENS.get(value.lower()) if isinstance(value, str) else None
         if found is None:
-            raise fail(key, f"{where}: unknown dialect `{value}` (choose from: {', '.join(DIALECTS)})")
+            raise fail(key, f"{where}: unknown dialect `{value}` (choose from: {', '.join(KNOWN)})")
         return found
 
     for item in value:

@@ -347,13 +347,13 @@ def _settings(path: Path | None, dialect: str | None, catalog: str | None) -> An
     """sqlguard's settings for a file: its own config, then what sqlfluff's config says."""
     from sqlguard.config import load_settings
     from sqlguard.rules import ALL_RULES
-    from sqlguard.sql.split import DIALECTS
+    from sqlguard.sql.reading import FROM_TOOLS
 
     settings = load_settings(None, [path] if path is not None else [])
     # sqlfluff selects the rules: run them all (opt-in ones too), each class reports its own code.
     changes: dict[str, Any] = {"select": tuple(r.code for r in ALL_RULES), "ignore": ()}
-    if dialect in DIALECTS:
-        changes["dialect"] = dialect
+    if dialect in FROM_TOOLS:
+        changes["dialect"] = FROM_TOOLS[dialect]
     if catalog:
         changes["catalog"] = _find_catalog(str(catalog), path)
     return replace(settings, **changes)

@@ -46,7 +46,7 @@ def test_migration_folders_resolve_against_the_config(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name,text,line,needle", [
     ("sqlguard.yaml", "dialect: postgres\nfail_on: error\n", 2, "did you mean `fail-on`"),
-    ("sqlguard.yaml", "dialect: oracle\n", 1, "unknown value `oracle`"),
+    ("sqlguard.yaml", "dialect: oracle7\n", 1, "unknown value `oracle7`"),
     ("sqlguard.yaml", "select: [SG20, DROP]\n", 1, "`DROP` is not a rule code"),
     ("sqlguard.yaml", "select: [SG99]\n", 1, "`SG99` is not a rule code, prefix or group: did you mean `SG59`?"),
     ("sqlguard.yaml", "ignore: [SG9]\n", 1, "`SG9` is not a rule code"),

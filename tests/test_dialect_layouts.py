@@ -70,8 +70,12 @@ def test_a_multi_dialect_flyway_tree_gets_each_folder_its_own_rules(run_cli) -> 
     by = _by_folder(found)
     assert {"SG50", "SG52", "SG58"} <= by["postgres"]  # the same statements, on PostgreSQL, lock tables
     assert "MYSQL" not in by  # on MySQL: no PostgreSQL rule, and no SG00 for MySQL syntax
-    assert "h2" not in by
-    assert "2 files left out: sqlguard does not read h2 SQL" in err
+    assert "h2" not in by  # H2 and T-SQL: the dialect-neutral rules only
+    assert "2 H2 files (" in err and "2 T-SQL files (" in err and "only the dialect-neutral rules ran" in err
+    tsql = sorted((d["code"], d["location"]["row"]) for d in found if "/mssql/" in d["filename"])
+    # the GO batches and the procedure's body read whole: the DELETE inside it runs when it is called,
+    # the DROP inside `IF OBJECT_ID(…) IS NOT NULL BEGIN … END` is conditional
+    assert tsql == [("SG20", 8), ("SG21", 8), ("SG21", 9)]
 
 
 def test_fix_never_touches_another_dialects_files(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -81,7 +85,9 @@ def test_fix_never_touches_another_dialects_files(run_cli, tmp_path: Path) -> No
     r = run_cli("lint", "--no-cache", "--fix", "--exit-zero", str(tree))
     assert r.code == 0, r.err
     changed = {p.relative_to(tree).parts[2] for p in before if p.read_bytes() != before[p]}
-    assert changed == {"postgres"}  # SET lock_timeout, NOT VALID … only where they are PostgreSQL
+    assert changed == {"postgres", "mssql"}  # SET lock_timeout, NOT VALID … only where they are PostgreSQL
+    tsql = tree / "db" / "migration" / "mssql" / "V2__index_and_fk.sql"
+    assert tsql.read_text(encoding="utf-8").replace("DROP TABLE IF EXISTS", "DROP TABLE", 1).encode() == before[tsql]
 
 
 def test_infixes_put_each_file_in_its_dialects_history(run_cli) -> None:  # type: ignore[no-untyped-def]
@@ -90,7 +96,7 @@ def test_infixes_put_each_file_in_its_dialects_history(run_cli) -> None:  # type
     assert {"SG50", "SG55", "SG58"} <= by["postgres"]
     assert not (by.get("mysql", set()) | by.get("sqlite", set())) & PG_ONLY
     assert "SG11" not in {d["code"] for d in found}  # each dialect's history creates `users` for its files
-    assert "does not read cockroachdb SQL" in err
+    assert "2 CockroachDB files (" in err
 
 
 def test_the_config_maps_a_folder_to_a_dialect(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -98,7 +104,7 @@ def test_the_config_maps_a_folder_to_a_dialect(run_cli, tmp_path: Path) -> None:
     shutil.copytree(MULTI / "flyway", tree)
     (tree / "sqlguard.yaml").write_text("dialects:\n  db/migration/h2: mysql\n", encoding="utf-8")
     found, err = _findings(run_cli, str(tree))
-    assert "left out" not in err  # H2 read as MySQL now
+    assert "H2 file" not in err  # H2 read as MySQL now
     assert not _by_folder(found).get("h2", set()) & PG_ONLY
     (tree / "sqlguard.yaml").write_text("dialects:\n  db/migration/h2: h3\n", encoding="utf-8")
     r = run_cli("lint", "--no-cache", str(tree))
@@ -120,6 +126,45 @@ def test_mysql_rename_table_with_several_pairs_renames_each() -> None:
     sql = ("CREATE TABLE a_tmp (id int);\nCREATE TABLE b_tmp (id int);\n"
            "RENAME TABLE a_tmp TO a, b_tmp TO b;\nSELECT id FROM a;\nSELECT id FROM b;\n")
     assert not [d for d in lint_sql(sql, dialect="mysql") if d.code == "SG11"]
+
+
+def test_every_dialect_name_means_a_known_dialect() -> None:
+    from sqlguard.migrations.dialects import DIALECT_TOKENS
+    from sqlguard.sql.reading import KNOWN, LABELS, SQLGLOT
+
+    assert set(DIALECT_TOKENS.values()) == set(KNOWN) == set(SQLGLOT) == set(LABELS)
+
+
+def test_tsql_is_split_as_sqlcmd_splits_it() -> None:
+    """At `GO` lines (`GO 2` too), never inside a routine (its body is the rest of the batch), a `BEGIN … END`
+    block, brackets, strings or comments; `BEGIN TRAN` opens no block."""
+    from sqlguard.sql.lex import lex
+    from sqlguard.sql.split import split
+
+    sql = ("IF OBJECT_ID(N'x') IS NULL\nBEGIN\n  CREATE TABLE x (id int);\n  CREATE INDEX i ON x (id);\nEND;\n"
+           "BEGIN TRANSACTION;\nDELETE FROM [a;b] WHERE n = ';';\nCOMMIT;\n/* GO\n*/\ngo\n"
+           "CREATE OR ALTER PROCEDURE p AS\nBEGIN\n  DELETE FROM x;\nEND;\nSELECT 1;\n  GO 2\nDROP TABLE [x]]y];")
+    got = [s.text for s in split(sql, "mssql").statements]
+    assert got == ["IF OBJECT_ID(N'x') IS NULL\nBEGIN\n  CREATE TABLE x (id int);\n  CREATE INDEX i ON x (id);\nEND",
+                   "BEGIN TRANSACTION", "DELETE FROM [a;b] WHERE n = ';'", "COMMIT",
+                   "CREATE OR ALTER PROCEDURE p AS\nBEGIN\n  DELETE FROM x;\nEND;\nSELECT 1;", "DROP TABLE [x]]y]"]
+    assert [t.value for t in lex("DROP TABLE [x]]y].[z]", "mssql")] == ["DROP", "TABLE", "x]y", ".", "z"]
+
+
+def test_oracle_is_split_as_sqlplus_splits_it() -> None:
+    """A PL/SQL unit or anonymous block runs to its `/` line; other statements end at `;`."""
+    from sqlguard.sql.split import split
+
+    sql = ("CREATE TABLE a (id NUMBER);\nCREATE OR REPLACE PROCEDURE p IS\nBEGIN\n  DELETE FROM a;\nEND;\n/\n"
+           "BEGIN\n  EXECUTE IMMEDIATE 'DROP TABLE b';\nEXCEPTION WHEN OTHERS THEN NULL;\nEND;\n/\n"
+           "ALTER PROCEDURE p COMPILE;\nDROP TABLE a;\n")
+    got = [s.text for s in split(sql, "oracle").statements]
+    assert got == ["CREATE TABLE a (id NUMBER)", "CREATE OR REPLACE PROCEDURE p IS\nBEGIN\n  DELETE FROM a;\nEND;",
+                   "BEGIN\n  EXECUTE IMMEDIATE 'DROP TABLE b';\nEXCEPTION WHEN OTHERS THEN NULL;\nEND;",
+                   "ALTER PROCEDURE p COMPILE", "DROP TABLE a"]
+    found = {(d.code, sql[d.span.start:d.span.end]) for d in lint_sql(sql, dialect="oracle")}
+    # Oracle has no DROP … IF EXISTS (before 23ai): no SG20; the procedure's body runs later
+    assert found == {("SG21", "DROP TABLE a")}
 
 
 def test_nothing_to_lint_is_said(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -144,6 +189,7 @@ def test_inspect_shows_how_each_history_is_read(run_cli, monkeypatch) -> None:  
     assert r.code == 0, r.err
     found = {(h["folder"], h["dialect"]): h for h in json.loads(r.out)}
     assert set(found) == {("flyway/db/migration/MYSQL", "mysql"), ("flyway/db/migration/h2", "h2"),
+                          ("flyway/db/migration/mssql", "mssql"),
                           ("flyway/db/migration/postgres", "postgres"), ("infix/migrations", "cockroachdb"),
                           ("infix/migrations", "mysql"), ("infix/migrations", "postgres"),
                           ("infix/migrations", "sqlite")}
@@ -156,7 +202,7 @@ def test_inspect_shows_how_each_history_is_read(run_cli, monkeypatch) -> None:  
     assert found[("infix/migrations", "sqlite")]["config"] == \
         "migrations: [{path: infix/migrations, convention: golang-migrate}]"
     text = run_cli("inspect", "flyway")
-    assert text.code == 0 and "dialect      h2 (from the folder name `h2`): sqlguard does not read it" in text.out
+    assert text.code == 0 and "dialect      h2 (from the folder name `h2`): only the dialect-neutral rules" in text.out
     assert run_cli("inspect", "nowhere").code == 2
 
 

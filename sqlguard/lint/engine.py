@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlguard.config import Settings
 from sqlguard.diagnostic import Diagnostic, Finding, Span, SqlguardError, apply_fixes
-from sqlguard.migrations.dialects import READ
 from sqlguard.migrations.files import PLAN_FILES, MigrationFile, MigrationIndex, plan_of, real_path, wraps
+from sqlguard.sql.reading import FULL
 from sqlguard.sql.split import Statement, split
 from sqlguard.sql.text import SourceProblem, SourceText, decode
 
@@ -46,7 +46,9 @@ class LintResult:
     fixed_text: str | None = None  # for stdin with --fix
     diffs: list[str] = field(default_factory=list)  # with --diff: what --fix would change, per file
     cache_hits: int = 0
-    skipped: dict[str, list[str]] = field(default_factory=dict)  # files of a dialect sqlguard does not read
+    # files of a dialect without a full reader (`sqlguard.sql.reading`), by dialect: judged by the
+    # dialect-neutral rules only
+    neutral_only: dict[str, list[str]] = field(default_factory=dict)
     held_back: list[str] = field(default_factory=list)  # migrations --fix left alone: already applied
 
 
@@ -441,13 +443,11 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
         found = [p for p in found if real_path(p) in only]
     run = Run.create(settings, catalog, added)
     result = LintResult()
-    files = []
+    files = found
     for path in found:
         dialect = run.dialect_of(path) if not path.name.lower().endswith(PYTHON_SUFFIXES) else settings.dialect
-        if dialect in READ:
-            files.append(path)
-        else:
-            result.skipped.setdefault(dialect, []).append(display_path(path))
+        if dialect not in FULL:
+            result.neutral_only.setdefault(dialect, []).append(display_path(path))
     store = None
     if cache and not (fix or diff):
         from sqlguard.lint.cache import Cache
@@ -648,8 +648,6 @@ def lint_source(shown: str, real: Path | None, data: bytes, run: Run) -> tuple[l
     dialect = run.dialect_of(real if real is not None else Path(shown))
     decoded = decode(data)
     source = SourceText(shown, decoded.text)
-    if dialect not in READ:
-        return [], source  # a dialect sqlguard does not read: no rule of another dialect may judge it
     settings, rules = run.for_dialect(dialect)
     catalog = run.catalog
     parts = split(decoded.scan_text, settings.dialect)

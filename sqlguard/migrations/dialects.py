@@ -14,9 +14,9 @@ the dialect in each file (`0001_x.mysql.up.sql`), or keep a Flyway `locations` f
    migrations folder whose `migration_lock.toml` names its `provider`;
 4. the config's `dialect` (default `postgres`).
 
-sqlguard reads PostgreSQL, MySQL (MariaDB) and SQLite. A file of another dialect (T-SQL, Oracle, H2,
-CockroachDB, ClickHouse, DuckDB) is not linted, and the run says how many were left out and why;
-the config's `dialects` table can assign such a folder to a dialect sqlguard reads.
+How each dialect is then read, and which rules judge it, is `sqlguard.sql.reading`'s table: files of
+T-SQL, Oracle, H2, CockroachDB, ClickHouse and DuckDB get the dialect-neutral rules only, and the run
+says so.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sqlguard.config import Settings
 
-# The dialects sqlguard reads (its splitter, lexer, parsers and rules know them).
-READ = ("postgres", "mysql", "sqlite")
 
 # Dialect names as they appear in file and folder names, and the dialect each one means.
 DIALECT_TOKENS = {
@@ -41,7 +39,6 @@ DIALECT_TOKENS = {
     "oracle": "oracle", "cockroach": "cockroachdb", "cockroachdb": "cockroachdb",
     "clickhouse": "clickhouse", "duckdb": "duckdb", "h2": "h2",
 }
-DIALECTS = tuple(sorted(set(DIALECT_TOKENS.values())))
 # In a folder name, a dialect may be one word of several (`mysql_migrations`, `migrations-sqlite`); the
 # short `pg` only as the whole name.
 _WORDS = re.compile(r"[-_.\s]+")

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlguard.config import Settings
-from sqlguard.migrations.dialects import DIALECTS, READ, why
+from sqlguard.migrations.dialects import why
 from sqlguard.migrations.files import LABELS, MigrationIndex, real_path, wraps
 from sqlguard.migrations.history import HistoryIndex
+from sqlguard.sql.reading import FULL, KNOWN
 
 
 @dataclass
@@ -25,7 +26,7 @@ class HistoryLayout:
     runner: str  # the convention's runner, as people call it
     dialect: str
     dialect_from: str  # what decided the dialect
-    read: bool  # sqlguard reads this dialect (else its files are left out)
+    read: bool  # a dialect with a full reader (else only the dialect-neutral rules judge its files)
     migrations: int
     rollbacks: int
     first: str | None
@@ -46,7 +47,7 @@ def inspect(settings: Settings, targets: list[Path]) -> list[HistoryLayout]:
                            dialect=settings.dialect)
     seen: set[tuple[Path, str]] = set()
     out: list[HistoryLayout] = []
-    for dialect in DIALECTS:  # a folder holds one history per dialect its files name
+    for dialect in KNOWN:  # a folder holds one history per dialect its files name
         histories = HistoryIndex(index, dialect)
         for target in targets:
             found = histories.histories(target.resolve()) if target.is_dir() else \
@@ -93,6 +94,6 @@ def _layout(h, dialect: str, because: str, settings: Settings,  # type: ignore[n
     pinned = f"{{{where}, convention: {h.convention}" + \
         (f", dialect: {dialect}}}" if because != "the file name" else "}")
     return HistoryLayout(shown, h.convention, LABELS.get(h.convention, h.convention), dialect, because,
-                         dialect in READ, len(h.migrations), sum(1 for m in h.migrations if m.rollback is not None),
+                         dialect in FULL, len(h.migrations), sum(1 for m in h.migrations if m.rollback is not None),
                          versions[0] if versions else None, versions[-1] if versions else None, how,
                          outside[:20], f"migrations: [{pinned}]", locations)

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlguard.diagnostic import SqlguardError
 from sqlguard.migrations.files import CONVENTIONS, MigrationIndex, plan_of
 from sqlguard.migrations.history import History, HistoryIndex
-from sqlguard.sql.split import DIALECTS
+from sqlguard.sql.reading import KNOWN
 
 _TIMESTAMP = "%Y%m%d%H%M%S"
 _DEFAULT_PLANNER = "sqlguard <sqlguard@localhost>"
@@ -125,7 +125,7 @@ def _existing(history_or_folder: History | Path, convention: str) -> _Existing:
     index = MigrationIndex({folder: convention} if convention in CONVENTIONS else {})
     found: list[History] = []
     if folder.is_dir():
-        for dialect in DIALECTS:
+        for dialect in KNOWN:
             found.extend(h for h in HistoryIndex(index, dialect).histories(folder) if h.folder.samefile(folder))
     if given is not None:
         found.insert(0, given)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from sqlguard.diagnostic import Edit, Finding, Fix
 from sqlguard.lint.rule import Rule
 from sqlguard.lint.suppress import Ignore
+from sqlguard.sql.reading import KNOWN
 
 
 def check(ignores: list[Ignore]) -> Iterator[Finding]:
@@ -36,4 +37,5 @@ def check(ignores: list[Ignore]) -> Iterator[Finding]:
 
 
 RULE = Rule(code="SG01", name="unused-ignore", severity="warning", doc=__doc__, check=check,
-            scope="suppression", fixable=True)
+            scope="suppression", fixable=True,
+            dialects=KNOWN)

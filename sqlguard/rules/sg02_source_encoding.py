@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 from sqlguard.diagnostic import Finding
 from sqlguard.lint.rule import FileContext, Rule
+from sqlguard.sql.reading import KNOWN
 
 
 def check(ctx: FileContext) -> Iterator[Finding]:
@@ -33,4 +34,5 @@ def check(ctx: FileContext) -> Iterator[Finding]:
                              help="Remove the NUL bytes; the file may have been saved as UTF-16.")
 
 
-RULE = Rule(code="SG02", name="source-encoding", severity="error", doc=__doc__, check=check, scope="file")
+RULE = Rule(code="SG02", name="source-encoding", severity="error", doc=__doc__, check=check, scope="file",
+            dialects=KNOWN)

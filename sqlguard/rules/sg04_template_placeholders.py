@@ -21,6 +21,7 @@ from collections.abc import Iterator
 
 from sqlguard.diagnostic import Finding
 from sqlguard.lint.rule import FileContext, Rule
+from sqlguard.sql.reading import KNOWN
 
 
 def check(ctx: FileContext) -> Iterator[Finding]:
@@ -33,4 +34,5 @@ def check(ctx: FileContext) -> Iterator[Finding]:
                              help="Lint the rendered SQL too if placeholders hold table names or clauses.")
 
 
-RULE = Rule(code="SG04", name="template-placeholders", severity="info", doc=__doc__, check=check, scope="file")
+RULE = Rule(code="SG04", name="template-placeholders", severity="info", doc=__doc__, check=check, scope="file",
+            dialects=KNOWN)

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 from sqlguard.diagnostic import Finding, Span
 from sqlguard.lint.rule import FileContext, Rule
+from sqlguard.sql.reading import KNOWN
 
 
 def check(ctx: FileContext) -> Iterator[Finding]:
@@ -34,4 +35,5 @@ def check(ctx: FileContext) -> Iterator[Finding]:
                      help="Write the statement, or delete the file.")
 
 
-RULE = Rule(code="SG07", name="empty-file", severity="warning", doc=__doc__, check=check, scope="file")
+RULE = Rule(code="SG07", name="empty-file", severity="warning", doc=__doc__, check=check, scope="file",
+            dialects=KNOWN)

@@ -25,6 +25,7 @@ from sqlguard.catalog import ForbiddenName
 from sqlguard.diagnostic import Finding
 from sqlguard.lint.rule import Rule, StatementContext
 from sqlguard.sql.ddl.model import At
+from sqlguard.sql.reading import KNOWN
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
@@ -53,4 +54,5 @@ def _report(ctx: StatementContext, where: At | None, name: str, hit: ForbiddenNa
     return ctx.report(where, message + ".", help=help)
 
 
-RULE = Rule(code="SG10", name="forbidden-table", severity="error", doc=__doc__, check=check)
+RULE = Rule(code="SG10", name="forbidden-table", severity="error", doc=__doc__, check=check,
+            dialects=KNOWN)

@@ -24,12 +24,22 @@ from collections.abc import Iterator
 from sqlguard.diagnostic import Edit, Finding, Fix, Span
 from sqlguard.lint.rule import Rule, StatementContext
 from sqlguard.sql.ddl.model import AlterTable, At, Drop, Name
+from sqlguard.sql.reading import KNOWN
 
-# Which DROP kinds have an IF EXISTS form, per dialect (None: all of them).
+# Which DROP kinds (and ALTER TABLE … DROP COLUMN / CONSTRAINT) have an IF EXISTS form, per dialect
+# (None: all of them). T-SQL: SQL Server 2016 and later; Oracle: none before 23ai.
 _SUPPORTED: dict[str, set[str] | None] = {
     "postgres": None,
     "mysql": {"TABLE", "VIEW", "DATABASE", "SCHEMA", "FUNCTION", "PROCEDURE", "TRIGGER", "EVENT"},
     "sqlite": {"TABLE", "VIEW", "INDEX", "TRIGGER"},
+    "mssql": {"TABLE", "VIEW", "INDEX", "SEQUENCE", "TYPE", "FUNCTION", "PROCEDURE", "SCHEMA", "TRIGGER", "DATABASE",
+              "COLUMN", "CONSTRAINT"},
+    "oracle": set(),
+    "h2": {"TABLE", "VIEW", "INDEX", "SEQUENCE", "SCHEMA", "TRIGGER", "DOMAIN", "COLUMN", "CONSTRAINT"},
+    "cockroachdb": {"TABLE", "VIEW", "INDEX", "SEQUENCE", "TYPE", "SCHEMA", "DATABASE", "FUNCTION", "COLUMN",
+                    "CONSTRAINT"},
+    "clickhouse": {"TABLE", "VIEW", "DATABASE", "DICTIONARY", "FUNCTION", "COLUMN", "CONSTRAINT"},
+    "duckdb": {"TABLE", "VIEW", "INDEX", "SEQUENCE", "TYPE", "SCHEMA", "MACRO", "FUNCTION", "COLUMN"},
 }
 
 
@@ -40,7 +50,7 @@ def check(ctx: StatementContext) -> Iterator[Finding]:
     if ctx.stmt.keyword not in ("DROP", "ALTER"):
         return  # (most statements: decided without describing them)
     d = ctx.ddl
-    supported = _SUPPORTED.get(ctx.dialect)
+    supported = _SUPPORTED[ctx.dialect]
     if isinstance(d, Drop):
         kind = d.object.upper()
         if d.if_exists or (supported is not None and kind not in supported):
@@ -82,4 +92,5 @@ def _fix(ctx: StatementContext, after: int | None) -> Fix | None:
     return Fix("Insert `IF EXISTS`", (Edit(Span(at, at), " IF EXISTS"),))
 
 
-RULE = Rule(code="SG20", name="unconditional-drop", severity="warning", doc=__doc__, check=check, fixable=True)
+RULE = Rule(code="SG20", name="unconditional-drop", severity="warning", doc=__doc__, check=check, fixable=True,
+            dialects=KNOWN)

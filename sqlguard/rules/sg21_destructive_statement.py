@@ -29,6 +29,7 @@ from sqlguard.diagnostic import Finding, Span
 from sqlguard.lint.rule import Rule, StatementContext
 from sqlguard.rules.sg20_unconditional_drop import shown
 from sqlguard.sql.ddl.model import AlterTable, At, Dml, Drop, Name, Truncate
+from sqlguard.sql.reading import KNOWN
 
 
 def check(ctx: StatementContext) -> Iterator[Finding]:
@@ -106,6 +107,11 @@ def _report(ctx: StatementContext, where: Span | At | None, what: str, table: Na
                       help=f"Back up first: {_backup_command(ctx.dialect, dumped, whole, name)}.")
 
 
+# The backup tool of each dialect without a full reader.
+_TOOLS = {"mssql": "`BACKUP DATABASE`", "oracle": "Data Pump (`expdp`) or RMAN", "h2": "`SCRIPT TO 'backup.sql'`",
+          "cockroachdb": "`BACKUP TABLE … INTO`", "clickhouse": "`BACKUP TABLE … TO`", "duckdb": "`EXPORT DATABASE`"}
+
+
 def _backup_command(dialect: str, table: str, whole: str = "", name: str = "") -> str:
     """How to back up what is lost: a table, or (`whole`) a database or a schema named `name`."""
     if whole and dialect == "postgres":
@@ -119,8 +125,11 @@ def _backup_command(dialect: str, table: str, whole: str = "", name: str = "") -
                 "restores into a scratch database")
     if dialect == "sqlite":
         return "`sqlite3 app.db \".backup app-backup.db\"`, then `sqlite3 app-backup.db \"PRAGMA integrity_check\"`"
+    if dialect in _TOOLS:
+        return f"with {_TOOLS[dialect]}, then check that the backup restores"
     return (f"`pg_dump --format=custom --table={table} --file={table}.dump \"$DATABASE_URL\"`, then verify it "
             f"with `pg_restore --list {table}.dump`")
 
 
-RULE = Rule(code="SG21", name="destructive-statement", severity="warning", doc=__doc__, check=check)
+RULE = Rule(code="SG21", name="destructive-statement", severity="warning", doc=__doc__, check=check,
+            dialects=KNOWN)

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from sqlguard.diagnostic import Finding, Span
 from sqlguard.lint.rule import FileContext, Rule
 from sqlguard.migrations.files import LABELS, PATTERNS, short_name
+from sqlguard.sql.reading import KNOWN
 
 
 def check(ctx: FileContext) -> Iterator[Finding]:
@@ -52,4 +53,5 @@ def _sentence(message: str) -> str:
     return message if message.endswith((".", "?", "!")) else message + "."
 
 
-RULE = Rule(code="SG30", name="migration-name", severity="warning", doc=__doc__, check=check, scope="file")
+RULE = Rule(code="SG30", name="migration-name", severity="warning", doc=__doc__, check=check, scope="file",
+            dialects=KNOWN)

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from sqlguard.diagnostic import Finding, Span
 from sqlguard.lint.rule import FileContext, Rule
 from sqlguard.migrations.files import MigrationFile, is_down_marker, short_name
+from sqlguard.sql.reading import KNOWN
 
 # What each convention calls the two halves, in messages.
 _ROLLBACK_WORD = {"flyway": "undo migration", "sqitch": "revert script"}
@@ -103,4 +104,5 @@ def _sentence(message: str) -> str:
     return message if message.endswith((".", "?", "!")) else message + "."
 
 
-RULE = Rule(code="SG31", name="missing-rollback", severity="warning", doc=__doc__, check=check, scope="file")
+RULE = Rule(code="SG31", name="missing-rollback", severity="warning", doc=__doc__, check=check, scope="file",
+            dialects=KNOWN)

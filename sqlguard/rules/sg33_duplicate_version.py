@@ -29,6 +29,7 @@ from pathlib import Path
 from sqlguard.diagnostic import Finding, Span
 from sqlguard.lint.rule import FileContext, Rule
 from sqlguard.migrations.files import short_name
+from sqlguard.sql.reading import KNOWN
 
 _CONSEQUENCE = {
     "golang-migrate": "golang-migrate refuses to run a folder with two migrations of one version",
@@ -54,4 +55,5 @@ def check(ctx: FileContext) -> Iterator[Finding]:
                      help="Give the newer one a version of its own (`sqlguard new` picks the next free one).")
 
 
-RULE = Rule(code="SG33", name="duplicate-version", severity="error", doc=__doc__, check=check, scope="file")
+RULE = Rule(code="SG33", name="duplicate-version", severity="error", doc=__doc__, check=check, scope="file",
+            dialects=KNOWN)

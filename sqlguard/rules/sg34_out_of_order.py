@@ -26,6 +26,7 @@ from pathlib import Path
 from sqlguard.diagnostic import Finding, Span
 from sqlguard.lint.rule import FileContext, Rule
 from sqlguard.migrations.files import short_name
+from sqlguard.sql.reading import KNOWN
 
 _CONSEQUENCE = {
     "golang-migrate": "golang-migrate only remembers the newest version a database ran, so databases that "
@@ -57,4 +58,5 @@ def check(ctx: FileContext) -> Iterator[Finding]:
     yield ctx.report(Span(0, 0), message, help=help)
 
 
-RULE = Rule(code="SG34", name="out-of-order", severity="warning", doc=__doc__, check=check, scope="file")
+RULE = Rule(code="SG34", name="out-of-order", severity="warning", doc=__doc__, check=check, scope="file",
+            dialects=KNOWN)

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 
 from sqlguard.diagnostic import Finding, Span
 from sqlguard.lint.rule import FileContext, Rule
+from sqlguard.sql.reading import KNOWN
 
 
 def check(ctx: FileContext) -> Iterator[Finding]:
@@ -36,4 +37,5 @@ def check(ctx: FileContext) -> Iterator[Finding]:
     yield ctx.report(Span(0, 0), problem if problem.endswith(".") else problem + ".")
 
 
-RULE = Rule(code="SG36", name="modified-migration", severity="error", doc=__doc__, check=check, scope="file")
+RULE = Rule(code="SG36", name="modified-migration", severity="error", doc=__doc__, check=check, scope="file",
+            dialects=KNOWN)

@@ -6,6 +6,8 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
+from sqlguard.sql.reading import lexical
+
 # Larger statements are data (a dump's INSERT … VALUES): no parser is given them (their tree would cost
 # seconds and memory, and no rule needs it), and only their head is lexed, which names the target.
 MAX_PARSE_CHARS = 1_000_000
@@ -47,6 +49,7 @@ _LEX_HEAD = r"""(?P<ws>\s+)
 
 @lru_cache(maxsize=8)
 def _lexer(dialect: str) -> re.Pattern[str]:
+    dialect = lexical(dialect)
     if dialect == "mysql":
         strings = r"[BbXxNn]?'(?:[^'\\]|\\.|'')*(?:'|\Z)|\"(?:[^\"\\]|\\.|\"\")*(?:\"|\Z)"
         quoted = r"`[^`]*(?:`|\Z)"
@@ -56,6 +59,8 @@ def _lexer(dialect: str) -> re.Pattern[str]:
         strings = r"[Ee]'(?:[^'\\]|\\.|'')*(?:'|\Z)|(?:[BbXxNn]|[Uu]&)?'(?:[^']|'')*(?:'|\Z)"
         quoted = r"\"(?:[^\"]|\"\")*(?:\"|\Z)|`[^`]*(?:`|\Z)"
         hash_comment = ""
+        if dialect == "mssql":
+            quoted += r"|\[(?:[^\]]|\]\])*(?:\]|\Z)"
     return re.compile(_LEX_HEAD.format(hash=hash_comment, strings=strings, quoted=quoted), re.S | re.X)
 
 
@@ -96,7 +101,7 @@ def _lex(text: str, dialect: str) -> list[Lexeme]:
             kind = "string"
         value = m.group(0)
         if kind == "quoted":
-            q = value[0]
+            q = "]" if value[0] == "[" else value[0]
             closed = len(value) > 1 and value.endswith(q)
             value = value[1:-1].replace(q + q, q) if closed else value[1:]
         elif kind == "punct":

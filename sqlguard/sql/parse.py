@@ -31,10 +31,13 @@ _log_silenced = False
 
 @lru_cache(maxsize=8)
 def dialect_of(name: str) -> Any:
-    """sqlglot's Dialect for a name, made once (sqlglot builds a new one for each name it is given)."""
+    """sqlglot's Dialect for sqlguard's name of a dialect (`sqlguard.sql.reading.SQLGLOT`), made once
+    (sqlglot builds a new one for each name it is given)."""
     from sqlglot.dialects.dialect import Dialect
 
-    return Dialect.get_or_raise(name)
+    from sqlguard.sql.reading import SQLGLOT
+
+    return Dialect.get_or_raise(SQLGLOT.get(name, name))
 
 
 @lru_cache(maxsize=8)

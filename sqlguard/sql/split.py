@@ -16,9 +16,8 @@ from functools import lru_cache
 
 from sqlguard.diagnostic import Span
 from sqlguard.sql.lex import Lexeme, lex
+from sqlguard.sql.reading import lexical
 from sqlguard.sql.text import SourceProblem
-
-DIALECTS = ("postgres", "mysql", "sqlite")
 
 
 @dataclass(frozen=True)
@@ -98,9 +97,18 @@ def _pattern(dialect: str, delimiter: str) -> re.Pattern[str]:
         alts += [_DOLLAR, r"\\"]
     elif dialect == "mysql":
         alts += ["#", "`"]
+    elif dialect == "mssql":
+        alts += [r"\[", _GO]
+    elif dialect == "oracle":
+        alts += [_SLASH]
     else:
         alts += ["`"]
     return re.compile("|".join(alts))
+
+
+# sqlcmd's batch separator (`GO`, `GO 5`: a line of its own), and SQL*Plus's end of a PL/SQL unit (`/`).
+_GO = r"(?im:^[ \t]*GO(?:[ \t]+\d+)?[ \t]*\r?$)"
+_SLASH = r"(?m:^[ \t]*/[ \t]*\r?$)"
 
 
 def _find_quote_end(text: str, pos: int, quote: str, backslash: bool) -> int:
@@ -144,6 +152,7 @@ def _find_block_comment_end(text: str, pos: int, nested: bool) -> int:
 
 def split(text: str, dialect: str = "postgres", base: int = 0) -> Split:
     """Split `text` (a file's scan text, or a body inside it starting at `base`) into statements."""
+    dialect = lexical(dialect)
     statements: list[Statement] = []
     comments: list[Comment] = []
     problems: list[SourceProblem] = []
@@ -175,6 +184,22 @@ def split(text: str, dialect: str = "postgres", base: int = 0) -> Split:
         else:
             atomic = (start, at, atomic[2] + _block_balance(lex(text[atomic[1]:at], "postgres")))
         return atomic[2] > 0
+
+    # a T-SQL or PL/SQL statement being read: (its start, how far it is lexed, open blocks, whole unit)
+    block: tuple[int, int, int, bool] | None = None
+
+    def inside_block(at: int) -> bool:
+        """Is the `;` at `at` inside a T-SQL routine or `BEGIN … END` block, or a PL/SQL unit? (A T-SQL
+        CREATE PROCEDURE, FUNCTION, TRIGGER or VIEW runs to the end of its batch, an Oracle PL/SQL unit
+        to its `/` line.) Each `;` lexes only the text since the last."""
+        nonlocal block
+        assert start is not None
+        if block is None or block[0] != start:
+            toks = lex(text[start:at], dialect)
+            block = (start, at, _open_blocks(toks), _whole_unit(dialect, toks))
+        else:
+            block = (start, at, block[2] + _open_blocks(lex(text[block[1]:at], dialect)), block[3])
+        return block[3] or (dialect == "mssql" and block[2] > 0)
 
     def begin(upto: int) -> None:
         """Start the pending statement at the first significant character in [pos, upto)."""
@@ -257,7 +282,8 @@ def split(text: str, dialect: str = "postgres", base: int = 0) -> Split:
             continue
         begin(m.end())
         if tok == ";" or (tok == delimiter and delimiter != ";"):
-            if goose_block or (dialect == "postgres" and start is not None and inside_atomic(at)):
+            if goose_block or (dialect == "postgres" and start is not None and inside_atomic(at)) or (
+                    dialect in ("mssql", "oracle") and start is not None and inside_block(at)):
                 pos = m.end()
                 continue
             stmt_start = start
@@ -285,6 +311,18 @@ def split(text: str, dialect: str = "postgres", base: int = 0) -> Split:
             statements.append(Statement(Span(base + at, base + end), text[at:end].rstrip(), 0, "meta", True,
                                         section))
             start = None
+            pos = end
+            continue
+        if (dialect == "mssql" and tok.strip()[:2].upper() == "GO") or (dialect == "oracle" and tok.strip() == "/"):
+            finish(at, True)  # (a batch's or a PL/SQL unit's end)
+            pos = m.end()
+            continue
+        if tok == "[":
+            end = _find_quote_end(text, at, "]", False)
+            if end < 0:
+                problems.append(SourceProblem("unterminated-identifier", Span(base + at, base + at + 1)))
+                finish(at, False)
+                return Split(tuple(statements), tuple(comments), tuple(problems))
             pos = end
             continue
         if tok in ("'", '"', "`"):
@@ -318,6 +356,37 @@ def split(text: str, dialect: str = "postgres", base: int = 0) -> Split:
 
 # A SQL-standard function body (PostgreSQL 14+): `CREATE FUNCTION … BEGIN ATOMIC stmt; stmt; END;`
 _ATOMIC = re.compile(r"\bATOMIC\b", re.I)
+
+
+# T-SQL words after BEGIN that start a transaction or a conversation, not a block
+_NOT_A_BLOCK = frozenset({"TRAN", "TRANSACTION", "DISTRIBUTED", "DIALOG", "CONVERSATION"})
+_TSQL_UNITS = frozenset({"PROC", "PROCEDURE", "FUNCTION", "TRIGGER", "VIEW"})
+_PLSQL_UNITS = frozenset({"PROCEDURE", "FUNCTION", "PACKAGE", "TRIGGER", "TYPE", "LIBRARY", "JAVA"})
+
+
+def _open_blocks(toks: list[Lexeme]) -> int:
+    """T-SQL: BEGIN (not BEGIN TRAN) and CASE words minus END words."""
+    n = 0
+    for i, t in enumerate(toks):
+        if t.upper == "BEGIN":
+            n += not (i + 1 < len(toks) and toks[i + 1].upper in _NOT_A_BLOCK)
+        elif t.upper == "CASE":
+            n += 1
+        elif t.upper == "END":
+            n -= 1
+    return n
+
+
+def _whole_unit(dialect: str, toks: list[Lexeme]) -> bool:
+    """A statement its client never splits at `;`: a T-SQL CREATE/ALTER PROCEDURE, FUNCTION, TRIGGER or
+    VIEW (the rest of its batch is its body); an Oracle PL/SQL unit or anonymous block (up to a `/` line)."""
+    words = [t.upper for t in toks[:6] if t.kind == "word"]
+    if dialect == "oracle" and words[:1] in (["DECLARE"], ["BEGIN"]):
+        return True
+    if words[:1] != ["CREATE"] and (dialect == "oracle" or words[:1] != ["ALTER"]):
+        return False
+    rest = [w for w in words[1:] if w not in ("OR", "ALTER", "REPLACE", "EDITIONABLE", "NONEDITIONABLE")]
+    return bool(rest) and rest[0] in (_TSQL_UNITS if dialect == "mssql" else _PLSQL_UNITS)
 
 
 def _block_balance(toks: list[Lexeme]) -> int:
