@@ -458,7 +458,9 @@ def _rollback_gen(args: argparse.Namespace) -> int:
         raise SqlguardError(f"no such file: {args.migration}")
     settings = _settings_for(args, [path])
     run = Run.create(settings, None)
-    history = run.history_index().history_for(path.resolve())
+    histories = run.history_index()
+    # (a Flyway migration a baseline supersedes: what databases older than the baseline ran)
+    history = histories.history_for(path.resolve()) or histories.older_history_for(path.resolve())
     migration = history.migration(path.resolve()) if history is not None else None
     if history is None or migration is None:
         raise SqlguardError(f"{args.migration} is not a migration of a history sqlguard recognises "

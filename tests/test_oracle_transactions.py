@@ -81,3 +81,43 @@ def test_outside_transaction_agrees_with_postgresql(fresh_db: str, sql: str, ref
             code = err.sqlstate
         conn.rollback()
     assert (code == "25001") == refused, f"PostgreSQL answered {code}"
+
+
+# Prisma Migrate sends a migration.sql as one script (one simple query): PostgreSQL runs a script of
+# several statements as one implicit transaction, and a lone statement on its own.
+PRISMA_SCRIPTS = [
+    # (migration.sql, refused: one implicit transaction block)
+    ('CREATE INDEX CONCURRENTLY "t_b_idx" ON "t"("b");\n', False),
+    ('-- CreateIndex\nCREATE INDEX CONCURRENTLY "t_b_idx" ON "t"("b");\n', False),
+    ('CREATE INDEX CONCURRENTLY "t_b_idx" ON "t"("b");\nSELECT 1;\n', True),
+    ('CREATE TABLE "u" ("id" INTEGER);\nCREATE INDEX CONCURRENTLY "t_b_idx" ON "t"("b");\n', True),
+    ('VACUUM "t";\n', False),
+    ('ALTER TABLE "t" ADD COLUMN "c" INTEGER;\nVACUUM "t";\n', True),
+]
+
+
+@pytest.mark.parametrize(("script", "refused"), PRISMA_SCRIPTS, ids=[s[0][:40] for s in PRISMA_SCRIPTS])
+def test_prisma_one_script_transaction_agrees_with_postgresql(fresh_db: str, run_cli, tmp_path, script: str,  # type: ignore[no-untyped-def]
+                                                               refused: bool) -> None:
+    import json
+
+    import psycopg
+
+    tree = tmp_path / "prisma" / "migrations"
+    (tree / "20240101000000_init").mkdir(parents=True)
+    (tree / "20240101000000_init" / "migration.sql").write_text('CREATE TABLE "t" ("a" INTEGER, "b" INTEGER);\n',
+                                                               encoding="utf-8")
+    (tree / "20240102000000_change").mkdir()
+    (tree / "20240102000000_change" / "migration.sql").write_text(script, encoding="utf-8")
+    (tree / "migration_lock.toml").write_text('provider = "postgresql"\n', encoding="utf-8")
+    r = run_cli("lint", "--no-cache", "--format", "json", "--exit-zero", "--select", "SG51", str(tree))
+    said = [d for d in json.loads(r.out) if d["code"] == "SG51"]
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute('CREATE TABLE "t" ("a" INTEGER, "b" INTEGER)')
+        code = None
+        try:
+            conn.execute(script)  # (no parameters: one simple query, as Prisma sends it)
+        except psycopg.Error as err:
+            code = err.sqlstate
+    assert (code == "25001") == refused, f"PostgreSQL answered {code}"
+    assert bool(said) == refused, said

@@ -137,3 +137,30 @@ def test_prisma_migration_lock_names_the_dialect(run_cli, tmp_path: Path) -> Non
     assert h["dialect"] == "mysql"
     r = run_cli("lint", "--no-cache", "--format", "json", "--exit-zero", str(tree))
     assert not {d["code"] for d in json.loads(r.out)} & {"SG00", "SG50", "SG58"}  # MySQL: no PostgreSQL rule
+
+
+def test_flyway_baseline_and_rollback_gen_below_it(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A fresh database runs `B2` and skips V1 and V2; databases older than the baseline ran V1, V2, V3.
+    rollback-gen serves both: below the baseline from the older stream, above it from the fresh one."""
+    tree = tmp_path / "app"
+    shutil.copytree(FIXTURES / "runners" / "flyway-baseline", tree)
+    folder = (tree / "db" / "migration").resolve()
+    histories = HistoryIndex(MigrationIndex({}), "postgres")
+    [fresh] = histories.histories(folder)
+    assert [m.path.name for m in fresh.migrations] == ["B2__baseline.sql", "V3__create_likes.sql"]
+    older = histories.older_history_for(folder / "V2__add_email.sql")
+    assert older is not None and [m.path.name for m in older.migrations] == \
+        ["V1__create_users.sql", "V2__add_email.sql", "V3__create_likes.sql"]
+    assert histories.older_history_for(folder / "V3__create_likes.sql") is None  # the fresh stream has it
+    r = run_cli("rollback-gen", str(folder / "V2__add_email.sql"))
+    assert r.code == 0, r.err
+    undo = (folder / "U2__add_email.sql").read_text(encoding="utf-8")
+    assert "ALTER TABLE users DROP COLUMN IF EXISTS email;" in undo
+    r = run_cli("rollback-gen", "--stdout", str(folder / "V1__create_users.sql"))
+    assert r.code == 0 and "DROP TABLE IF EXISTS users;" in r.out, r.err
+    r = run_cli("rollback-gen", "--stdout", str(folder / "V3__create_likes.sql"))
+    assert r.code == 0 and "DROP TABLE IF EXISTS likes;" in r.out, r.err
+    r = run_cli("rollback-gen", str(folder / "V1__create_users.sql"))  # U1 has statements: kept
+    assert r.code == 2 and "--force" in r.err
+    found = json.loads(run_cli("lint", "--no-cache", "--format", "json", "--exit-zero", str(tree)).out)
+    assert {d["code"] for d in found} <= {"SG58"}  # V2's undo exists now; nothing else is wrong

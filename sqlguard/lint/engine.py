@@ -241,10 +241,11 @@ class Run:
         from sqlguard.schema.timeline import Timeline
 
         dialect = dialect or self.settings.dialect
-        k = (str(history.folder), history.convention, dialect)
+        k = (str(history.folder), history.convention, dialect, history.label)
         if k not in self.timelines:
             base = self._required_base(history, depth, dialect) if history.convention == "sqitch" else None
-            stored = f"{history.folder}\n{history.convention}" + (f"\n{dialect}" if dialect != "postgres" else "")
+            stored = f"{history.folder}\n{history.convention}" + (f"\n{dialect}" if dialect != "postgres" else "") + \
+                (f"\n{history.label}" if history.label else "")
             prior = self.replays.get_replay(stored) if self.replays is not None and base is None else None
             timeline = Timeline(history, dialect, _read_text, base, prior)
             if self.replays is not None and base is None:

@@ -35,6 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from sqlguard.diagnostic import SqlguardError
+from sqlguard.migrations.dialects import in_file_name
 from sqlguard.sql.split import Statement, split
 
 
@@ -614,6 +615,9 @@ class MigrationIndex:
         stem = path.name[: -len(f".{m.group(3)}.sql")]
         if direction == "up":
             rollback = path.with_name(stem + ".down.sql")
+            dialect, generic = in_file_name(rollback.name)
+            if dialect is not None and not self._exists(rollback) and self._exists(path.with_name(generic)):
+                rollback = path.with_name(generic)  # (a dialect's own up, undone by the files of every dialect)
             return MigrationFile(path, "golang-migrate", "up", version, mname, None, rollback,
                                  self._state(rollback), orphan=False)
         up = path.with_name(stem + ".up.sql")

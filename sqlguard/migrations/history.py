@@ -75,6 +75,10 @@ class History:
     folder: Path  # absolute; for sqitch the folder holding sqitch.plan
     convention: str
     migrations: tuple[Migration, ...]  # in apply order
+    # Flyway with a baseline: the stream that databases older than the baseline ran (every versioned
+    # migration in order, the baseline left out); empty without a baseline that skips any
+    before_baseline: tuple[Migration, ...] = ()
+    label: str = ""  # what the history is when it is not the fresh database's ("before the baseline")
     _lookup: dict[Path, int] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -95,6 +99,12 @@ class History:
         if i is None or real_path(self.migrations[i].path) != real_path(path):
             return None
         return self.migrations[i]
+
+    def older(self) -> History | None:
+        """The history of databases older than the baseline (None when no baseline skips a migration)."""
+        if not self.before_baseline:
+            return None
+        return History(self.folder, self.convention, self.before_baseline, label="before the baseline")
 
     def relative(self, path: Path) -> str:
         """`path` relative to the history's folder, posix style (how `sqlguard.sum` names files)."""
@@ -128,6 +138,16 @@ class HistoryIndex:
             return None
         history = self._history_at(*where)
         return history if history.index_of(path) is not None else None
+
+    def older_history_for(self, path: Path) -> History | None:
+        """For a Flyway migration at or below the baseline's version (which a fresh database skips): the
+        history databases older than the baseline ran it in (`History.older`); None otherwise."""
+        where = self._root_of(Path(path))
+        fresh = self._history_at(*where) if where is not None else None
+        if fresh is None or fresh.index_of(path) is not None:
+            return None
+        older = fresh.older()
+        return older if older is not None and older.index_of(path) is not None else None
 
     def folder_of(self, path: Path) -> Path | None:
         """The folder of the history `path` would be part of, without building that history (None: no
@@ -218,17 +238,21 @@ class HistoryIndex:
         ups = [f for f in files if f.role in _GROUP]
         downs = [f for f in files if f.role == "down"]
         convention = _majority(f.convention for f in ups)
-        ups = _apply_baseline(ups)
+        fresh = _apply_baseline(ups)
         rollbacks: dict[tuple[object, ...], Path] = {}
         for d in sorted(downs, key=lambda f: f.path.name):
             rollbacks.setdefault(d.pair_key, d.path)
-        migrations = []
-        for f in ups:
-            single = f.convention in _SINGLE_FILE
-            rollback = None if single or f.role != "up" else rollbacks.get(f.pair_key)
-            migrations.append(Migration(f.path, f.version, f.name, f.sort_key, rollback, single))
-        migrations.sort(key=lambda m: m.sort_key)
-        return History(root, convention, tuple(migrations))
+
+        def entries(files: list[_File]) -> tuple[Migration, ...]:
+            out = []
+            for f in files:
+                single = f.convention in _SINGLE_FILE
+                rollback = None if single or f.role != "up" else rollbacks.get(f.pair_key)
+                out.append(Migration(f.path, f.version, f.name, f.sort_key, rollback, single))
+            return tuple(sorted(out, key=lambda m: m.sort_key))
+
+        older = () if len(fresh) == len(ups) else entries([f for f in ups if f.role != "baseline"])
+        return History(root, convention, entries(fresh), older)
 
     def _file(self, path: Path) -> _File | None:
         """What the history needs to know about one candidate file; None when it is no migration."""
