@@ -8,8 +8,9 @@ outcome (a tool missing, a refused connection, a failed verification, Ctrl-C) re
 raises a one-line `SqlguardError`. So a file under backups/ is always a verified backup.
 
 A restore makes the database exactly what the backup holds, or leaves it untouched: psql runs, in
-one transaction, a preamble that empties every non-system schema, then the script `pg_restore
---file=-` writes from the backup, and COMMIT only once pg_restore exited 0 (so `psql` is needed too).
+one transaction, a preamble that drops everything the restoring role may drop, then the script
+`pg_restore --file=-` writes from the backup (owners and grants kept), and COMMIT only once pg_restore
+exited 0 (so `psql` is needed too).
 
 Credentials never reach a command line, where `ps` shows them to every user of the machine: the
 connection goes to pg_dump, pg_restore and psql as libpq environment variables (PGHOST,
@@ -30,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlguard.config import Environment, Settings
 from sqlguard.diagnostic import SqlguardError
@@ -167,12 +168,19 @@ def read_archive(path: Path) -> Archive:
                    created.group(1).strip() if created else None, entries)
 
 
-# Empties the database inside the restore's transaction, evaluated when it runs. A schema the
-# restoring role owns (other than `public`) is dropped whole; in `public` and in schemas of other
-# owners, the relations, routines and types the role owns are dropped one by one (`public` itself
-# stays: a PostgreSQL 15 dump does not create it, and a role that does not own the database may not
-# drop it). What an extension created is left to the extension. Objects of other owners stay: the
-# role could not drop them, and pg_restore's own DROP … IF EXISTS handles those the backup holds.
+# Empties the database inside the restore's transaction, evaluated when it runs: everything the restoring
+# role may drop (what a role it is a member of owns), so that afterwards the database holds exactly what
+# the backup recreates. In order:
+# - extensions (all but plpgsql), with what depends on them;
+# - schemas (but `public`, which a PostgreSQL 15 dump does not create): a schema of ours is dropped whole,
+#   unless it holds an extension the role may not drop; in the others, each object of ours: relations
+#   (an identity's sequence goes with its column), routines, types and domains, collations, text search
+#   configurations and dictionaries, conversions, operators, statistics objects;
+# - publications, foreign servers and wrappers, event triggers, large objects;
+# - default privileges (ALTER DEFAULT PRIVILEGES): each entry back to PostgreSQL's built-in defaults.
+# Objects of other owners stay: the role could not drop them, and recreating one fails the restore,
+# which then changes nothing. The grants on a schema that stays (`public`) are reset after the backup's
+# script (`_RESET_SCHEMA_GRANTS`): before it, an owner the script sets may need them.
 _EMPTY_DATABASE = r"""
 SET client_min_messages = warning;
 SET LOCAL lock_timeout = {lock_timeout};
@@ -180,44 +188,141 @@ DO $sqlguard$
 DECLARE
   ns record;
   obj record;
+  g record;
 BEGIN
+  FOR obj IN SELECT e.extname FROM pg_catalog.pg_extension e
+              WHERE e.extname <> 'plpgsql' AND pg_catalog.pg_has_role(e.extowner, 'USAGE') LOOP
+    EXECUTE format('DROP EXTENSION IF EXISTS %I CASCADE', obj.extname);
+  END LOOP;
   FOR ns IN
-    SELECT n.oid, n.nspname, pg_catalog.pg_has_role(n.nspowner, 'USAGE') AS mine
+    SELECT n.oid, n.nspname, n.nspowner, pg_catalog.pg_has_role(n.nspowner, 'USAGE') AS mine,
+           EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extnamespace = n.oid) AS holds_extension
       FROM pg_catalog.pg_namespace n
      WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
        AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
                         WHERE d.classid = 'pg_catalog.pg_namespace'::regclass AND d.objid = n.oid
                           AND d.deptype = 'e')
   LOOP
-    IF ns.mine AND ns.nspname <> 'public' THEN
+    IF ns.mine AND ns.nspname <> 'public' AND NOT ns.holds_extension THEN
       EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', ns.nspname);
       CONTINUE;
     END IF;
     FOR obj IN
       SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'
                             WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END AS kind,
-             format('%I.%I', ns.nspname, c.relname) AS name
+             format('%I.%I', ns.nspname, c.relname) AS name, c.oid AS oid, 'pg_catalog.pg_class'::regclass AS cat
         FROM pg_catalog.pg_class c
        WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
          AND pg_catalog.pg_has_role(c.relowner, 'USAGE')
          AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass
-                           AND d.objid = c.oid AND d.deptype = 'e')
+                           AND d.objid = c.oid AND d.deptype = 'i')  -- an identity's sequence: with its table
       UNION ALL
-      SELECT CASE p.prokind WHEN 'a' THEN 'AGGREGATE' ELSE 'ROUTINE' END, p.oid::pg_catalog.regprocedure::text
-        FROM pg_catalog.pg_proc p
-       WHERE p.pronamespace = ns.oid AND pg_catalog.pg_has_role(p.proowner, 'USAGE')
-         AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::regclass
-                           AND d.objid = p.oid AND d.deptype = 'e')
+      SELECT CASE p.prokind WHEN 'a' THEN 'AGGREGATE' ELSE 'ROUTINE' END, p.oid::pg_catalog.regprocedure::text,
+             p.oid, 'pg_catalog.pg_proc'::regclass
+        FROM pg_catalog.pg_proc p WHERE p.pronamespace = ns.oid AND pg_catalog.pg_has_role(p.proowner, 'USAGE')
       UNION ALL
-      SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, format('%I.%I', ns.nspname, t.typname)
+      SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, format('%I.%I', ns.nspname, t.typname),
+             t.oid, 'pg_catalog.pg_type'::regclass
         FROM pg_catalog.pg_type t
        WHERE t.typnamespace = ns.oid AND t.typtype IN ('e', 'd', 'r', 'm', 'c')
          AND (t.typtype <> 'c' OR (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid) = 'c')
          AND pg_catalog.pg_has_role(t.typowner, 'USAGE')
-         AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_type'::regclass
-                           AND d.objid = t.oid AND d.deptype = 'e')
+      UNION ALL
+      SELECT 'COLLATION', format('%I.%I', ns.nspname, o.collname), o.oid, 'pg_catalog.pg_collation'::regclass
+        FROM pg_catalog.pg_collation o WHERE o.collnamespace = ns.oid AND pg_catalog.pg_has_role(o.collowner, 'USAGE')
+      UNION ALL
+      SELECT 'TEXT SEARCH CONFIGURATION', format('%I.%I', ns.nspname, o.cfgname), o.oid,
+             'pg_catalog.pg_ts_config'::regclass
+        FROM pg_catalog.pg_ts_config o WHERE o.cfgnamespace = ns.oid AND pg_catalog.pg_has_role(o.cfgowner, 'USAGE')
+      UNION ALL
+      SELECT 'TEXT SEARCH DICTIONARY', format('%I.%I', ns.nspname, o.dictname), o.oid,
+             'pg_catalog.pg_ts_dict'::regclass
+        FROM pg_catalog.pg_ts_dict o WHERE o.dictnamespace = ns.oid AND pg_catalog.pg_has_role(o.dictowner, 'USAGE')
+      UNION ALL
+      SELECT 'CONVERSION', format('%I.%I', ns.nspname, o.conname), o.oid, 'pg_catalog.pg_conversion'::regclass
+        FROM pg_catalog.pg_conversion o WHERE o.connamespace = ns.oid AND pg_catalog.pg_has_role(o.conowner, 'USAGE')
+      UNION ALL
+      SELECT 'OPERATOR', o.oid::pg_catalog.regoperator::text, o.oid, 'pg_catalog.pg_operator'::regclass
+        FROM pg_catalog.pg_operator o WHERE o.oprnamespace = ns.oid AND pg_catalog.pg_has_role(o.oprowner, 'USAGE')
+      UNION ALL
+      SELECT 'STATISTICS', format('%I.%I', ns.nspname, o.stxname), o.oid, 'pg_catalog.pg_statistic_ext'::regclass
+        FROM pg_catalog.pg_statistic_ext o WHERE o.stxnamespace = ns.oid AND pg_catalog.pg_has_role(o.stxowner, 'USAGE')
     LOOP
+      -- (what an extension the role may not drop created is left to the extension)
+      CONTINUE WHEN EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid = obj.cat AND d.objid = obj.oid
+                              AND d.deptype = 'e');
       EXECUTE format('DROP %s IF EXISTS %s CASCADE', obj.kind, obj.name);
+    END LOOP;
+  END LOOP;
+  FOR obj IN
+    SELECT 'PUBLICATION' AS kind, quote_ident(pubname) AS name FROM pg_catalog.pg_publication
+     WHERE pg_catalog.pg_has_role(pubowner, 'USAGE')
+    UNION ALL
+    SELECT 'SERVER', quote_ident(srvname) FROM pg_catalog.pg_foreign_server
+     WHERE pg_catalog.pg_has_role(srvowner, 'USAGE')
+    UNION ALL
+    SELECT 'FOREIGN DATA WRAPPER', quote_ident(w.fdwname) FROM pg_catalog.pg_foreign_data_wrapper w
+     WHERE pg_catalog.pg_has_role(w.fdwowner, 'USAGE')
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                        WHERE d.classid = 'pg_catalog.pg_foreign_data_wrapper'::regclass AND d.objid = w.oid
+                          AND d.deptype = 'e')
+    UNION ALL
+    SELECT 'EVENT TRIGGER', quote_ident(evtname) FROM pg_catalog.pg_event_trigger
+     WHERE pg_catalog.pg_has_role(evtowner, 'USAGE')
+  LOOP
+    EXECUTE format('DROP %s IF EXISTS %s CASCADE', obj.kind, obj.name);
+  END LOOP;
+  PERFORM pg_catalog.lo_unlink(m.oid) FROM pg_catalog.pg_largeobject_metadata m
+    WHERE pg_catalog.pg_has_role(m.lomowner, 'USAGE');
+  FOR obj IN
+    SELECT d.defaclrole, d.defaclnamespace, quote_ident(d.defaclrole::regrole::text) AS owner,
+           CASE d.defaclnamespace WHEN 0 THEN '' ELSE format(' IN SCHEMA %I', d.defaclnamespace::regnamespace) END
+             AS place,
+           CASE d.defaclobjtype WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES' WHEN 'f' THEN 'FUNCTIONS'
+                                WHEN 'T' THEN 'TYPES' ELSE 'SCHEMAS' END AS kind,
+           (SELECT array_agg(DISTINCT a.grantee) FROM pg_catalog.aclexplode(d.defaclacl) a) AS grantees
+      FROM pg_catalog.pg_default_acl d WHERE pg_catalog.pg_has_role(d.defaclrole, 'MEMBER')
+  LOOP
+    FOR g IN SELECT u.oid FROM unnest(obj.grantees) u (oid) WHERE obj.defaclnamespace <> 0 OR u.oid <> obj.defaclrole
+    LOOP
+      EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %s%s REVOKE ALL ON %s FROM %s', obj.owner, obj.place,
+                     obj.kind, CASE g.oid WHEN 0 THEN 'PUBLIC' ELSE quote_ident(g.oid::regrole::text) END);
+    END LOOP;
+    IF obj.defaclnamespace = 0 THEN  -- the built-in defaults: the owner has all, PUBLIC may run and use
+      EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %s GRANT ALL ON %s TO %s', obj.owner, obj.kind, obj.owner);
+      IF obj.kind IN ('FUNCTIONS', 'TYPES') THEN
+        EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %s GRANT %s ON %s TO PUBLIC', obj.owner,
+                       CASE obj.kind WHEN 'FUNCTIONS' THEN 'EXECUTE' ELSE 'USAGE' END, obj.kind);
+      END IF;
+    END IF;
+  END LOOP;
+END
+$sqlguard$;
+"""
+
+
+# Run after the backup's script: each schema of the role's goes back to its initial grants (pg_init_privs;
+# none for a schema the backup created), then the backup's own grants on schemas are run again
+# (`ACL - SCHEMA` entries only add to what is there, and a grant given since the backup must not stay).
+_RESET_SCHEMA_GRANTS = r"""
+DO $sqlguard$
+DECLARE
+  ns record;
+  obj record;
+BEGIN
+  FOR ns IN SELECT n.oid, n.nspname, n.nspowner FROM pg_catalog.pg_namespace n
+             WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
+               AND pg_catalog.pg_has_role(n.nspowner, 'USAGE') LOOP
+    FOR obj IN SELECT a.grantee FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+                WHERE n.oid = ns.oid AND a.grantee <> ns.nspowner GROUP BY a.grantee LOOP
+      EXECUTE format('REVOKE ALL ON SCHEMA %I FROM %s', ns.nspname,
+                     CASE obj.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(obj.grantee::regrole::text) END);
+    END LOOP;
+    FOR obj IN SELECT a.grantee, a.privilege_type FROM pg_catalog.pg_init_privs i, pg_catalog.aclexplode(i.initprivs) a
+                WHERE i.classoid = 'pg_catalog.pg_namespace'::regclass AND i.objoid = ns.oid
+                  AND a.grantee <> ns.nspowner LOOP
+      EXECUTE format('GRANT %s ON SCHEMA %I TO %s', obj.privilege_type, ns.nspname,
+                     CASE obj.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(obj.grantee::regrole::text) END);
     END LOOP;
   END LOOP;
 END
@@ -228,12 +333,12 @@ $sqlguard$;
 def restore_backup(dsn: str, path: Path, lock_timeout: str = "5s") -> None:
     """Make the database `dsn` names exactly what the backup at `path` holds, in one transaction.
 
-    `pg_restore --file=-` writes the backup as a script; psql runs it after emptying the database,
-    between a BEGIN sqlguard sends first and a COMMIT it sends only once pg_restore has exited 0: a
-    backup that breaks halfway is never half restored. Credentials reach both programs through their
-    environment only (as for pg_dump). The file must be a backup `pg_restore --list` reads (else a
-    `SqlguardError` naming it, before anything runs). Objects created since the backup are gone after
-    it: every schema but the system ones is emptied first.
+    psql runs, between a BEGIN sqlguard sends first and a COMMIT it sends only once pg_restore has exited
+    0, the preamble that empties the database (`_EMPTY_DATABASE`) and then the script `pg_restore
+    --file=-` writes from the backup, owners and grants included: a backup that breaks halfway is
+    never half restored. An extension the role may not drop stays, and so its comment is not set again.
+    Credentials reach both programs through their environment only (as for pg_dump). The file must be
+    a backup `pg_restore --list` reads (else a `SqlguardError` naming it, before anything runs).
     """
     params = dsn_params(dsn)
     env = _child_env(params)
@@ -241,55 +346,142 @@ def restore_backup(dsn: str, path: Path, lock_timeout: str = "5s") -> None:
     path = read_archive(path).path
     pg_restore, psql = pg_tool("pg_restore"), pg_tool("psql")
     preamble = _EMPTY_DATABASE.replace("{lock_timeout}", _sql_literal(lock_timeout))
-    with tempfile.TemporaryFile() as restore_err, tempfile.TemporaryFile() as psql_err:
-        try:
-            consumer = subprocess.Popen([psql, "--no-psqlrc", "--quiet", "--no-password", "--set=ON_ERROR_STOP=1",
-                                         "--file=-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                        stderr=psql_err, env=env)
-        except OSError as err:
-            raise SqlguardError(f"cannot run `{psql}`: {err.strerror or err}") from None
-        try:
-            producer = subprocess.Popen([pg_restore, "--clean", "--if-exists", "--no-owner", "--file=-", str(path)],
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=restore_err,
-                                        env=env)
-        except OSError as err:
-            _stop(consumer)
-            raise SqlguardError(f"cannot run `{pg_restore}`: {err.strerror or err}") from None
-        committed = False
-        try:
-            committed = _pump(producer, consumer, preamble)
-        except BaseException:
-            _stop(producer)
-            _stop(consumer)
-            raise
-        restore_code, psql_code = producer.wait(), consumer.wait()
-        if restore_code != 0:
-            raise SqlguardError(redact(f"cannot restore {path}: pg_restore failed, nothing was restored: "
-                                       f"{_reason(_text(restore_err))}"))
-        if psql_code != 0 or not committed:
-            raise SqlguardError(redact(f"cannot restore {path} into {where}: nothing was restored: "
-                                       f"{_psql_reason(_text(psql_err))}"))
+    with tempfile.TemporaryDirectory(prefix="sqlguard-restore-") as scratch:
+        listing, grants = Path(scratch) / "toc.list", Path(scratch) / "grants.list"
+        entries = _entries(pg_restore, psql, path, env, where)
+        listing.write_text("".join(line + "\n" for line in entries), encoding="utf-8")
+        grants.write_text("".join(line + "\n" for line in entries if _SCHEMA_ACL.match(line)), encoding="utf-8")
+        with tempfile.TemporaryFile() as restore_err, tempfile.TemporaryFile() as psql_err:
+            try:
+                consumer = subprocess.Popen([psql, "--no-psqlrc", "--quiet", "--no-password",
+                                             "--set=ON_ERROR_STOP=1", "--file=-"], stdin=subprocess.PIPE,
+                                            stdout=subprocess.DEVNULL, stderr=psql_err, env=env)
+            except OSError as err:
+                raise SqlguardError(f"cannot run `{psql}`: {err.strerror or err}") from None
+            try:
+                producer = _producer(pg_restore, listing, path, restore_err, env)
+            except SqlguardError:
+                _stop(consumer)
+                raise
+            committed = False
+            try:
+                committed = _pump([preamble, producer, _RESET_SCHEMA_GRANTS,
+                                   lambda: _producer(pg_restore, grants, path, restore_err, env)], consumer)
+            except BaseException:
+                _stop(producer)
+                _stop(consumer)
+                raise
+            producer.wait()
+            psql_code = consumer.wait()
+            psql_said, restore_said = _text(psql_err), _text(restore_err)
+    if committed and psql_code == 0:
+        return
+    # psql stopping at an error stops pg_restore too (its pipe closes): psql's message is the reason then
+    if psql_said.strip() or not restore_said.strip():
+        reason = _psql_reason(psql_said)
+        if m := re.search(r'must be (?:a )?member of role "([^"]+)"', reason):
+            reason = (f"the backup holds objects owned by `{m.group(1)}`, which this role may not give back to "
+                      f"it: restore as a member of `{m.group(1)}` (or as a superuser)")
+        raise SqlguardError(redact(f"cannot restore {path} into {where}: nothing was restored: {reason}"))
+    raise SqlguardError(redact(f"cannot restore {path}: pg_restore failed, nothing was restored: "
+                               f"{_reason(restore_said)}"))
 
 
-def _pump(producer: subprocess.Popen[bytes], consumer: subprocess.Popen[bytes], preamble: str) -> bool:
-    """Feed psql: BEGIN, the preamble, pg_restore's script, and COMMIT when pg_restore succeeded.
-    Whether COMMIT was sent (psql's exit code says whether it, and everything before, succeeded)."""
-    feed: IO[bytes] | None = consumer.stdin
-    source: IO[bytes] | None = producer.stdout
-    assert feed is not None and source is not None
+# Entries of a backup's table of contents: an extension's own comment (`1234; 0 0 COMMENT - EXTENSION
+# name`), a schema (`8; 2615 16652 SCHEMA - reporting app`), the grants on a schema (`3578; 0 0 ACL -
+# SCHEMA public pg_database_owner`).
+_EXTENSION_COMMENT = re.compile(r"^\d+;\s+\d+\s+\d+\s+COMMENT\s+-\s+EXTENSION\s+(\S+)")
+_SCHEMA = re.compile(r"^\d+;\s+\d+\s+\d+\s+SCHEMA\s+-\s+(\S+)\s")
+_SCHEMA_ACL = re.compile(r"^\d+;\s+\d+\s+\d+\s+ACL\s+-\s+SCHEMA\s")
+# What the preamble cannot drop: extensions of other owners (`e:name`), and the schemas that therefore
+# stay, those of other owners and ours that hold such an extension (`s:name`).
+_STAYS = (
+    "SELECT 'e:' || extname FROM pg_catalog.pg_extension WHERE NOT pg_catalog.pg_has_role(extowner, 'USAGE') "
+    "UNION ALL SELECT 's:' || n.nspname FROM pg_catalog.pg_namespace n "
+    "WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%' "
+    "AND (NOT pg_catalog.pg_has_role(n.nspowner, 'USAGE') "
+    "OR EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extnamespace = n.oid "
+    "AND NOT pg_catalog.pg_has_role(e.extowner, 'USAGE'))) "
+    "UNION ALL SELECT 'o:' || n.nspname || '.' || c.relname || ' ' || c.relowner::regrole::text "
+    "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND NOT pg_catalog.pg_has_role(c.relowner, 'USAGE') "
+    "AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'"
+)
+# A relation in a backup's table of contents: `218; 1259 16628 TABLE public users app`
+_RELATION = re.compile(r"^\d+;\s+\d+\s+\d+\s+(?:TABLE|VIEW|SEQUENCE|MATERIALIZED VIEW|FOREIGN TABLE)\s+(\S+)\s+(\S+)\s")
+
+
+def _producer(pg_restore: str, listing: Path, path: Path, stderr: IO[bytes], env: Mapping[str, str]
+              ) -> subprocess.Popen[bytes]:
+    """pg_restore writing the entries `listing` names of the backup at `path` as a script on its stdout."""
     try:
-        feed.write(b"BEGIN;\n" + preamble.encode() + b"\n")
-        for chunk in iter(lambda: source.read(1 << 16), b""):
-            feed.write(chunk)
-        if producer.wait() != 0:
-            return False  # psql reaches the end of its input inside the transaction: the server rolls it back
+        return subprocess.Popen([pg_restore, f"--use-list={listing}", "--file=-", str(path)], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=stderr, env=env)
+    except OSError as err:
+        raise SqlguardError(f"cannot run `{pg_restore}`: {err.strerror or err}") from None
+
+
+def _entries(pg_restore: str, psql: str, path: Path, env: Mapping[str, str], where: str) -> list[str]:
+    """The backup's table of contents, for `pg_restore --use-list`: every entry but the comments of the
+    extensions that stay in the database (the role may not drop them, nor set their comment) and the
+    schemas that stay (they exist: creating them again would fail)."""
+    code, listing, err = _run([pg_restore, "--list", str(path)], env)
+    if code != 0:
+        raise SqlguardError(f"cannot restore {path}: pg_restore cannot list it: {_reason(err)}")
+    code, kept, err = _run([psql, "--no-psqlrc", "--no-password", "--tuples-only", "--no-align", "--command",
+                            _STAYS], env)
+    if code != 0:
+        raise SqlguardError(redact(f"cannot restore {path} into {where}: nothing was restored: "
+                                   f"{_psql_reason(err)}"))
+    stays = set(kept.splitlines())
+    others = dict(line[2:].rsplit(" ", 1) for line in stays if line.startswith("o:"))
+    for line in listing.splitlines():
+        m = _RELATION.match(line)
+        owner = others.get(f"{m.group(1)}.{m.group(2)}") if m is not None else None
+        if m is not None and owner is not None:
+            raise SqlguardError(redact(
+                f"cannot restore {path} into {where}: nothing was restored: `{m.group(1)}.{m.group(2)}` is owned by "
+                f"`{owner}`, which this role may not drop and create again: restore as a member of `{owner}` (or as "
+                "a superuser)"))
+
+    def kept_entry(line: str) -> bool:
+        m = _EXTENSION_COMMENT.match(line)
+        if m is not None:
+            return f"e:{m.group(1)}" not in stays
+        m = _SCHEMA.match(line)
+        return m is None or f"s:{m.group(1)}" not in stays
+
+    return [line for line in listing.splitlines() if kept_entry(line)]
+
+
+def _pump(parts: list[Any], consumer: subprocess.Popen[bytes]) -> bool:
+    """Feed psql BEGIN, then each part in order (SQL text, a running pg_restore, or a function that starts
+    one), and COMMIT once every pg_restore has exited 0. Whether COMMIT was sent (psql's exit code says
+    whether it, and everything before, succeeded); each pg_restore started is waited for."""
+    feed: IO[bytes] | None = consumer.stdin
+    assert feed is not None
+    running: subprocess.Popen[bytes] | None = None
+    try:
+        feed.write(b"BEGIN;\n")
+        for part in parts:
+            if isinstance(part, str):
+                feed.write(part.encode() + b"\n")
+                continue
+            running = part if isinstance(part, subprocess.Popen) else part()
+            source = running.stdout
+            assert source is not None
+            with source:
+                for chunk in iter(lambda: source.read(1 << 16), b""):  # noqa: B023 (read before the next part)
+                    feed.write(chunk)
+            if running.wait() != 0:
+                return False  # psql reaches the end of its input inside the transaction: the server rolls it back
         feed.write(b"\nCOMMIT;\n")
         return True
     except BrokenPipeError:  # psql stopped at an error (ON_ERROR_STOP): its stderr says which
-        _stop(producer)
+        if running is not None:
+            _stop(running)
         return False
     finally:
-        source.close()
         with contextlib.suppress(BrokenPipeError):
             feed.close()
 
