@@ -66,6 +66,8 @@ def add_parsers(sub: Any, common: Any) -> None:
                     "restore failed (nothing changed); 2: a usage, configuration or connection error, or a refusal.")
     restore.add_argument("backup", metavar="BACKUP", type=Path, help="the .dump file to restore")
     restore.add_argument("--env", required=True, metavar="NAME", help="the environment to restore into")
+    restore.add_argument("--other-database", action="store_true",
+                         help="restore a backup taken of another database (by default that is refused)")
     _changes_a_database(restore, common)
 
     baseline = sub.add_parser(
@@ -170,8 +172,12 @@ def run_rollback(args: argparse.Namespace, settings_for: Any) -> int:
         lines += [f"  {history.relative(m.path)}" for m in plan.migrations]
         if not args.yes and not _ask(lines):
             return _refuse("not confirmed: nothing was changed")
-        result = undo.execute_rollback(settings, history, plan, to=args.to, steps=args.steps, progress=progress)
-    sys.stdout.write(render_rollback(result, args.format))
+        try:
+            result = undo.execute_rollback(settings, history, plan, to=args.to, steps=args.steps, progress=progress)
+        except undo.BackupFailed as err:
+            print(f"sqlguard: error: {err}", file=sys.stderr)
+            return EXIT_FINDINGS
+    sys.stdout.write(render_rollback(result, args.format, settings))
     return EXIT_CLEAN if result.ok else EXIT_FINDINGS
 
 
@@ -184,6 +190,10 @@ def run_restore(args: argparse.Namespace, settings_for: Any) -> int:
     settings: Settings = settings_for(args, [])
     env = environment(settings, args.env)
     archive = read_archive(args.backup)  # a missing or unreadable file is refused before anything else
+    database = target_of(env).rsplit("/", 1)[-1]
+    if archive.database is not None and archive.database != database and not args.other_database:
+        return _refuse(f"{archive.path} is a backup of database `{archive.database}`, and `{env.name}` is database "
+                       f"`{database}`: pass --other-database to restore it there anyway")
     if not args.yes and not _interactive():
         return _refuse("restore replaces the database's contents and needs a confirmation: no terminal to ask on, "
                        "so pass --yes")
@@ -196,10 +206,10 @@ def run_restore(args: argparse.Namespace, settings_for: Any) -> int:
     progress = None if args.no_progress else Progress(sys.stderr)
     try:
         result = undo.restore(settings, env, archive.path, progress)
-    except undo.RestoreFailed as err:
+    except (undo.RestoreFailed, undo.BackupFailed) as err:
         print(f"sqlguard: error: {err}", file=sys.stderr)
         return EXIT_FINDINGS
-    sys.stdout.write(render_restore(result, args.format))
+    sys.stdout.write(render_restore(result, args.format, settings))
     return EXIT_CLEAN
 
 

@@ -108,9 +108,59 @@ def test_rollback_of_the_last_migration(fresh_db: str, run_cli, tmp_path: Path, 
     lines = res.out.splitlines()
     assert lines[0] == f"Rolled back 1 migration(s) on `test` ({_target(fresh_db)}):"
     assert lines[1].split()[:3] == [f"{BIO}.sql", "rolled", "back"] and lines[1].endswith(" ms")
-    assert f"To undo the rollback: sqlguard restore --env test {backup}" in res.out
+    shown = backup.relative_to(tmp_path)
+    assert f"To undo the rollback: sqlguard restore --config sqlguard.yaml --env test {shown}" in res.out
     assert res.err == ""
     _no_secret(res, fresh_db)
+
+
+def test_undo_commands_keep_the_config_they_came_from(pg_server, fresh_db: str, run_cli, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rollback --config ops/other.yaml --env test` prints a restore that reaches the same database when
+    run verbatim, not the one the default config calls `test`."""
+    import shlex
+
+    from conftest import create_database, drop_database
+
+    _project(tmp_path, monkeypatch, fresh_db)
+    other = create_database(pg_server)
+    try:
+        (tmp_path / "ops").mkdir()
+        (tmp_path / "ops" / "other.yaml").write_text(
+            "migrations: [{path: ../db/migrations, convention: sqlguard}]\n"
+            "environments:\n  test: {dsn-env: SQLGUARD_OTHER_DSN}\napply: {lock-timeout: 2s}\n", encoding="utf-8")
+        monkeypatch.setenv("SQLGUARD_OTHER_DSN", other)
+        _apply(run_cli, "--config", "ops/other.yaml")
+        res = run_cli("rollback", "--config", "ops/other.yaml", "--env", "test", "--yes", "--no-progress")
+        assert res.code == 0, res.err
+        [command] = [line.split(": ", 1)[1] for line in res.out.splitlines() if line.startswith("To undo")]
+        argv = shlex.split(command)
+        assert argv[:5] == ["sqlguard", "restore", "--config", "ops/other.yaml", "--env"]
+        assert _columns(other, "users") == ["id", "email"]
+        restored = run_cli(*argv[1:], "--yes", "--no-progress")
+        assert restored.code == 0, restored.err
+        assert _columns(other, "users") == ["id", "email", "bio"]  # the rollback undone, where it ran
+        assert _tables(fresh_db) == set()  # the default config's `test` was never touched
+    finally:
+        drop_database(pg_server, other)
+
+
+def test_restore_refuses_another_databases_backup(fresh_db: str, run_cli, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                  monkeypatch: pytest.MonkeyPatch, pg_server) -> None:
+    from conftest import create_database, drop_database
+
+    from sqlguard.live.backup import take_backup
+
+    _project(tmp_path, monkeypatch, fresh_db)
+    other = create_database(pg_server)
+    try:
+        backup = take_backup(other, "other", tmp_path / "elsewhere")
+        res = run_cli("restore", "--env", "test", str(backup.path), "--yes", "--no-progress")
+        assert res.code == 2 and "is a backup of database `sqlguard_test_" in res.err and "--other-database" in res.err
+        res = run_cli("restore", "--env", "test", str(backup.path), "--yes", "--no-progress", "--other-database")
+        assert res.code == 0, res.err
+    finally:
+        drop_database(pg_server, other)
 
 
 def _target(dsn: str) -> str:
@@ -131,7 +181,8 @@ def test_rollback_to_a_version_and_by_steps(fresh_db: str, run_cli, tmp_path: Pa
         (f"{BIO}.sql", "rolled back"), (f"{MATCHES}.sql", "rolled back")]  # newest first
     assert report["migrations"][0]["rollback_file"] == f"{BIO}_rollback.sql"
     assert report["ok"] and report["mode"] == "execute" and report["stopped"] is None
-    assert report["restore_command"] == f"sqlguard restore --env test {report['backup']['path']}"
+    shown = Path(report["backup"]["path"]).relative_to(tmp_path)
+    assert report["restore_command"] == f"sqlguard restore --config sqlguard.yaml --env test {shown}"
     assert Path(report["backup"]["path"]).is_file()
     assert _recorded(fresh_db) == ["create_users"]  # VERSION itself stays applied
     assert _tables(fresh_db) == {"users", "sqlguard_migrations"}
@@ -294,7 +345,7 @@ def test_a_failing_rollback_stops_and_stays_recorded(fresh_db: str, run_cli,  # 
     assert lines[3].strip() == f'{MATCHES}_rollback.sql:2: table "no_such_table" does not exist'
     assert lines[4].split() == [f"{USERS}.sql", "not", "run"]
     assert f"Stopped: the rollback of `{MATCHES}.sql` failed; it stays applied and recorded." in res.out
-    assert "To undo the rollback: sqlguard restore --env test " in res.out
+    assert "To undo the rollback: sqlguard restore --config sqlguard.yaml --env test backups/" in res.out
     # the failed rollback's first statement was undone with its transaction: matches is still there
     assert _tables(fresh_db) == {"users", "matches", "sqlguard_migrations"}
     assert _recorded(fresh_db) == ["create_matches", "create_users"]
@@ -382,7 +433,7 @@ def test_rollback_touches_only_its_environment(pg_server: PgServer, fresh_db: st
         assert res.code == 0, res.err
         assert _tables(dev) == {"sqlguard_migrations"} and _recorded(dev) == []
         assert _tables(fresh_db) == {"users", "matches", "sqlguard_migrations"}
-        assert f"--env dev {tmp_path / 'backups'}" in res.out and "/dev_" in res.out
+        assert "--env dev backups/" in res.out and "/dev_" in res.out
         _no_secret(res, dev)
     finally:
         drop_database(pg_server, dev)
@@ -407,7 +458,8 @@ def test_restore_round_trip(fresh_db: str, run_cli, tmp_path: Path,  # type: ign
     lines = res.out.splitlines()
     assert lines[0].startswith(f"Backed up `test` ({_target(fresh_db)}) as it was to {safety} (")
     assert lines[1].startswith(f"Restored {pre_apply} (database ")
-    assert lines[2] == f"To go back to the state before the restore: sqlguard restore --env test {safety}"
+    assert lines[2] == ("To go back to the state before the restore: sqlguard restore --config sqlguard.yaml "
+                        f"--env test {safety.relative_to(tmp_path)}")
     _no_secret(res, fresh_db)
     with psycopg.connect(fresh_db) as conn:  # `public` is kept as it was: owner, privileges, comment
         owner, comment = conn.execute("SELECT nspowner::regrole::text, obj_description(oid, 'pg_namespace') "
@@ -432,7 +484,8 @@ def test_restore_drops_what_depends_on_restored_tables(fresh_db: str, run_cli,  
     _apply(run_cli, "--no-progress")
     res = run_cli("rollback", "--env", "test", "--yes", "--no-progress")
     assert res.code == 0, res.err
-    backup = Path(res.out.split("To undo the rollback: sqlguard restore --env test ")[1].strip())
+    undo = "To undo the rollback: sqlguard restore --config sqlguard.yaml --env test "
+    backup = tmp_path / res.out.split(undo)[1].strip()
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         conn.execute("CREATE VIEW user_emails AS SELECT email FROM users")
         conn.execute("CREATE SCHEMA reports")
@@ -495,7 +548,8 @@ def test_a_backup_that_breaks_halfway_restores_nothing(fresh_db: str, run_cli,  
     _apply(run_cli)
     res = run_cli("rollback", "--env", "test", "--to", "0", "--yes", "--no-progress")
     assert res.code == 0, res.err
-    [backup] = [b for b in _backups(tmp_path) if f"--env test {b}" in res.out]  # holds tables and rows
+    [backup] = [b for b in _backups(tmp_path)
+                if f"--env test {b.relative_to(tmp_path)}" in res.out]  # holds tables and rows
     broken = tmp_path / "broken.dump"
     broken.write_bytes(backup.read_bytes()[:-15])  # its table of contents reads, its last data does not
 

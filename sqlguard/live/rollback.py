@@ -283,7 +283,7 @@ def execute_rollback(settings: Settings, history: History, plan: RollbackPlan, *
         try:
             result.backup = back_up(settings, plan.env)
         except SqlguardError as err:
-            raise SqlguardError(f"{err}; nothing was rolled back") from None
+            raise BackupFailed(f"{err}; nothing was rolled back") from None
         _progress(progress, f"{plan.env.name}: backup {result.backup.path.name} ({result.backup.size} bytes, "
                             "verified)", 1, 1)
         total = len(plan.migrations)
@@ -394,7 +394,7 @@ def restore(settings: Settings, env: Environment, path: Path, progress: Progress
         try:
             safety = back_up(settings, env)
         except SqlguardError as err:
-            raise SqlguardError(f"{err}; nothing was restored") from None
+            raise BackupFailed(f"{err}; nothing was restored") from None
         _progress(progress, f"{env.name}: restoring {archive.path.name}", 1, 2)
         began = time.monotonic()
         try:
@@ -410,6 +410,10 @@ def restore(settings: Settings, env: Environment, path: Path, progress: Progress
 
 class RestoreFailed(SqlguardError):
     """pg_restore or psql failed after the safety backup was taken: nothing was restored (exit 1)."""
+
+
+class BackupFailed(SqlguardError):
+    """The backup taken before a rollback or restore failed: nothing changed (exit 1, as in `apply`)."""
 
 
 # --- baseline ----------------------------------------------------------------------------------------

@@ -11,12 +11,14 @@ as is (`sys.stdout.write`), never with `print`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlguard.diagnostic import Span, SqlguardError
 from sqlguard.sql.text import SourceText
 
 if TYPE_CHECKING:
+    from sqlguard.config import Settings
     from sqlguard.diagnostic import Diagnostic
     from sqlguard.lint.rule import Rule
 
@@ -100,3 +102,26 @@ def sqlguard_command(*args: str) -> str:
     import shlex
 
     return " ".join(["sqlguard", *(shlex.quote(a) for a in args)])
+
+
+def config_args(settings: Settings, here: Path | None = None) -> list[str]:
+    """`--config PATH` when the settings came from a config file (a printed command must reach the same
+    environments the run did), else nothing."""
+    if settings.config_path is None:
+        return []
+    return ["--config", shown_path(settings.config_path, here if here is not None else Path.cwd())]
+
+
+def restore_command(settings: Settings, env_name: str, path: Path, here: Path | None = None) -> str:
+    """The command that puts the backup at `path` back into the environment `env_name`."""
+    here = here if here is not None else Path.cwd()
+    return sqlguard_command("restore", *config_args(settings, here), "--env", env_name, shown_path(Path(path), here))
+
+
+def shown_path(path: Path, here: Path) -> str:
+    """`path` relative to `here` when it is under it, else as given."""
+    if path.is_absolute():
+        for p, h in ((path, here), (path.resolve(), here.resolve())):
+            if p.is_relative_to(h):
+                return str(p.relative_to(h))
+    return str(path)

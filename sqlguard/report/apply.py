@@ -77,7 +77,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlguard.diagnostic import SqlguardError
-from sqlguard.report import scrub, sqlguard_command
+from sqlguard.report import config_args, restore_command, scrub, shown_path, sqlguard_command
 
 if TYPE_CHECKING:
     from sqlguard.config import Settings
@@ -116,7 +116,7 @@ def undo_commands(result: ApplyResult, settings: Settings, *, before: dict[str, 
                   cwd: Path | None = None) -> dict[str, list[str]]:
     """The commands that undo `result`: {"rollback": [...], "restore": [...]} (see the module's docs)."""
     here = cwd if cwd is not None else Path.cwd()
-    config = ["--config", _shown(settings.config_path, here)] if settings.config_path is not None else []
+    config = config_args(settings, here)
     rollback: list[str] = []
     restore: list[str] = []
     # the last environment migrated is undone first, so no database is ever ahead of test
@@ -137,7 +137,7 @@ def undo_commands(result: ApplyResult, settings: Settings, *, before: dict[str, 
             if target:
                 rollback.append(sqlguard_command("rollback", *config, "--env", env.name, *target))
         if env.backup is not None and _changed(env):
-            restore.append(sqlguard_command("restore", *config, "--env", env.name, _shown(Path(env.backup.path), here)))
+            restore.append(restore_command(settings, env.name, Path(env.backup.path), here))
     return {"rollback": rollback, "restore": restore}
 
 
@@ -227,7 +227,7 @@ def _markdown(result: ApplyResult, settings: Settings, before: dict[str, str | N
     out: list[str] = [f"# Migration report: {_mode(result)} {outcome(result)}", ""]
     if result.stopped is not None:
         out += [f"> **Stopped:** {_inline(result.stopped)}", ""]
-    out += [f"- Migration folder: {_code(_shown(result.folder, here))}",
+    out += [f"- Migration folder: {_code(shown_path(result.folder, here))}",
             f"- Mode: {_mode_text(result)}",
             f"- Rollback check: {'on (test only)' if result.check_rollback else 'off'}", ""]
 
@@ -272,7 +272,7 @@ def _env_markdown(e: EnvResult, here: Path) -> list[str]:
            f"- Status: **{e.status}**" + (f" in {_ms_text(e.ms)} ms" if e.ms else "")]
     if e.backup is not None:
         b = e.backup
-        out.append(f"- Backup: {_code(_shown(Path(b.path), here))}, {_size(b.size)} ({b.size} bytes), "
+        out.append(f"- Backup: {_code(shown_path(Path(b.path), here))}, {_size(b.size)} ({b.size} bytes), "
                    f"{b.entries} entries verified, taken in {b.seconds:.1f} s"
                    + ("" if _changed(e) else "; this run did not change the database"))
     if e.note:
@@ -362,7 +362,7 @@ def _text(result: ApplyResult, settings: Settings, before: dict[str, str | None]
         if e.ms:
             line += f" in {_ms_text(e.ms)} ms"
         if e.backup is not None:
-            line += (f"; backup {_shown(Path(e.backup.path), here)} ({_size(e.backup.size)}, "
+            line += (f"; backup {shown_path(Path(e.backup.path), here)} ({_size(e.backup.size)}, "
                      f"{e.backup.entries} entries verified)")
         if e.note:
             line += f" ({e.note})"
@@ -445,19 +445,8 @@ def _error(m: MigrationResult) -> tuple[int | None, str]:
     return m.error_line, message
 
 
-def _shown(path: Path | None, here: Path) -> str:
-    """`path` relative to `here` when it is under it, else as given."""
-    if path is None:
-        return ""
-    if path.is_absolute():
-        for p, h in ((path, here), (path.resolve(), here.resolve())):
-            if p.is_relative_to(h):
-                return str(p.relative_to(h))
-    return str(path)
-
-
 def _shown_file(file: Any, here: Path) -> str:
-    return "" if file is None else _shown(Path(str(file)), here)
+    return "" if file is None else shown_path(Path(str(file)), here)
 
 
 def _mode(result: ApplyResult) -> str:

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlguard.live.rollback import BaselineResult, RestoreResult, RollbackResult
-from sqlguard.report import sqlguard_command
+from sqlguard.report import restore_command
+
+if TYPE_CHECKING:
+    from sqlguard.config import Settings
 
 
-def render_rollback(result: RollbackResult, fmt: str) -> str:
+def render_rollback(result: RollbackResult, fmt: str, settings: Settings) -> str:
     """`text` (one line per migration) or `json`."""
     if fmt == "json":
-        return json.dumps(_rollback_json(result), indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(_rollback_json(result, settings), indent=2, ensure_ascii=False) + "\n"
     where = f"`{result.environment}` ({result.target})"
     if not result.steps:
         return f"Nothing to roll back on {where}: {result.nothing}.\n"
@@ -44,19 +46,15 @@ def render_rollback(result: RollbackResult, fmt: str) -> str:
     if result.backup is not None:
         b = result.backup
         lines.append(f"Backup taken before the rollback: {b.path} ({b.size} bytes, verified).")
-        lines.append(f"To undo the rollback: {restore_command(result.environment, b.path)}")
+        lines.append(f"To undo the rollback: {restore_command(settings, result.environment, b.path)}")
     return "\n".join(lines) + "\n"
-
-
-def restore_command(env_name: str, path: Path) -> str:
-    return sqlguard_command("restore", "--env", env_name, str(path))
 
 
 def _without_line_prefix(error: str) -> str:
     return re.sub(r"^line \d+: ", "", error)
 
 
-def _rollback_json(result: RollbackResult) -> dict[str, Any]:
+def _rollback_json(result: RollbackResult, settings: Settings) -> dict[str, Any]:
     b = result.backup
     return {
         "command": "rollback", "mode": result.mode, "ok": result.ok, "environment": result.environment,
@@ -71,7 +69,7 @@ def _rollback_json(result: RollbackResult) -> dict[str, Any]:
             "error": s.error, "error_line": s.error_line, "note": s.note,
         } for s in result.steps],
         "backup": _backup_json(b),
-        "restore_command": restore_command(result.environment, b.path) if b is not None else None,
+        "restore_command": restore_command(settings, result.environment, b.path) if b is not None else None,
     }
 
 
@@ -84,7 +82,7 @@ def _backup_json(b: Any) -> dict[str, Any] | None:
 
 
 
-def render_restore(result: RestoreResult, fmt: str) -> str:
+def render_restore(result: RestoreResult, fmt: str, settings: Settings) -> str:
     a, b = result.archive, result.safety
     if fmt == "json":
         return json.dumps({"command": "restore", "ok": True, "environment": result.environment,
@@ -92,14 +90,14 @@ def render_restore(result: RestoreResult, fmt: str) -> str:
                            "restored": {"path": str(a.path), "database": a.database, "created": a.created,
                                         "entries": a.entries},
                            "backup_before": _backup_json(b), "seconds": round(result.seconds, 3),
-                           "undo_command": restore_command(result.environment, b.path)},
+                           "undo_command": restore_command(settings, result.environment, b.path)},
                           indent=2, ensure_ascii=False) + "\n"
     source = ", ".join(x for x in (f"database {a.database}" if a.database else "",
                                    f"taken {a.created}" if a.created else "") if x)
     return (f"Backed up `{result.environment}` ({result.target}) as it was to {b.path} ({b.size} bytes, verified).\n"
             f"Restored {a.path}{f' ({source})' if source else ''} into `{result.environment}` ({result.target}) "
             f"in {result.seconds:.1f} s: it now holds exactly what the backup holds.\n"
-            f"To go back to the state before the restore: {restore_command(result.environment, b.path)}\n")
+            f"To go back to the state before the restore: {restore_command(settings, result.environment, b.path)}\n")
 
 
 
