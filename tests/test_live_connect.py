@@ -122,6 +122,19 @@ def test_unparsable_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "invalid" in text and '"port"' in text
 
 
+def test_a_raw_at_sign_in_the_password_shows_no_part_of_it(fresh_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`postgresql://app:hunter@2secret@host/db`: libpq takes `2secret@host` for the host, which the message
+    named; now the DSN is refused before anything connects, naming neither."""
+    params = _params(fresh_db)
+    monkeypatch.setenv("SQLGUARD_TEST_AT_DSN", f"postgresql://postgres:hunter@2secret@{params['host']}:"
+                                               f"{params['port']}/{params['dbname']}")
+    env = Environment("dev", dsn_env="SQLGUARD_TEST_AT_DSN", connect_timeout=2)
+    text = _assert_one_line_without(_error(env), "hunter", "2secret")
+    assert "raw `@`" in text and "%40" in text
+    monkeypatch.setenv("SQLGUARD_TEST_AT_DSN", to_password(fresh_db, "hunter@2secret"))  # percent-encoded: fine
+    connect(env).close()
+
+
 def test_server_down(fresh_db: str) -> None:
     port = free_port()
     dsn = f"postgresql://postgres:{WRONG_PASSWORD}@127.0.0.1:{port}/{_params(fresh_db)['dbname']}"

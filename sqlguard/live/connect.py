@@ -270,9 +270,15 @@ def _parse(dsn: str, what: str) -> dict[str, str]:
     from psycopg.conninfo import conninfo_to_dict
 
     try:
-        return {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
+        params = {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
     except ProgrammingError as err:
         raise SqlguardError(redact(f"{what}: {_scrub(_first_line(err))}")) from None
+    if "@" in params.get("host", ""):
+        # postgresql://app:pa@ss@host/db: libpq ends the password at the first `@` and takes the rest of it
+        # for the host name, which every message would then show
+        raise SqlguardError(f"{what}: its user or password holds a raw `@`, which ends it early (libpq reads "
+                            "the rest as the host name): write `@` as `%40` in a URL")
+    return params
 
 
 def _make(dsn: str, params: Mapping[str, str | int], what: str) -> str:
