@@ -109,7 +109,7 @@ def run_apply(args: argparse.Namespace, settings_for: Any, load_catalog: Any) ->
     progress = None if args.no_progress else Progress(sys.stderr)
     plans = runner.plan(settings, history, envs)
     pending = {m.path: m for p in plans for m in p.pending}
-    validation = _validate(settings, load_catalog(settings), list(pending.values()))
+    validation = _validate(settings, load_catalog(settings), list(pending.values()), _live_schemas(settings, plans))
     errors = [v for v in validation if v["severity"] == "error"]
     if errors:
         result = runner.ApplyResult("execute" if args.execute else "dry-run", history.folder,
@@ -254,14 +254,32 @@ def _finish(result: Any, args: argparse.Namespace, settings: Settings,
     return EXIT_CLEAN if result.ok else EXIT_FINDINGS
 
 
-def _validate(settings: Settings, catalog: Any, pending: list[Any]) -> list[dict[str, Any]]:
-    """Lint the pending migrations and their rollbacks: each finding as plain data."""
+def _live_schemas(settings: Settings, plans: list[Any]) -> tuple[str, Any] | None:
+    """What the target databases really hold, joined (a table one of them has is known to the lint of the
+    pending migrations: a database may predate its history), and how messages name it."""
+    from sqlguard.live.compare import live_schema
+    from sqlguard.schema.model import joined
+
+    targets = [p for p in plans if p.pending]
+    if not targets:
+        return None
+    schema = None
+    for p in targets:
+        schema = joined(schema, live_schema(settings, p.env.name))
+    names = " or ".join(f"`{p.env.name}`" for p in targets)
+    return f"database{'s' if len(targets) > 1 else ''} {names}", schema
+
+
+def _validate(settings: Settings, catalog: Any, pending: list[Any], known: tuple[str, Any] | None = None
+              ) -> list[dict[str, Any]]:
+    """Lint the pending migrations and their rollbacks against the history, the catalog and `known` (what
+    the target databases hold): each finding as plain data."""
     from sqlguard.lint.engine import lint_paths
 
     files = [str(m.path) for m in pending] + [str(m.rollback) for m in pending if m.rollback is not None]
     if not files:
         return []
-    linted = lint_paths(files, settings, catalog)
+    linted = lint_paths(files, settings, catalog, known=known)
     out: list[dict[str, Any]] = []
     for d in linted.diagnostics:
         source = linted.sources.get(d.path)

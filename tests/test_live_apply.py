@@ -217,6 +217,29 @@ def cli_process(*args: str) -> subprocess.Popen[str]:
 
 # --- 1. the dry run ---------------------------------------------------------------------------------
 
+def test_a_database_that_predates_its_history_is_linted_as_it_is(project: Project, run_cli: Any) -> None:
+    """Adopting sqlguard: the databases already hold `accounts`, which no migration creates. The pending
+    migrations are linted against what the databases hold, so `accounts` is known; a table that neither
+    the databases nor the history has is still an error."""
+    for url in (project.test, project.dev):
+        query(url, "CREATE TABLE accounts (id bigint PRIMARY KEY, email text)")
+    project.add(("20240101090000_add_note", "ALTER TABLE accounts ADD COLUMN note text;\n",
+                 "ALTER TABLE accounts DROP COLUMN IF EXISTS note;\n"))
+
+    res = run_cli("apply", "--format", "json")
+
+    assert res.code == 0, res.err
+    data = report(res)
+    assert not [v for v in data["validation"] if v["code"] == "SG11"]
+    assert statuses(data) == [("test", "tried"), ("dev", "pending")]
+    project.add(("20240102090000_use_profiles", "ALTER TABLE profiles ADD COLUMN note text;\n",
+                 "ALTER TABLE profiles DROP COLUMN IF EXISTS note;\n"))
+    res = run_cli("apply", "--format", "json")
+    assert res.code == 1
+    found = [v for v in report(res)["validation"] if v["code"] == "SG11" and v["file"].endswith("_profiles.sql")]
+    assert len(found) == 1 and "not in databases `test` or `dev`" in found[0]["message"]
+
+
 def test_dry_run_on_new_databases_changes_nothing(project: Project, run_cli: Any) -> None:
     project.add(USERS)
     project.add(BIO)

@@ -61,7 +61,8 @@ class Run:
     index: MigrationIndex
     histories: Any = None  # HistoryIndex, built on first use
     timelines: dict[tuple[str, str], Any] = field(default_factory=dict)
-    catalog_schema: Schema | None = None
+    catalog_schema: Schema | None = None  # the catalog's tables, and a live database's (`known`)
+    catalog_label: str = "the catalog"  # where catalog_schema comes from, for messages
     added: frozenset[Path] | None = None  # migrations new since --diff-base (SG34)
     integrity: Any = None  # IntegrityIndex: each history's sqlguard.sum is checked once per run
     contexts: dict[str, bytes] = field(default_factory=dict)  # per history: the hash its cache keys include
@@ -120,16 +121,21 @@ class Run:
         return found
 
     @classmethod
-    def create(cls, settings: Settings, catalog: Catalog | None, added: frozenset[Path] | None = None) -> Run:
+    def create(cls, settings: Settings, catalog: Catalog | None, added: frozenset[Path] | None = None,
+               known: tuple[str, Schema] | None = None) -> Run:
+        """`known`: (what it is, a schema) whose tables count as existing besides the catalog's, such as
+        what the database `sqlguard apply` migrates really holds."""
+        from sqlguard.schema.model import from_catalog, joined
+
         index = MigrationIndex({f.path: f.convention for f in settings.migrations}, settings.convention,
                                locations={f.path: f.locations for f in settings.migrations if f.locations},
                                dialect=settings.dialect)
-        catalog_schema = None
-        if catalog is not None:
-            from sqlguard.schema.model import from_catalog
-
-            catalog_schema = from_catalog(catalog)
-        return cls(settings, catalog, index, catalog_schema=catalog_schema, added=added)
+        catalog_schema = from_catalog(catalog) if catalog is not None else None
+        label = "the catalog"
+        if known is not None:
+            catalog_schema = joined(catalog_schema, known[1])
+            label = f"the catalog or {known[0]}" if catalog is not None else known[0]
+        return cls(settings, catalog, index, catalog_schema=catalog_schema, catalog_label=label, added=added)
 
     def history_facts(self, path: Path | None, migration: MigrationFile | None,
                       dialect: str | None = None) -> HistoryFacts:
@@ -435,14 +441,15 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
                progress: Callable[[int, int], None] | None = None,
                added: frozenset[Path] | None = None, diff: bool = False, cache: bool = False,
                jobs: int = 1, only: frozenset[Path] | None = None, fix_applied: bool = False,
-               base: str | None = None) -> LintResult:
+               base: str | None = None, known: tuple[str, Schema] | None = None) -> LintResult:
     """Lint `paths`. `only`: lint just these files (`--diff-base`: those changed since a commit); the
     histories they belong to still replay whole. With `fix` or `diff`, a migration a database may already
-    have run (`already_applied`, as of `base`) is not edited unless `fix_applied`."""
+    have run (`already_applied`, as of `base`) is not edited unless `fix_applied`. `known`: (what it is,
+    a schema) whose tables exist besides the catalog's (`Run.create`)."""
     found = discover(paths, settings)
     if only is not None:
         found = [p for p in found if real_path(p) in only]
-    run = Run.create(settings, catalog, added)
+    run = Run.create(settings, catalog, added, known)
     result = LintResult()
     files = found
     for path in found:
@@ -480,7 +487,7 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
                     done[i] = (found, SourceText(shown, data.decode("utf-8", errors="surrogateescape")))
             todo = missed
     if jobs > 1 and len(todo) >= 4 * jobs and not (fix or diff):
-        _lint_parallel(todo, settings, catalog, added, jobs, done, progress, len(files), store)
+        _lint_parallel(todo, settings, catalog, added, jobs, done, progress, len(files), store, known)
     else:
         for n, (i, path, shown, data, _) in enumerate(todo):
             try:
@@ -535,9 +542,10 @@ def configured(diagnostics: list[Diagnostic], settings: Settings) -> list[Diagno
 _worker_run: Run | None = None
 
 
-def _init_worker(settings: Settings, catalog: Catalog | None, added: frozenset[Path] | None, replays: Any) -> None:
+def _init_worker(settings: Settings, catalog: Catalog | None, added: frozenset[Path] | None, replays: Any,
+                 known: tuple[str, Schema] | None) -> None:
     global _worker_run
-    _worker_run = Run.create(settings, catalog, added)
+    _worker_run = Run.create(settings, catalog, added, known)
     _worker_run.replays = replays
 
 
@@ -575,7 +583,8 @@ def _history_groups(todo: list[tuple[int, Path, str, bytes, str | None]], jobs: 
 def _lint_parallel(todo: list[tuple[int, Path, str, bytes, str | None]], settings: Settings,
                    catalog: Catalog | None, added: frozenset[Path] | None, jobs: int,
                    done: dict[int, tuple[list[Diagnostic], SourceText]],
-                   progress: Callable[[int, int], None] | None, total: int, replays: Any = None) -> None:
+                   progress: Callable[[int, int], None] | None, total: int, replays: Any = None,
+                   known: tuple[str, Schema] | None = None) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -587,7 +596,7 @@ def _lint_parallel(todo: list[tuple[int, Path, str, bytes, str | None]], setting
     item_of = {i: (shown, data) for i, _, shown, data, _ in todo}
     finished = total - len(todo)
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                             initargs=(settings, catalog, added, replays)) as pool:
+                             initargs=(settings, catalog, added, replays, known)) as pool:
         for future in as_completed([pool.submit(_lint_group, g) for g in _history_groups(todo, jobs)]):
             for i, diags in future.result():
                 shown, data = item_of[i]
@@ -657,7 +666,7 @@ def lint_source(shown: str, real: Path | None, data: bytes, run: Run) -> tuple[l
     state = SchemaBuilder.from_schema(facts.start, settings.dialect)
     known: Known | None = None
     if facts.history is not None or run.catalog_schema is not None:
-        known = Known(state, run.catalog_schema)
+        known = Known(state, run.catalog_schema, run.catalog_label)
     statements: list[Statement] = []
     for stmt in parts.statements:
         statements.append(stmt)
@@ -702,7 +711,8 @@ def _lint_python(shown: str, data: bytes, run: Run) -> tuple[list[Diagnostic], S
     decoded = decode(data)
     source = SourceText(shown, decoded.text)
     analysis = analyze(decoded.text)
-    known = Known(SchemaBuilder(dialect=settings.dialect), run.catalog_schema) if run.catalog_schema else None
+    known = Known(SchemaBuilder(dialect=settings.dialect), run.catalog_schema, run.catalog_label) \
+        if run.catalog_schema else None
     problems = tuple(p for p in decoded.problems if p.kind in ("invalid-utf8", "nul-byte"))
     ctx = FileContext(shown, decoded.text, decoded.text, settings, run.catalog, problems, analysis.statements,
                       tuple(analysis.comments), None, known, python=analysis)

@@ -107,6 +107,17 @@ class Schema:
         return sorted(set(self.tables) | set(self.views))
 
 
+def joined(first: Schema | None, second: Schema | None) -> Schema | None:
+    """Everything either schema holds (for a name both hold, `first`'s), e.g. the catalog and what a
+    database really holds; None when both are None."""
+    if first is None or second is None:
+        return first or second
+    return Schema({**second.tables, **first.tables}, first.views | second.views,
+                  {**second.indexes, **first.indexes}, first.sequences | second.sequences,
+                  {**second.enums, **first.enums}, first.schemas | second.schemas,
+                  first.owned_sequences | second.owned_sequences)
+
+
 class TableMap(dict[str, "Table"]):
     """The tables of a schema being built, by key, with an index of the schema-qualified keys by their
     last part, so that looking up an unqualified name that is not there costs no scan of every table

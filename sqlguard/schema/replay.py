@@ -865,6 +865,7 @@ class Known:
 
     state: SchemaBuilder
     catalog: Schema | None = None
+    catalog_label: str = "the catalog"  # what `catalog` is: the catalog, and/or a database's schema
 
     def table(self, name: str, schema: str | None = None) -> Table | None:
         t = self.state.table(name, schema)
@@ -894,7 +895,7 @@ class Known:
 
     def sources(self) -> str:
         """Where a known table would come from, for messages: `not in the catalog, not created …`."""
-        found = ["not in the catalog"] if self.catalog is not None else []
+        found = [f"not in {self.catalog_label}"] if self.catalog is not None else []
         found.append("not created by an earlier migration or earlier in this file")
         return ", ".join(found)
 
