@@ -94,6 +94,7 @@ def _changes_a_database(p: argparse.ArgumentParser, common: Any, progress: bool 
 def run_apply(args: argparse.Namespace, settings_for: Any, load_catalog: Any) -> int:
     from sqlguard.live import apply as runner
     from sqlguard.live.compare import one_history
+    from sqlguard.live.status import checksum
 
     path = Path(args.path) if args.path else None
     settings: Settings = settings_for(args, [path] if path else [])
@@ -109,6 +110,8 @@ def run_apply(args: argparse.Namespace, settings_for: Any, load_catalog: Any) ->
     progress = None if args.no_progress else Progress(sys.stderr)
     plans = runner.plan(settings, history, envs)
     pending = {m.path: m for p in plans for m in p.pending}
+    # what runs is what was checked: each file's bytes as the lint and the dry run read them
+    checked = {path: checksum(path) for m in pending.values() for path in (m.path, m.rollback) if path is not None}
     validation = _validate(settings, load_catalog(settings), list(pending.values()), _live_schemas(settings, plans))
     errors = [v for v in validation if v["severity"] == "error"]
     if errors:
@@ -117,7 +120,8 @@ def run_apply(args: argparse.Namespace, settings_for: Any, load_catalog: Any) ->
                                     validation, args.check_rollback,
                                     f"{len(errors)} error-level finding(s) in the pending migrations")
         return _finish(result, args, settings)
-    result = runner.dry_run(settings, history, plans, check_rollback=args.check_rollback, progress=progress)
+    result = runner.dry_run(settings, history, plans, check_rollback=args.check_rollback, progress=progress,
+                            checked=checked)
     result.validation = validation
     if not args.execute or not result.ok or not pending:
         return _finish(result, args, settings)
@@ -127,7 +131,8 @@ def run_apply(args: argparse.Namespace, settings_for: Any, load_catalog: Any) ->
     # a database that has nothing left to apply)
     plans = runner.plan(settings, history, envs)
     before = {p.env.name: _last_applied(p) for p in plans}
-    done = runner.execute(settings, history, plans, check_rollback=args.check_rollback, progress=progress)
+    done = runner.execute(settings, history, plans, check_rollback=args.check_rollback, progress=progress,
+                          checked=checked)
     done.validation = validation
     done.dry_run = result
     return _finish(done, args, settings, before)

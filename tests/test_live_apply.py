@@ -597,6 +597,33 @@ def test_no_backup_no_change(project: Project, run_cli: Any, tmp_path: Path, mon
 
 # --- 8. an edited migration ------------------------------------------------------------------------
 
+def test_a_file_edited_while_the_confirmation_waits_is_not_run(project: Project, run_cli: Any,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dry run passed on what the file said; the file is rewritten to `DROP TABLE users` before the
+    confirmation is given: nothing of it runs, on test or on dev."""
+    import sqlguard.cli_apply as cli_apply
+
+    project.add(USERS)
+    run_cli("apply", "--execute", "--yes", "--no-progress")
+    path = project.add(NOTES)
+
+    def edit_then_confirm(plans: Any, dry: Any) -> bool:
+        path.write_text("DROP TABLE users;\n", encoding="utf-8")
+        return True
+
+    monkeypatch.setattr(cli_apply, "_interactive", lambda: True)
+    monkeypatch.setattr(cli_apply, "_confirm", edit_then_confirm)
+    res = run_cli("apply", "--execute", "--no-progress", "--format", "json")
+
+    assert res.code == 1, res.err
+    data = report(res)
+    assert statuses(data)[0] == ("test", "failed")
+    assert "changed after this run checked it" in data["environments"][0]["error"]
+    for url in (project.test, project.dev):
+        assert "users" in tables(url) and "notes" not in tables(url)
+        assert recorded(url) == ["create_users"]
+
+
 def test_migration_edited_after_it_was_applied_is_refused(project: Project, run_cli: Any) -> None:
     users = project.add(USERS)
     assert run_cli("apply", "--execute", "--yes").code == 0

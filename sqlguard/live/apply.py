@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,8 +202,9 @@ def refuse_modified(report: StatusReport) -> None:
 # --- the runs --------------------------------------------------------------------------------------
 
 def dry_run(settings: Settings, history: History, plans: list[TargetPlan], *, check_rollback: bool = False,
-            progress: Progress | None = None) -> ApplyResult:
-    """Run every migration pending on the test environment in one transaction, then roll it back."""
+            progress: Progress | None = None, checked: Mapping[Path, str] | None = None) -> ApplyResult:
+    """Run every migration pending on the test environment in one transaction, then roll it back.
+    `checked`: {file: SHA-256} the lint read; a file whose bytes differ now is refused."""
     from sqlguard.live.connect import connect
 
     result = ApplyResult("dry-run", history.folder, [], check_rollback=check_rollback)
@@ -225,6 +226,7 @@ def dry_run(settings: Settings, history: History, plans: list[TargetPlan], *, ch
         conn = connect(p.env, application_name="sqlguard apply (dry run)")
         try:
             session = _Session(conn, settings, progress, p.env.name)
+            session.checked = checked
             # A run executing on this database would change it under the dry run, and may have applied part
             # of the plan since it was read: wait for it as --execute does, then read what is pending now.
             store = HistoryStore(settings.apply.history)
@@ -263,8 +265,10 @@ def dry_run(settings: Settings, history: History, plans: list[TargetPlan], *, ch
 
 
 def execute(settings: Settings, history: History, plans: list[TargetPlan], *, check_rollback: bool = False,
-            progress: Progress | None = None) -> ApplyResult:
-    """Back up every target, then migrate them in order; the first failure stops the run."""
+            progress: Progress | None = None, checked: Mapping[Path, str] | None = None) -> ApplyResult:
+    """Back up every target, then migrate them in order; the first failure stops the run. `checked`:
+    {file: SHA-256} of what the lint and the dry run checked; a file whose bytes differ when it is about
+    to run (edited while the confirmation waited) is refused, and so is one they did not check."""
     from sqlguard.live.backup import back_up
 
     result = ApplyResult("execute", history.folder, [], check_rollback=check_rollback)
@@ -288,7 +292,7 @@ def execute(settings: Settings, history: History, plans: list[TargetPlan], *, ch
         began = time.monotonic()
         try:
             _migrate_env(settings, history, p, er, check_rollback and p.env.stage == "test", progress,
-                         applied_on_test)
+                         applied_on_test, checked)
         except _Busy as err:
             if not any(e.status == "applied" for e in envs):
                 # another run is at work: not a failed migration (exit 1) but a run to retry (exit 2)
@@ -304,13 +308,15 @@ def execute(settings: Settings, history: History, plans: list[TargetPlan], *, ch
 
 
 def _migrate_env(settings: Settings, history: History, p: TargetPlan, er: EnvResult, check_rollback: bool,
-                 progress: Progress | None, applied_on_test: dict[str, set[str]]) -> None:
+                 progress: Progress | None, applied_on_test: dict[str, set[str]],
+                 checked: Mapping[Path, str] | None = None) -> None:
     from sqlguard.live.connect import connect
 
     store = HistoryStore(settings.apply.history)
     conn = connect(p.env, application_name="sqlguard apply")
     try:
         session = _Session(conn, settings, progress, p.env.name)
+        session.checked = checked
         session.advisory_lock(store, settings.apply.lock_wait)
         store.ensure(conn)
         conn.commit()
@@ -435,6 +441,8 @@ class _Session:
         history_table = settings.apply.history.table.split(".")[-1]
         self.skip_relations = {history_table}
         self.enum_values_added = False  # by a migration this dry run tried
+        # {file: SHA-256} of what the lint and the dry run checked (None: run what the files hold now)
+        self.checked: Mapping[Path, str] | None = None
 
     # -- settings and locks --
 
@@ -567,7 +575,17 @@ class _Session:
         return _strongest(held - start) if in_transaction else []
 
     def _scripts(self, m: Migration, history: History) -> tuple[Script, Script | None]:
-        return migration_scripts(m, history, self.settings)
+        """What `m` and its rollback run, read once; refused when the bytes are not what was checked."""
+        up, down = migration_scripts(m, history, self.settings)
+        for script in (up, down):
+            if script is None or self.checked is None:
+                continue
+            want = self.checked.get(script.path)
+            if want != script.digest:
+                why = "was not checked by this run" if want is None else "changed after this run checked it"
+                raise _Failed(f"`{history.relative(script.path)}` {why} (lint and dry run): nothing of it ran; run "
+                              "`sqlguard apply` again to check what it says now", None)
+        return up, down
 
     def try_migration(self, m: Migration, mr: MigrationResult, history: History, check_rollback: bool) -> bool:
         """Dry run: run `m` in the open transaction (kept open for the next migration)."""

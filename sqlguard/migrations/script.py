@@ -15,6 +15,7 @@ meta-command, COPY … FROM STDIN data, a template placeholder) is a `SqlguardEr
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ class Script:
     path: Path
     statements: tuple[ScriptStatement, ...]
     wrapped: bool  # runs inside one transaction sqlguard opens
+    digest: str = ""  # SHA-256 (hex) of the file's bytes these statements were read from
 
     def inside_begin(self, line: int | None) -> bool:
         """Whether the statement at `line` runs inside the file's own BEGIN … COMMIT."""
@@ -105,7 +107,7 @@ def read_script(path: Path, section: str | None = None, dialect: str = "postgres
         if unclosed:
             raise SqlguardError("opens a transaction that it never commits (add COMMIT at its end): sqlguard "
                                 "would leave it open", str(path), out[unclosed[0][1]].line)
-    return Script(path, tuple(out), wrapped)
+    return Script(path, tuple(out), wrapped, hashlib.sha256(data).hexdigest())
 
 
 def _explicit(statements: Sequence[ScriptStatement]) -> Transactions[ScriptStatement]:
