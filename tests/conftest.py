@@ -69,6 +69,15 @@ class CliResult:
         self.err = err
 
 
+@pytest.fixture(autouse=True)
+def user_data_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own user data directory ($XDG_DATA_HOME), where backups go by default: no test writes
+    into the real ~/.local/share (and none is inside the test's project, as the real one is not)."""
+    folder = tmp_path_factory.mktemp("xdg-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder))
+    return folder
+
+
 @pytest.fixture
 def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     """Call `sqlguard.cli.main(argv)` in-process; optional `stdin` bytes."""

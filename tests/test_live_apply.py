@@ -108,8 +108,13 @@ class Project:
     def settings(self) -> Settings:
         return load_settings(None, [self.root])
 
+    def backup_folder(self) -> Path:
+        from sqlguard.live.backup import backups_folder
+
+        return backups_folder(Settings(root=self.root))  # (the default: outside the project)
+
     def backups(self) -> list[Path]:
-        return sorted((self.root / "backups").glob("*/*.dump"))
+        return sorted(self.backup_folder().glob("*/*.dump"))
 
 
 @pytest.fixture
@@ -254,7 +259,7 @@ def test_dry_run_on_new_databases_changes_nothing(project: Project, run_cli: Any
         ("20240101090000_create_users.sql", "tried"), ("20240102090000_add_bio.sql", "tried")]
     # rolled back: no table (not even the history table) on either database, and no backup taken
     assert tables(project.test) == set() and tables(project.dev) == set()
-    assert not (project.root / "backups").exists()
+    assert not project.backup_folder().exists()
 
 
 def test_dry_run_reports_time_locks_rows_and_schema_change(project: Project, run_cli: Any) -> None:
@@ -345,7 +350,7 @@ def test_execute_without_yes_and_without_terminal_is_refused(project: Project, r
 
     assert res.code == 2
     assert "needs a confirmation" in res.err and "--yes" in res.err
-    assert not (project.root / "backups").exists()
+    assert not project.backup_folder().exists()
     assert tables(project.test) == set() and tables(project.dev) == set()
 
 
@@ -364,7 +369,7 @@ def test_failing_statement_is_caught_by_the_dry_run(project: Project, run_cli: A
     assert (broken["file"], broken["status"]) == ("20240103090000_create_matches.sql", "failed")
     assert broken["error"].startswith("line 2: ") and 'null value in column "email"' in broken["error"]
     # the dry run stopped the run: no backup, nothing on either database
-    assert not (project.root / "backups").exists()
+    assert not project.backup_folder().exists()
     assert tables(project.test) == set() and tables(project.dev) == set()
 
 
@@ -653,7 +658,7 @@ def test_dev_before_test_in_config_is_refused(project: Project, run_cli: Any) ->
     assert res.code == 2
     (line,) = res.err.strip().splitlines()
     assert line.startswith("sqlguard: error: ") and "test" in line and "`environments`" in line
-    assert not (project.root / "backups").exists()
+    assert not project.backup_folder().exists()
     assert tables(project.test) == set() and tables(project.dev) == set()
 
 
@@ -665,7 +670,7 @@ def test_env_dev_alone_waits_until_test_has_the_migration(project: Project, run_
         assert res.code == 2
         assert "refusing to migrate `dev` before test" in res.err
         assert "`20240101090000_create_users.sql` has not been applied to a test environment" in res.err
-    assert not (project.root / "backups").exists()
+    assert not project.backup_folder().exists()
     assert tables(project.dev) == set()
 
     assert run_cli("apply", "--env", "test", "--execute", "--yes").code == 0

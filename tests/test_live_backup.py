@@ -11,6 +11,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import threading
 import time
 from datetime import datetime
@@ -506,3 +507,75 @@ def test_restore_refuses_a_missing_file_or_one_that_is_not_a_dump(fresh_db: str,
     with pytest.raises(SqlguardError) as info:
         restore_backup(fresh_db, tmp_path)
     assert str(info.value) == f"no backup at {tmp_path} (it is a folder)"
+
+
+def test_backups_go_outside_the_project_by_default_in_private_folders(fresh_db: str, tmp_path: Path,
+                                                                     user_data_home: Path) -> None:
+    """By default a project's backups live in the user's data directory, never in the work tree git
+    offers to commit; every folder created is 0700, under umask 000 too."""
+    from sqlguard.config import Settings
+    from sqlguard.live.backup import backups_folder
+
+    project = tmp_path / "tribe vibe"
+    project.mkdir()
+    folder = backups_folder(Settings(root=project))
+    assert folder.parent == user_data_home / "sqlguard" / "backups"
+    assert folder.name.startswith("tribe_vibe-") and not folder.is_relative_to(project)
+    assert backups_folder(Settings(root=tmp_path / "other")) != folder  # one folder per project
+    _seed(fresh_db)
+    old = os.umask(0)
+    try:
+        backup = take_backup(fresh_db, "dev", folder, now=NOON)
+    finally:
+        os.umask(old)
+    for d in (backup.path.parent, folder, folder.parent, folder.parent.parent):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
+    assert stat.S_IMODE(backup.path.stat().st_mode) == 0o600
+
+
+def test_a_backups_folder_inside_a_git_work_tree_is_ignored_by_git(fresh_db: str, tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    _seed(fresh_db)
+    take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=tmp_path,
+                            capture_output=True, text=True, check=True).stdout
+    assert "dump" not in status and "backups" not in status
+
+
+def test_a_backups_folder_others_may_write_to_or_own_is_refused(fresh_db: str, tmp_path: Path) -> None:
+    _seed(fresh_db)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(SqlguardError) as info:
+        take_backup(fresh_db, "dev", shared, now=NOON)
+    assert "other users may write to it (mode 0777)" in str(info.value)
+    if os.geteuid() == 0:  # (only root can give a folder away)
+        theirs = tmp_path / "theirs"
+        theirs.mkdir(mode=0o700)
+        os.chown(theirs, 65534, 65534)
+        with pytest.raises(SqlguardError) as info:
+            take_backup(fresh_db, "dev", theirs, now=NOON)
+        assert "belongs to another user" in str(info.value)
+    assert not list(tmp_path.rglob("*.dump"))
+
+
+def test_a_dangling_symlink_at_the_next_name_is_skipped(fresh_db: str, tmp_path: Path) -> None:
+    _seed(fresh_db)
+    first = take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)
+    first.path.with_name(first.path.stem + "_2.dump").symlink_to(tmp_path / "nowhere")
+    second = take_backup(fresh_db, "dev", tmp_path / "backups", now=NOON)  # (it used to spin forever)
+    assert second.path.name == first.path.stem + "_3.dump"
+
+
+def test_a_killed_backup_leaves_no_file_under_a_backups_name(fresh_db: str, tmp_path: Path) -> None:
+    """kill -9 while pg_dump writes: what stays is a `.partial` file, which no restore takes for a backup."""
+    _seed(fresh_db)
+    code = ("import sys\nfrom datetime import datetime\nfrom pathlib import Path\nimport sqlguard.live.backup as b\n"
+            "b._verify = lambda *a: __import__('os').kill(__import__('os').getpid(), 9)\n"
+            f"b.take_backup({fresh_db!r}, 'dev', Path({str(tmp_path / 'backups')!r}))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert proc.returncode == -signal.SIGKILL
+    left = [p.name for p in (tmp_path / "backups").rglob("*") if p.is_file()]
+    assert len(left) == 1 and left[0].startswith(".") and left[0].endswith(".dump.partial")
+    assert not list((tmp_path / "backups").rglob("*.dump"))

@@ -77,7 +77,10 @@ def _columns(dsn: str, table: str) -> list[str]:
 
 
 def _backups(tmp_path: Path) -> list[Path]:
-    return sorted((tmp_path / "backups").rglob("*.dump"))
+    from sqlguard.config import load_settings
+    from sqlguard.live.backup import backups_folder
+
+    return sorted(backups_folder(load_settings(None, [tmp_path])).rglob("*.dump"))
 
 
 def _no_secret(res: CliResult, dsn: str) -> None:
@@ -108,8 +111,7 @@ def test_rollback_of_the_last_migration(fresh_db: str, run_cli, tmp_path: Path, 
     lines = res.out.splitlines()
     assert lines[0] == f"Rolled back 1 migration(s) on `test` ({_target(fresh_db)}):"
     assert lines[1].split()[:3] == [f"{BIO}.sql", "rolled", "back"] and lines[1].endswith(" ms")
-    shown = backup.relative_to(tmp_path)
-    assert f"To undo the rollback: sqlguard restore --config sqlguard.yaml --env test {shown}" in res.out
+    assert f"To undo the rollback: sqlguard restore --config sqlguard.yaml --env test {backup}" in res.out
     assert res.err == ""
     _no_secret(res, fresh_db)
 
@@ -181,8 +183,8 @@ def test_rollback_to_a_version_and_by_steps(fresh_db: str, run_cli, tmp_path: Pa
         (f"{BIO}.sql", "rolled back"), (f"{MATCHES}.sql", "rolled back")]  # newest first
     assert report["migrations"][0]["rollback_file"] == f"{BIO}_rollback.sql"
     assert report["ok"] and report["mode"] == "execute" and report["stopped"] is None
-    shown = Path(report["backup"]["path"]).relative_to(tmp_path)
-    assert report["restore_command"] == f"sqlguard restore --config sqlguard.yaml --env test {shown}"
+    assert report["restore_command"] == \
+        f"sqlguard restore --config sqlguard.yaml --env test {report['backup']['path']}"
     assert Path(report["backup"]["path"]).is_file()
     assert _recorded(fresh_db) == ["create_users"]  # VERSION itself stays applied
     assert _tables(fresh_db) == {"users", "sqlguard_migrations"}
@@ -345,7 +347,7 @@ def test_a_failing_rollback_stops_and_stays_recorded(fresh_db: str, run_cli,  # 
     assert lines[3].strip() == f'{MATCHES}_rollback.sql:2: table "no_such_table" does not exist'
     assert lines[4].split() == [f"{USERS}.sql", "not", "run"]
     assert f"Stopped: the rollback of `{MATCHES}.sql` failed; it stays applied and recorded." in res.out
-    assert "To undo the rollback: sqlguard restore --config sqlguard.yaml --env test backups/" in res.out
+    assert "To undo the rollback: sqlguard restore --config sqlguard.yaml --env test /" in res.out
     # the failed rollback's first statement was undone with its transaction: matches is still there
     assert _tables(fresh_db) == {"users", "matches", "sqlguard_migrations"}
     assert _recorded(fresh_db) == ["create_matches", "create_users"]
@@ -433,7 +435,7 @@ def test_rollback_touches_only_its_environment(pg_server: PgServer, fresh_db: st
         assert res.code == 0, res.err
         assert _tables(dev) == {"sqlguard_migrations"} and _recorded(dev) == []
         assert _tables(fresh_db) == {"users", "matches", "sqlguard_migrations"}
-        assert "--env dev backups/" in res.out and "/dev_" in res.out
+        assert f"--env dev {_backups(tmp_path)[0].parent.parent}/" in res.out and "/dev_" in res.out
         _no_secret(res, dev)
     finally:
         drop_database(pg_server, dev)
@@ -458,8 +460,8 @@ def test_restore_round_trip(fresh_db: str, run_cli, tmp_path: Path,  # type: ign
     lines = res.out.splitlines()
     assert lines[0].startswith(f"Backed up `test` ({_target(fresh_db)}) as it was to {safety} (")
     assert lines[1].startswith(f"Restored {pre_apply} (database ")
-    assert lines[2] == ("To go back to the state before the restore: sqlguard restore --config sqlguard.yaml "
-                        f"--env test {safety.relative_to(tmp_path)}")
+    assert lines[2] == f"To go back to the state before the restore: sqlguard restore --config sqlguard.yaml " \
+                       f"--env test {safety}"
     _no_secret(res, fresh_db)
     with psycopg.connect(fresh_db) as conn:  # `public` is kept as it was: owner, privileges, comment
         owner, comment = conn.execute("SELECT nspowner::regrole::text, obj_description(oid, 'pg_namespace') "
@@ -485,7 +487,7 @@ def test_restore_drops_what_depends_on_restored_tables(fresh_db: str, run_cli,  
     res = run_cli("rollback", "--env", "test", "--yes", "--no-progress")
     assert res.code == 0, res.err
     undo = "To undo the rollback: sqlguard restore --config sqlguard.yaml --env test "
-    backup = tmp_path / res.out.split(undo)[1].strip()
+    backup = Path(res.out.split(undo)[1].strip())
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         conn.execute("CREATE VIEW user_emails AS SELECT email FROM users")
         conn.execute("CREATE SCHEMA reports")
@@ -505,7 +507,7 @@ def test_restore_refusals(fresh_db: str, run_cli, tmp_path: Path,  # type: ignor
     _project(tmp_path, monkeypatch, fresh_db)
     _apply(run_cli)
     [backup] = _backups(tmp_path)
-    missing = tmp_path / "backups" / "nope.dump"
+    missing = backup.parent / "nope.dump"
 
     res = run_cli("restore", "--env", "test", str(missing), "--yes")
     assert res.code == 2 and res.err == f"sqlguard: error: no backup at {missing}\n"
@@ -548,8 +550,7 @@ def test_a_backup_that_breaks_halfway_restores_nothing(fresh_db: str, run_cli,  
     _apply(run_cli)
     res = run_cli("rollback", "--env", "test", "--to", "0", "--yes", "--no-progress")
     assert res.code == 0, res.err
-    [backup] = [b for b in _backups(tmp_path)
-                if f"--env test {b.relative_to(tmp_path)}" in res.out]  # holds tables and rows
+    [backup] = [b for b in _backups(tmp_path) if f"--env test {b}" in res.out]  # holds tables and rows
     broken = tmp_path / "broken.dump"
     broken.write_bytes(backup.read_bytes()[:-15])  # its table of contents reads, its last data does not
 

@@ -15,6 +15,9 @@ import psycopg
 import pytest
 from conftest import FIXTURES
 
+from sqlguard.config import load_settings
+from sqlguard.live.backup import backups_folder
+
 pytestmark = pytest.mark.live
 
 MIGRATIONS = "services/api/src/db/migrations"
@@ -89,7 +92,7 @@ def test_tribevibe_apply_rollback_and_status_on_two_servers(servers: dict[str, s
         assert _tables(servers[env]) == ["matches", "migrations", "users"]
         rows = _rows(servers[env], "SELECT filename FROM migrations ORDER BY id")
         assert rows == [(f"{stem}.sql",) for stem in HISTORY]  # the team's own table, by file name
-        assert len(list((root / "backups").glob(f"*/{env}_{db}_*.dump"))) == 1
+        assert len(list(backups_folder(load_settings(None, [root])).glob(f"*/{env}_{db}_*.dump"))) == 1
     # test before dev: every test row is older than every dev row
     last_test = _rows(servers["test"], "SELECT max(executed_at) FROM migrations")[0][0]
     first_dev = _rows(servers["dev"], "SELECT min(executed_at) FROM migrations")[0][0]

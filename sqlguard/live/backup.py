@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -67,8 +69,21 @@ def pg_tool(name: str) -> str:
 
 
 def backups_folder(settings: Settings) -> Path:
-    """Where a project's backups go: `apply.backup-dir`, else `backups/` next to the config."""
-    return settings.apply.backup_dir or settings.root / "backups"
+    """Where a project's backups go: `apply.backup-dir`, else a folder of the user's data directory
+    named for the project (`$XDG_DATA_HOME/sqlguard/backups/<project>-<hash of its path>`, by default
+    under `~/.local/share`): outside the work tree, so git never offers to commit a backup."""
+    if settings.apply.backup_dir is not None:
+        return settings.apply.backup_dir
+    data = os.environ.get("XDG_DATA_HOME", "").strip()
+    if not data or not os.path.isabs(data):
+        try:
+            data = str(Path.home() / ".local" / "share")
+        except RuntimeError:
+            raise SqlguardError("no home directory to keep backups in: set XDG_DATA_HOME, or `apply.backup-dir` "
+                                "in the config") from None
+    root = settings.root.resolve()
+    digest = hashlib.sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return Path(data) / "sqlguard" / "backups" / f"{_safe_name(root.name) or 'project'}-{digest}"
 
 
 def back_up(settings: Settings, env: Environment) -> Backup:
@@ -90,10 +105,16 @@ def backup_path(folder: Path, env_name: str, dbname: str, now: datetime) -> Path
     stem = f"{_safe_name(env_name)}_{_safe_name(dbname)}_{now.strftime('%H%M%S')}"
     path = folder / f"{stem}.dump"
     n = 2
-    while path.exists():
+    while os.path.lexists(path) or os.path.lexists(_partial(path)):  # (a dangling symlink is taken too)
         path = folder / f"{stem}_{n}.dump"
         n += 1
     return path
+
+
+def _partial(path: Path) -> Path:
+    """Where the dump for `path` is written until it is verified (`.<name>.partial`): a dump killed halfway
+    never stands under a backup's name."""
+    return path.with_name(f".{path.name}.partial")
 
 
 def take_backup(dsn: str, env_name: str, folder: Path, *, now: datetime | None = None,
@@ -113,7 +134,7 @@ def take_backup(dsn: str, env_name: str, folder: Path, *, now: datetime | None =
     pg_dump, pg_restore = pg_tool("pg_dump"), pg_tool("pg_restore")  # before anything is written
     began = time.monotonic()
     path, fd = _create(folder.absolute(), env_name, dbname, now or datetime.now())
-    verified = False
+    partial, verified = path, False
     try:
         waits = [f"--lock-wait-timeout={lock_wait}"] if lock_wait else []
         code, _, err = _run([pg_dump, "--format=custom", "--no-password", *waits], env, stdout=fd)
@@ -125,13 +146,14 @@ def take_backup(dsn: str, env_name: str, folder: Path, *, now: datetime | None =
             raise SqlguardError(redact(f"cannot back up {where}: pg_dump failed: {reason}"))
         os.fsync(fd)  # the backup must outlive a crash during the migration that follows
         size = os.fstat(fd).st_size
-        entries = _verify(pg_restore, path, env, f"cannot back up {where}: the dump did not verify")
+        entries = _verify(pg_restore, partial, env, f"cannot back up {where}: the dump did not verify")
+        path = _publish(partial, folder.absolute(), env_name, dbname, now)
         verified = True
     finally:
         os.close(fd)
         if not verified:
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+                partial.unlink()
     _sync_dir(path.parent)
     return Backup(environment=env_name, database=dbname, path=path, size=size, entries=entries,
                   seconds=time.monotonic() - began)
@@ -546,30 +568,79 @@ def _safe_name(name: str) -> str:
 
 
 def _create(backups: Path, env_name: str, dbname: str, now: datetime) -> tuple[Path, int]:
-    """Create the backup file (0600, never an existing one) and its directories (0700); its path and fd."""
+    """Create the file a backup is dumped to (its `.partial` name, 0600, never an existing file) and the
+    directories it needs (each one created 0700, whatever the umask); its path and fd. An existing backups
+    folder must be the user's own and writable by nobody else; one inside a git work tree gets a
+    `.gitignore` that keeps every backup out of commits."""
     folder = backups / now.strftime("%Y%m%d")
-    try:
-        backups.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise SqlguardError(f"cannot create the backup directory {backups.parent}: {err.strerror or err}") from None
-    for d in (folder.parent, folder):
+    missing = [d for d in (folder, *folder.parents) if not os.path.lexists(d)]
+    for d in reversed(missing):
         try:
             os.mkdir(d, 0o700)
             os.chmod(d, 0o700)  # the umask may have taken bits away from mkdir's mode
         except FileExistsError:
-            pass  # an existing directory keeps the mode its owner gave it
+            pass  # (another backup made it meanwhile)
         except OSError as err:
             raise SqlguardError(f"cannot create the backup directory {d}: {err.strerror or err}") from None
+    for d in (backups, folder):
+        _check_private(d)
+    _ignore_in_git(backups)
     while True:
-        path = backup_path(backups, env_name, dbname, now)
+        path = _partial(backup_path(backups, env_name, dbname, now))
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         except FileExistsError:
             continue  # another backup took this name since backup_path looked: take the next suffix
         except OSError as err:
             raise SqlguardError(f"cannot create the backup file {path}: {err.strerror or err}") from None
         os.fchmod(fd, 0o600)  # a umask such as 0o277 would otherwise leave it read-only
         return path, fd
+
+
+def _publish(partial: Path, backups: Path, env_name: str, dbname: str, now: datetime | None) -> Path:
+    """Give a verified dump its backup name, the one it was made for, else the next free one (a file is
+    never replaced)."""
+    when = now or datetime.now()
+    path = partial.with_name(partial.name[1:-len(".partial")])
+    while True:
+        try:
+            os.link(partial, path)  # (fails when the name exists, where a rename would replace it)
+        except FileExistsError:
+            path = backup_path(backups, env_name, dbname, when)
+            continue
+        except OSError:
+            os.replace(partial, path)  # a file system without hard links: the name was free just now
+            return path
+        partial.unlink()
+        return path
+
+
+def _check_private(folder: Path) -> None:
+    """Refuse a backups folder another user owns or may write to (they could swap or delete a backup)."""
+    try:
+        st = os.stat(folder)
+    except OSError as err:
+        raise SqlguardError(f"cannot use the backup directory {folder}: {err.strerror or err}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise SqlguardError(f"cannot use the backup directory {folder}: it is not a directory")
+    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+        raise SqlguardError(f"cannot use the backup directory {folder}: it belongs to another user (uid {st.st_uid})")
+    if st.st_mode & 0o022:
+        raise SqlguardError(f"cannot use the backup directory {folder}: other users may write to it (mode "
+                            f"{stat.S_IMODE(st.st_mode):04o}); `chmod go-w` it, or choose another `apply.backup-dir`")
+
+
+def _ignore_in_git(backups: Path) -> None:
+    """A backups folder inside a git work tree gets a `.gitignore` of `*` (when it has none)."""
+    from sqlguard.migrations.gitinfo import work_tree
+
+    ignore = backups / ".gitignore"
+    if os.path.lexists(ignore) or work_tree(backups) is None:
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(ignore, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write("# written by sqlguard: database backups never belong in git\n*\n")
 
 
 def _run(argv: list[str], env: Mapping[str, str], stdout: int = subprocess.PIPE) -> tuple[int, str, str]:
