@@ -51,7 +51,7 @@ def test_the_apply_configuration_example_is_a_valid_config(tmp_path: Path) -> No
     assert (settings.apply.lock_timeout, settings.apply.statement_timeout) == ("5s", "15min")
     assert settings.apply.history.table == "migrations"
     assert dict(settings.apply.history.columns) == {"filename": "filename", "applied_at": "executed_at"}
-    assert settings.apply.backup_dir == (tmp_path / "backups").resolve()
+    assert settings.apply.backup_dir == Path("/srv/backups/tribevibe")
 
 
 def test_the_pre_commit_snippet_pins_this_release() -> None:
