@@ -426,6 +426,51 @@ def test_sigkill_mid_migration_leaves_it_unapplied_and_a_rerun_completes(project
     assert "t1" in tables(project.test) and "t1" in tables(project.dev)
 
 
+def test_an_interrupted_transaction_off_migration_is_named_on_the_next_run(project: Project, run_cli: Any) -> None:
+    """kill -9 after its CREATE INDEX CONCURRENTLY committed: the index exists, the migration is not
+    recorded. The next run (dry run and --execute, before any backup) names the statement and the index
+    and says how to clean up; once the index is dropped, the file runs again from its start."""
+    project.add(USERS)
+    run_cli("apply", "--execute", "--yes", "--no-progress")
+    project.add(("20240107090000_index_email",
+                 "-- sqlguard: transaction=off\n"
+                 "CREATE INDEX CONCURRENTLY users_email_idx ON users (email);\n"
+                 "SELECT pg_sleep(CASE WHEN current_setting('application_name') = 'sqlguard apply' THEN 30 ELSE 0 "
+                 "END);\n", "-- sqlguard: transaction=off\nDROP INDEX CONCURRENTLY IF EXISTS users_email_idx;\n"))
+    proc = cli_process("--execute", "--yes", "--no-progress")
+    try:
+        pid = sleeping_backend(project.test)
+    finally:
+        proc.kill()
+        proc.communicate()
+    query(project.test, "SELECT pg_terminate_backend(%s)", (pid,))
+    wait_for("the backend to go", lambda: not query(project.test, "SELECT 1 FROM pg_stat_activity WHERE pid = %s",
+                                                     (pid,)))
+    assert recorded(project.test) == ["create_users"]
+    backups = project.backups()
+
+    for args in ((), ("--execute", "--yes")):
+        res = run_cli("apply", "--no-progress", "--format", "json", *args)
+        assert res.code == 1, res.err
+        [test] = [e for e in report(res)["environments"] if e["name"] == "test"]
+        assert test["status"] == "failed"
+        assert "`20240107090000_index_email.sql` was interrupted by an earlier run at line 3" in test["error"]
+        assert 'left behind: index "users_email_idx".' in test["error"]
+        assert 'clean up with `DROP INDEX CONCURRENTLY IF EXISTS "users_email_idx";`' in test["error"]
+        assert "sqlguard baseline --env test --to 20240107090000" in test["error"]
+    assert project.backups() == backups  # refused before a backup would have kept the leftover
+    assert recorded(project.dev) == ["create_users"]
+
+    query(project.test, 'DROP INDEX CONCURRENTLY IF EXISTS "users_email_idx"')
+    project.add(("20240107090000_index_email",
+                 "-- sqlguard: transaction=off\nCREATE INDEX CONCURRENTLY users_email_idx ON users (email);\n",
+                 "-- sqlguard: transaction=off\nDROP INDEX CONCURRENTLY IF EXISTS users_email_idx;\n"))
+    res = run_cli("apply", "--execute", "--yes", "--no-progress", "--format", "json")
+    assert res.code == 0, res.err
+    assert recorded(project.test) == recorded(project.dev) == ["create_users", "index_email"]
+    assert query(project.test, "SELECT count(*) FROM sqlguard_journal") == [(0,)]
+
+
 # --- 6. two runs at once -------------------------------------------------------------------------------
 
 def test_concurrent_applies_apply_each_migration_once(project: Project) -> None:

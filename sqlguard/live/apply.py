@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlguard.config import STAGES, Environment, Settings, stage_order_problem
 from sqlguard.diagnostic import SqlguardError
-from sqlguard.live.status import HistoryStore, StatusReport, checksum, classify
+from sqlguard.live.status import HistoryStore, Journal, StatusReport, checksum, classify, migration_key
 from sqlguard.migrations.history import History, Migration
 from sqlguard.migrations.script import Script, ScriptStatement, read_script, without_concurrently
 from sqlguard.schema.model import Change, diff
@@ -236,6 +236,12 @@ def dry_run(settings: Settings, history: History, plans: list[TargetPlan], *, ch
             refuse_modified(report)
             pending = [history.migrations[e.position] for e in report.pending if e.position is not None]
             env_result.migrations = [_result_for(history, m) for m in pending]
+            try:
+                _refuse_interrupted(conn, store, history, pending, settings, p.env.name, clear=False)
+            except SqlguardError as err:
+                env_result.status, env_result.error = "failed", str(err)
+                result.stopped = f"`{p.env.name}` holds a migration an earlier run left half done"
+                break
             session.set_timeouts(local=True)
             for n, (m, mr) in enumerate(zip(pending, env_result.migrations, strict=True)):
                 _progress(progress, f"{p.env.name}: trying {mr.file}", n, len(pending))
@@ -325,6 +331,7 @@ def _migrate_env(settings: Settings, history: History, p: TargetPlan, er: EnvRes
         conn.commit()
         refuse_modified(report)
         pending = [history.migrations[e.position] for e in report.pending if e.position is not None]
+        _refuse_interrupted(conn, store, history, pending, settings, p.env.name, clear=True)
         if p.env.stage == "test":
             for e in report.applied:
                 applied_on_test.setdefault(e.file or "", set()).add(e.checksum or "")
@@ -383,6 +390,76 @@ def _require_tried_on_test(settings: Settings, history: History, env: Environmen
             raise SqlguardError(f"refusing to migrate `{env.name}` before test: `{rel}` has not been applied to a "
                                 "test environment yet; run `sqlguard apply --execute` with the test environment "
                                 "first")
+
+
+# Statements that leave no object behind when a run is killed during them or after them.
+_NO_LEFTOVER = frozenset({"select", "set", "vacuum", "analyze"})
+
+
+def _refuse_interrupted(conn: Any, store: HistoryStore, history: History, pending: list[Migration],
+                        settings: Settings, env_name: str, *, clear: bool) -> None:
+    """Refuse a pending `transaction=off` migration an earlier run began and never finished (its journal row
+    is there), naming the statement it stopped at, what it left behind and how to finish or clean up.
+
+    When every statement it got to creates an index (or leaves nothing: SELECT, SET, VACUUM, ANALYZE), and
+    none of those indexes exists, nothing is left: the row is stale and the migration runs again from its
+    start (`clear`: the row is deleted then)."""
+    from psycopg import sql
+
+    from sqlguard.live.connect import run_query
+    from sqlguard.sql.ddl import describe
+    from sqlguard.sql.ddl.model import CreateIndex
+
+    journal = Journal(store)
+    rows = journal.rows(conn)
+    conn.commit()
+    for m in pending:
+        row = rows.get(migration_key(m))
+        if row is None:
+            continue
+        up, _ = migration_scripts(m, history, settings)
+        statements = up.to_run(False)
+        reached = statements[:row.statement]
+        left: list[tuple[str, bool]] = []  # (index, valid)
+        named = True
+        for s in reached:
+            d = describe(s.text, settings.dialect)
+            if d.kind in _NO_LEFTOVER:
+                continue
+            if not isinstance(d, CreateIndex) or d.name is None:
+                named = False
+                continue
+            schema = d.name.schema or d.table.schema
+            ident = sql.Identifier(schema, d.name.name) if schema else sql.Identifier(d.name.name)
+            found = run_query(conn, "SELECT i.indisvalid FROM pg_catalog.pg_index i WHERE i.indexrelid = "
+                                    "to_regclass(%s)", [ident.as_string(conn)])
+            if found:
+                left.append((ident.as_string(conn), bool(found[0][0])))
+        conn.commit()
+        if named and not left:
+            if clear:
+                journal.clear(conn, m)
+                conn.commit()
+            continue
+        file = history.relative(m.path)
+        at = statements[row.statement - 1] if 0 < row.statement <= len(statements) else None
+        where = f"line {row.line}" if row.line is not None else f"statement {row.statement}"
+        what = f" (statement {row.statement} of {row.statements}: `{at.summary}`)" if at is not None else ""
+        shown = ", ".join(f"index {name}{'' if valid else ' (INVALID)'}" for name, valid in left) or \
+            "what its statements did (sqlguard names only the indexes a statement creates)"
+        version, name = migration_key(m)
+        if named:
+            clean = " ".join(f"DROP INDEX CONCURRENTLY IF EXISTS {n};" for n, _ in left)
+            fix = f"clean up with `{clean}` and run apply again (the file starts over)"
+        else:
+            table = Journal(store).identifier(conn).as_string(conn)
+            fix = (f"undo what it did by hand, delete its row (`DELETE FROM {table} WHERE version = "
+                   f"'{version}' AND name = '{name}'`) and run apply again (the file starts over)")
+        raise SqlguardError(
+            f"`{file}` was interrupted by an earlier run at {where}{what}: it runs outside a transaction, so what "
+            f"came before took effect, and that statement may have; left behind: {shown}. To go on, "
+            f"{fix}; or finish its statements from {where} by hand and record it with "
+            f"`sqlguard baseline --env {env_name} --to {version}`")
 
 
 def _result_for(history: History, m: Migration) -> MigrationResult:
@@ -523,7 +600,8 @@ class _Session:
 
     # -- statements --
 
-    def _run(self, script: Script, *, in_transaction: bool, results: list[StatementResult] | None) -> list[str]:
+    def _run(self, script: Script, *, in_transaction: bool, results: list[StatementResult] | None,
+             before_each: Callable[[int, int, ScriptStatement], None] | None = None) -> list[str]:
         """Run the script's statements in order; the relation locks they hold at the end (in a transaction).
 
         A statement's locks are those new after it: a lock its transaction already holds (an earlier
@@ -543,7 +621,9 @@ class _Session:
                               "runs this file in one: move it to a migration of its own marked "
                               "`-- sqlguard: transaction=off`", refused.line)
         held = start = self._locks() if in_transaction else set()
-        for s in statements:
+        for n, s in enumerate(statements, 1):
+            if before_each is not None:
+                before_each(n, len(statements), s)
             text, note = s.text, None
             if s.outside_transaction and in_transaction:
                 if "CONCURRENTLY" not in s.outside_transaction:
@@ -704,9 +784,16 @@ class _Session:
         try:
             up, down = self._scripts(m, history)
             mr.transactional = up.wrapped
+            journal = Journal(store)
+
+            def progress(n: int, total: int, s: ScriptStatement) -> None:
+                # (outside a transaction each statement commits alone: how far the file got is written first)
+                journal.begin(self.conn, m, mr.checksum, n, total, s.line)
+
             with self.script_mode(up) as dropped:
                 before = introspect(self.conn)
-                mr.locks = self._run(up, in_transaction=up.wrapped, results=mr.statements)
+                mr.locks = self._run(up, in_transaction=up.wrapped, results=mr.statements,
+                                     before_each=None if up.wrapped else progress)
                 after = introspect(self.conn)
                 mr.changes = diff(before, after)
                 if check_rollback:
@@ -716,6 +803,8 @@ class _Session:
             ms = int((time.monotonic() - began) * 1000)
             store.insert(self.conn, m, mr.checksum, duration_ms=ms, environment=self.env_name,
                          backup_path=backup_path)
+            if not up.wrapped:
+                journal.clear(self.conn, m)  # (in the history row's transaction)
             self.conn.commit()
             mr.status = "applied"
             return True

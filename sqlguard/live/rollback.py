@@ -55,7 +55,7 @@ from sqlguard.live.apply import (
 )
 from sqlguard.live.backup import Archive, read_archive, restore_backup
 from sqlguard.live.connect import target_of
-from sqlguard.live.status import HistoryStore, StatusEntry, StatusReport, checksum, classify, migration_key
+from sqlguard.live.status import HistoryStore, Journal, StatusEntry, StatusReport, checksum, classify, migration_key
 from sqlguard.migrations.history import History, Migration
 from sqlguard.migrations.script import Script
 
@@ -485,6 +485,7 @@ def execute_baseline(settings: Settings, history: History, plan: BaselinePlan,
             state = states.get(i)
             if state is None:
                 store.insert(conn, m, digest, duration_ms=None, environment=plan.env.name, backup_path=None)
+                Journal(store).clear(conn, m)  # (a migration finished by hand after an interrupted run)
                 state = "marked"
             elif state == "applied":
                 state = "already recorded"

@@ -221,6 +221,94 @@ class HistoryStore:
         return len(run_query(conn, query, [v for _, v in where]))
 
 
+JOURNAL_TABLE = "sqlguard_journal"
+JOURNAL_DDL = (
+    "CREATE TABLE IF NOT EXISTS {} (\n"
+    "    version    text        NOT NULL,\n"
+    "    name       text        NOT NULL,\n"
+    "    checksum   text        NOT NULL,\n"
+    "    statement  integer     NOT NULL,\n"
+    "    statements integer     NOT NULL,\n"
+    "    line       integer,\n"
+    "    started_at timestamptz NOT NULL DEFAULT now(),\n"
+    "    PRIMARY KEY (version, name)\n"
+    ")"
+)
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """A `transaction=off` migration a run began and never recorded: where it was when the run ended."""
+
+    key: tuple[str, str]  # (version, name), as migration_key
+    checksum: str  # of the file that ran
+    statement: int  # 1-based: the statement that had started
+    statements: int
+    line: int | None
+    started_at: datetime | None
+
+
+class Journal:
+    """Where `sqlguard apply` writes how far a `transaction=off` migration has got (each of its statements
+    commits on its own, so its history row can only come after the last one): the statement about to run,
+    committed before it runs, and the row deleted once the history row is in. A row still there at the
+    next run is a migration that was interrupted; the table sits next to the history table."""
+
+    def __init__(self, store: HistoryStore) -> None:
+        self.store = store
+
+    def identifier(self, conn: Any) -> Any:
+        from psycopg import sql
+
+        parts = self.store.spec.table.split(".")
+        schema = parts[0] if len(parts) > 1 else self.store._schema_in(conn)
+        return sql.Identifier(schema, JOURNAL_TABLE) if schema else sql.Identifier(JOURNAL_TABLE)
+
+    def begin(self, conn: Any, migration: Migration, digest: str, statement: int, statements: int,
+              line: int | None) -> None:
+        """Record (and commit: the connection is in autocommit) that `statement` of `migration` starts."""
+        from psycopg import sql
+
+        from sqlguard.live.connect import run_query
+
+        version, name = migration_key(migration)
+        run_query(conn, sql.SQL(JOURNAL_DDL).format(self.identifier(conn)))
+        run_query(conn, sql.SQL(
+            "INSERT INTO {} (version, name, checksum, statement, statements, line) VALUES (%s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (version, name) DO UPDATE SET checksum = excluded.checksum, statement = excluded.statement, "
+            "statements = excluded.statements, line = excluded.line"
+            + ("" if statement > 1 else ", started_at = now()")).format(self.identifier(conn)),
+            [version, name, digest, statement, statements, line])
+
+    def clear(self, conn: Any, migration: Migration) -> None:
+        """Forget `migration`'s progress (inside the caller's transaction)."""
+        from psycopg import sql
+
+        from sqlguard.live.connect import run_query
+
+        if self.exists(conn):
+            run_query(conn, sql.SQL("DELETE FROM {} WHERE version = %s AND name = %s").format(self.identifier(conn)),
+                      list(migration_key(migration)))
+
+    def exists(self, conn: Any) -> bool:
+        from sqlguard.live.connect import run_query
+
+        found = run_query(conn, "SELECT to_regclass(%s) IS NOT NULL", [self.identifier(conn).as_string(conn)])
+        return bool(found and found[0][0])
+
+    def rows(self, conn: Any) -> dict[tuple[str, str], Interrupted]:
+        from psycopg import sql
+
+        from sqlguard.live.connect import run_query
+
+        if not self.exists(conn):
+            return {}
+        rows = run_query(conn, sql.SQL("SELECT version, name, checksum, statement, statements, line, started_at "
+                                       "FROM {}").format(self.identifier(conn)))
+        return {(str(v), str(n)): Interrupted((str(v), str(n)), str(c), int(s), int(t), line, at)
+                for v, n, c, s, t, line, at in rows}
+
+
 @dataclass(frozen=True)
 class StatusEntry:
     state: str  # one of STATES
