@@ -8,6 +8,7 @@ no terminal and no `--yes` the command refuses (exit 2) before connecting.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -98,6 +99,8 @@ def run_apply(args: argparse.Namespace, settings_for: Any, load_catalog: Any) ->
 
     path = Path(args.path) if args.path else None
     settings: Settings = settings_for(args, [path] if path else [])
+    if args.output is not None and (problem := _unwritable(args.output)):
+        return _refuse(f"cannot write the report to {args.output}: {problem}")  # before any database changes
     if args.catalog:
         from dataclasses import replace
 
@@ -257,6 +260,20 @@ def _finish(result: Any, args: argparse.Namespace, settings: Settings,
             print(f"sqlguard: error: cannot write {args.output}: {err.strerror or err}", file=sys.stderr)
             return EXIT_ERROR
     return EXIT_CLEAN if result.ok else EXIT_FINDINGS
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why the report could not be written to `path` (None: it can be), found without writing to it."""
+    if path.is_dir():
+        return "it is a folder"
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        return f"no folder {folder}"
+    if path.exists() and not os.access(path, os.W_OK):
+        return "permission denied"
+    if not path.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        return f"permission denied in {folder}"
+    return None
 
 
 def _live_schemas(settings: Settings, plans: list[Any]) -> tuple[str, Any] | None:

@@ -118,3 +118,17 @@ def test_apply_section_defaults_and_stages(tmp_path: Path) -> None:
     assert (a.environments, a.lock_timeout, a.statement_timeout, a.lock_wait) == ((), "250ms", "15min", 300)
     assert a.backup_dir == (tmp_path / "var" / "dumps").resolve()
     assert a.history.table == "sqlguard_migrations" and not a.history.keyed_by_filename
+
+
+@pytest.mark.parametrize("order", ["", "apply:\n  environments: [test, dev, prod]\n"])
+def test_prod_is_migrated_only_when_named(tmp_path: Path, order: str) -> None:
+    """No implicit prod: the default set of `apply` leaves a prod-stage environment out, listed or not."""
+    from sqlguard.config import load_settings
+    from sqlguard.live.apply import targets
+
+    (tmp_path / "sqlguard.yaml").write_text(
+        "environments:\n  test: {dsn-env: T}\n  dev: {dsn-env: D}\n  prod: {dsn-env: P}\n" + order, encoding="utf-8")
+    settings = load_settings(None, [tmp_path])
+    assert [e.name for e in settings.environments if e.stage == "prod"] == ["prod"]
+    assert [e.name for e in targets(settings, None)] == ["test", "dev"]
+    assert [e.name for e in targets(settings, ["test", "prod"])] == ["test", "prod"]

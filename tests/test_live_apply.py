@@ -471,6 +471,46 @@ def test_an_interrupted_transaction_off_migration_is_named_on_the_next_run(proje
     assert query(project.test, "SELECT count(*) FROM sqlguard_journal") == [(0,)]
 
 
+def test_a_server_that_ends_the_session_is_not_blamed_on_the_migration(project: Project) -> None:
+    project.add(USERS)
+    project.add(sleepy(30))
+    proc = cli_process("--execute", "--yes", "--no-progress", "--format", "json")
+    try:
+        pid = sleeping_backend(project.test)
+        query(project.test, "SELECT pg_terminate_backend(%s)", (pid,))  # as a shutdown would (57P01)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err
+    [test] = [e for e in json.loads(out)["environments"] if e["name"] == "test"]
+    [failed] = [m for m in test["migrations"] if m["status"] == "failed"]
+    assert "the connection to the server ended during this statement" in failed["error"]
+    assert "no fault of the migration" in failed["error"]
+    assert recorded(project.test) == ["create_users"] and tables(project.dev) == set()
+
+
+def test_an_unwritable_report_path_is_refused_before_anything_runs(project: Project, run_cli: Any) -> None:
+    project.add(USERS)
+    for target in ("no/such/folder/report.md", "."):
+        res = run_cli("apply", "--execute", "--yes", "--no-progress", "-o", target)
+        assert res.code == 2 and "cannot write the report to" in res.err and "\n" not in res.err.strip()
+    assert tables(project.test) == tables(project.dev) == set() and project.backups() == []
+
+
+def test_reports_hide_the_secrets_statements_carry(project: Project, run_cli: Any) -> None:
+    role = f"sg_reporter_{_dbname(project.test)[-8:]}"
+    project.add(("20240101090000_reporter", f"CREATE ROLE {role} LOGIN PASSWORD 'hunter2-secret';\n",
+                 f"DROP ROLE IF EXISTS {role};\n"))
+    try:
+        for fmt in ("json", "markdown", "text"):
+            res = run_cli("apply", "--no-progress", "--format", fmt)
+            assert res.code == 0, res.err
+            assert "hunter2-secret" not in res.out + res.err
+            assert fmt == "text" or "PASSWORD '***'" in res.out  # (the terminal summary shows no statement)
+    finally:
+        query(project.test, f"DROP ROLE IF EXISTS {role}")
+
+
 # --- 6. two runs at once -------------------------------------------------------------------------------
 
 def test_concurrent_applies_apply_each_migration_once(project: Project) -> None:

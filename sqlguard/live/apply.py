@@ -134,8 +134,9 @@ class TargetPlan:
 
 def targets(settings: Settings, names: list[str] | None) -> list[Environment]:
     """The environments `apply` migrates, in order: `apply.environments`, else test, dev, staging, prod
-    by stage. `names` picks some of them (in that order). A test environment always goes first: an
-    order that would change another database before test is refused."""
+    by stage. `names` picks some of them (in that order). A prod environment is migrated only when named:
+    never as part of the default set. A test environment always goes first: an order that would change
+    another database before test is refused."""
     from sqlguard.live.connect import environment
 
     if not settings.environments:
@@ -154,6 +155,8 @@ def targets(settings: Settings, names: list[str] | None) -> list[Environment]:
             raise SqlguardError(f"environment `{unknown[0]}` is not one `apply` migrates (apply.environments: "
                                 f"{', '.join(e.name for e in order)})")
         order = [e for e in order if e.name in names]
+    else:
+        order = [e for e in order if e.stage != "prod"]  # no implicit prod: `--env NAME` names it
     if not order:
         raise SqlguardError("no environment to migrate: give environments a `stage` (test, dev…) or list them "
                             "in `apply.environments`, test first")
@@ -872,6 +875,15 @@ def _lock_key(table: str) -> int:
     return raw - (1 << 64) if raw >= 1 << 63 else raw
 
 
+def _connection_ended(err: Any) -> bool:
+    """The server ended the session (shutdown, pg_terminate_backend, a crash) or the connection broke."""
+    import psycopg
+
+    sqlstate = getattr(err, "sqlstate", None) or ""
+    return sqlstate in ("57P01", "57P02", "57P03") or sqlstate.startswith("08") or (
+        not sqlstate and isinstance(err, psycopg.OperationalError))
+
+
 def _error_text(err: Any, s: ScriptStatement | None) -> str:
     from sqlguard.live.connect import redact
 
@@ -882,5 +894,9 @@ def _error_text(err: Any, s: ScriptStatement | None) -> str:
         primary = f"could not take a lock within lock_timeout: {primary}"
     elif sqlstate == "57014":
         primary = f"cancelled by statement_timeout: {primary}"
+    elif _connection_ended(err):
+        primary = (f"the connection to the server ended during this statement ({primary}): the server shut down "
+                   "or the session was ended, which is no fault of the migration; what was not committed was "
+                   "rolled back: run apply again once the server is back")
     where = f"line {s.line}: " if s is not None else ""
     return redact(f"{where}{primary}")

@@ -40,8 +40,11 @@ _QUOTED = re.compile(r'"([^"]*)"')
 
 
 def redact(dsn_or_message: str) -> str:
-    """`dsn_or_message` with every password replaced by `***` (URLs, key/value conninfo, messages)."""
-    text = _URL_PASSWORD.sub(r"\1***@", dsn_or_message)
+    """`dsn_or_message` with every password replaced by `***` (URLs, key/value conninfo, messages, and a
+    statement's `PASSWORD '…'` or `CONNECTION '…'`)."""
+    from sqlguard.sql.text import hide_secrets
+
+    text = _URL_PASSWORD.sub(r"\1***@", hide_secrets(dsn_or_message))
     return _KV_SECRET.sub(r"\1***", text)
 
 

@@ -25,7 +25,7 @@ from sqlguard.migrations.files import wraps
 from sqlguard.sql import ddl
 from sqlguard.sql.lex import lex
 from sqlguard.sql.split import split
-from sqlguard.sql.text import decode
+from sqlguard.sql.text import decode, hide_secrets
 from sqlguard.sql.transactions import Transactions, track
 
 
@@ -43,8 +43,8 @@ class ScriptStatement:
 
     @property
     def summary(self) -> str:
-        """Its first line, shortened: how reports name it."""
-        first = " ".join(self.text.split())
+        """Its first line, shortened, with no secret (`PASSWORD '…'`): how reports name it."""
+        first = hide_secrets(" ".join(self.text.split()))
         return first if len(first) <= 90 else first[:87] + "..."
 
 

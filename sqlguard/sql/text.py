@@ -100,3 +100,16 @@ def decode(data: bytes) -> Decoded:
     if "\ufeff" in scan[:1]:
         scan = " " + scan[1:]
     return Decoded(text, scan, tuple(problems))
+
+
+# A secret a statement carries as a literal: `PASSWORD '…'` (CREATE / ALTER ROLE, a user mapping's
+# OPTIONS), `CONNECTION '…'` (CREATE / ALTER SUBSCRIPTION, whose conninfo may hold a password).
+_SQL_SECRET = re.compile(r"(?i)\b(PASSWORD|CONNECTION)(\s+)[EeUu&]*'(?:[^']|'')*(?:'|$)")
+
+
+def hide_secrets(sql: str) -> str:
+    """`sql` with the literal after PASSWORD and CONNECTION replaced by `'***'`: what reports and messages
+    show of a statement."""
+    if "'" not in sql:
+        return sql
+    return _SQL_SECRET.sub(r"\1\2'***'", sql)
