@@ -734,6 +734,38 @@ def test_migration_edited_after_it_was_applied_is_refused(project: Project, run_
 
 # --- 9. test first ---------------------------------------------------------------------------------
 
+def test_a_crlf_checkout_or_a_fixed_down_section_is_the_same_migration(fresh_db: str, tmp_path: Path, run_cli: Any,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ran is what the history row's checksum covers: the migration's text with LF line endings, and
+    for dbmate (goose) only its up section. A CRLF checkout, or a fix to the down section, is no change."""
+    root = tmp_path / "app"
+    (root / "db" / "migrations").mkdir(parents=True)
+    (root / "sqlguard.yaml").write_text("migrations: [{path: db/migrations, convention: dbmate}]\n"
+                                        "environments:\n  test: {dsn-env: SQLGUARD_APPLY_TEST}\n", encoding="utf-8")
+    monkeypatch.setenv("SQLGUARD_APPLY_TEST", fresh_db)
+    monkeypatch.chdir(root)
+    migration = root / "db" / "migrations" / "20240101090000_create_users.sql"
+    migration.write_text("-- migrate:up\nCREATE TABLE users (id bigint PRIMARY KEY);\n\n-- migrate:down\n"
+                         "DROP TABLE users;\n", encoding="utf-8")
+    assert run_cli("apply", "--execute", "--yes", "--no-progress").code == 0
+
+    migration.write_bytes(migration.read_bytes().replace(b"\n", b"\r\n"))  # core.autocrlf on another machine
+    migration.write_bytes(migration.read_bytes().replace(b"DROP TABLE users;", b"DROP TABLE IF EXISTS users;"))
+    res = run_cli("status", "--env", "test", "--format", "json")
+    assert res.code == 0, res.err
+    assert [e["state"] for e in json.loads(res.out)] == ["applied"]
+    assert run_cli("apply", "--execute", "--yes", "--no-progress").code == 0  # nothing pending, nothing refused
+    res = run_cli("rollback", "--env", "test", "--yes", "--no-progress")
+    assert res.code == 0, res.err
+    assert "users" not in tables(fresh_db)
+
+    migration.write_bytes(migration.read_bytes().replace(b"PRIMARY KEY", b"PRIMARY KEY, email text"))
+    assert run_cli("apply", "--execute", "--yes", "--no-progress").code == 0
+    migration.write_bytes(migration.read_bytes().replace(b", email text", b""))  # the up section: a change
+    res = run_cli("status", "--env", "test", "--format", "json")
+    assert [e["state"] for e in json.loads(res.out)] == ["modified"]
+
+
 def test_dev_before_test_in_config_is_refused(project: Project, run_cli: Any) -> None:
     project.configure("apply:\n  environments: [dev, test]\n")
     project.add(USERS)
@@ -837,7 +869,7 @@ def test_what_a_migration_sets_for_its_session_does_not_move_its_history_row_or_
     assert recorded(project.test) == ["app_schema", "wrapped", "plain"]  # all in public.sqlguard_migrations
     assert query(project.test, "SELECT schemaname, tablename FROM pg_tables WHERE schemaname IN ('app', 'public') "
                                "ORDER BY 1, 2") == [("app", "likes"), ("app", "users"), ("public", "notes"),
-                                                    ("public", "sqlguard_migrations")]
+                                                    ("public", "sqlguard_journal"), ("public", "sqlguard_migrations")]
 
 
 def test_the_dry_run_checks_deferred_constraints_as_commit_would(project: Project) -> None:

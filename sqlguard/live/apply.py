@@ -34,7 +34,16 @@ from typing import Any
 
 from sqlguard.config import STAGES, Environment, Settings, stage_order_problem
 from sqlguard.diagnostic import SqlguardError
-from sqlguard.live.status import HistoryStore, Journal, StatusReport, checksum, classify, migration_key
+from sqlguard.live.status import (
+    JOURNAL_TABLE,
+    HistoryStore,
+    Journal,
+    StatusReport,
+    classify,
+    migration_checksum,
+    migration_key,
+    ran_as,
+)
 from sqlguard.migrations.history import History, Migration
 from sqlguard.migrations.script import Script, ScriptStatement, read_script, without_concurrently
 from sqlguard.schema.model import Change, diff
@@ -388,8 +397,8 @@ def _require_tried_on_test(settings: Settings, history: History, env: Environmen
             for e in report.applied:
                 applied_on_test.setdefault(e.file or "", set()).add(e.checksum or "")
     for m in pending:
-        rel, digest = history.relative(m.path), checksum(m.path)
-        if digest not in applied_on_test.get(rel, set()):
+        rel = history.relative(m.path)
+        if not any(ran_as(digest, m, history.convention) for digest in applied_on_test.get(rel, set())):
             raise SqlguardError(f"refusing to migrate `{env.name}` before test: `{rel}` has not been applied to a "
                                 "test environment yet; run `sqlguard apply --execute` with the test environment "
                                 "first")
@@ -469,7 +478,7 @@ def _result_for(history: History, m: Migration) -> MigrationResult:
     from sqlguard.live.status import migration_key
 
     version, name = migration_key(m)
-    return MigrationResult(version, name, history.relative(m.path), checksum(m.path))
+    return MigrationResult(version, name, history.relative(m.path), migration_checksum(m, history.convention))
 
 
 def _progress(progress: Progress | None, what: str, done: int, total: int) -> None:
@@ -519,7 +528,7 @@ class _Session:
         self.env_name = env_name
         self.dialect = settings.dialect
         history_table = settings.apply.history.table.split(".")[-1]
-        self.skip_relations = {history_table}
+        self.skip_relations = {history_table, JOURNAL_TABLE}
         self.enum_values_added = False  # by a migration this dry run tried
         # {file: SHA-256} of what the lint and the dry run checked (None: run what the files hold now)
         self.checked: Mapping[Path, str] | None = None
@@ -788,6 +797,9 @@ class _Session:
             up, down = self._scripts(m, history)
             mr.transactional = up.wrapped
             journal = Journal(store)
+            if not up.wrapped:
+                journal.ensure(self.conn)  # (before the schema is read: the table is no change of the migration)
+                self.conn.commit()
 
             def progress(n: int, total: int, s: ScriptStatement) -> None:
                 # (outside a transaction each statement commits alone: how far the file got is written first)

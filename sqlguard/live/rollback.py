@@ -55,7 +55,15 @@ from sqlguard.live.apply import (
 )
 from sqlguard.live.backup import Archive, read_archive, restore_backup
 from sqlguard.live.connect import target_of
-from sqlguard.live.status import HistoryStore, Journal, StatusEntry, StatusReport, checksum, classify, migration_key
+from sqlguard.live.status import (
+    HistoryStore,
+    Journal,
+    StatusEntry,
+    StatusReport,
+    classify,
+    migration_checksum,
+    migration_key,
+)
 from sqlguard.migrations.history import History, Migration
 from sqlguard.migrations.script import Script
 
@@ -481,7 +489,7 @@ def execute_baseline(settings: Settings, history: History, plan: BaselinePlan,
         entries: list[BaselineEntry] = []
         for i, m in enumerate(plan.migrations):
             version, name = migration_key(m)
-            digest = checksum(m.path)
+            digest = migration_checksum(m, history.convention)
             state = states.get(i)
             if state is None:
                 store.insert(conn, m, digest, duration_ms=None, environment=plan.env.name, backup_path=None)

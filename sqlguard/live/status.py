@@ -53,11 +53,36 @@ STATES = ("applied", "modified", "pending", "missing")
 
 
 def checksum(path: Path) -> str:
-    """SHA-256 (hex) of the file's bytes: what the history table records for a migration."""
+    """SHA-256 (hex) of the file's bytes: what a run checks it runs (`sqlguard apply`'s checked files)."""
     try:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError as err:
         raise SqlguardError(f"cannot read {path}: {err.strerror or err}") from None
+
+
+def migration_checksum(m: Migration, convention: str) -> str:
+    """SHA-256 (hex) of what a migration runs up: what the history table records for it. Line endings count
+    as LF (a CRLF checkout is the same migration), and a dbmate or goose file counts up to its down
+    section (a fix to the rollback is no change to what ran)."""
+    from sqlguard.migrations.files import is_down_marker
+    from sqlguard.sql.split import split
+
+    try:
+        data = Path(m.path).read_bytes().replace(b"\r\n", b"\n")
+    except OSError as err:
+        raise SqlguardError(f"cannot read {m.path}: {err.strerror or err}") from None
+    if m.single_file:
+        text = data.decode("utf-8", "surrogateescape")
+        down = next((c for c in split(text).comments if is_down_marker(c.text, convention)), None)
+        if down is not None:
+            data = text[:down.span.start].encode("utf-8", "surrogateescape")
+    return hashlib.sha256(data).hexdigest()
+
+
+def ran_as(recorded: str | None, m: Migration, convention: str) -> bool:
+    """Is `recorded` (a history row's checksum) the checksum of `m` as it is now? Rows written before
+    `migration_checksum` hold the file's raw SHA-256, which still counts."""
+    return recorded is not None and recorded in (migration_checksum(m, convention), checksum(m.path))
 
 
 def migration_key(migration: Migration) -> tuple[str, str]:
@@ -272,13 +297,20 @@ class Journal:
         from sqlguard.live.connect import run_query
 
         version, name = migration_key(migration)
-        run_query(conn, sql.SQL(JOURNAL_DDL).format(self.identifier(conn)))
         run_query(conn, sql.SQL(
             "INSERT INTO {} (version, name, checksum, statement, statements, line) VALUES (%s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (version, name) DO UPDATE SET checksum = excluded.checksum, statement = excluded.statement, "
             "statements = excluded.statements, line = excluded.line"
             + ("" if statement > 1 else ", started_at = now()")).format(self.identifier(conn)),
             [version, name, digest, statement, statements, line])
+
+    def ensure(self, conn: Any) -> None:
+        """Create the table when it is missing (inside the caller's transaction)."""
+        from psycopg import sql
+
+        from sqlguard.live.connect import run_query
+
+        run_query(conn, sql.SQL(JOURNAL_DDL).format(self.identifier(conn)))
 
     def clear(self, conn: Any, migration: Migration) -> None:
         """Forget `migration`'s progress (inside the caller's transaction)."""
@@ -408,14 +440,14 @@ def classify(env_name: str, history: History, rows: list[Recorded] | None,
         key = store.key(m)
         version, name = migration_key(m)
         seen.add(key)
-        digest = checksum(m.path)
+        digest = migration_checksum(m, history.convention)
         row = recorded.get(key)
         if row is None:
             pending.append(StatusEntry("pending", version, name, history.relative(m.path), None, digest, None,
                                        position))
             continue
         # without a checksum column, a recorded migration counts as applied
-        state = "applied" if row.checksum is None or row.checksum == digest else "modified"
+        state = "applied" if row.checksum is None or ran_as(row.checksum, m, history.convention) else "modified"
         entry = StatusEntry(state, version, name, history.relative(m.path), row.applied_at, digest, row.checksum,
                             position)
         (applied if state == "applied" else modified).append(entry)

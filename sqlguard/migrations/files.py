@@ -114,8 +114,8 @@ def no_transaction_howto(convention: str | None, section: str | None = None) -> 
 # Tables that migration runners create for their own bookkeeping, outside the history.
 RUNNER_TABLES = frozenset({"migrations", "schema_migrations", "schema_version", "flyway_schema_history",
                            "goose_db_version", "knex_migrations", "alembic_version", "django_migrations",
-                           "sqlguard_migrations", "__diesel_schema_migrations", "seaql_migrations",
-                           "_prisma_migrations"})
+                           "sqlguard_migrations", "sqlguard_journal", "__diesel_schema_migrations",
+                           "seaql_migrations", "_prisma_migrations"})
 
 # Conventions whose runners wrap every migration in a transaction (plain psql and sqitch do not).
 WRAPPING = frozenset({"sqlguard", "golang-migrate", "flyway", "dbmate", "goose", "diesel", "numbered", "prisma"})
