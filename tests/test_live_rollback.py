@@ -633,3 +633,23 @@ def test_baseline_and_rollback_with_a_custom_history_table(fresh_db: str, run_cl
     assert res.code == 0, res.err
     assert _recorded(fresh_db, "migrations", "filename") == [f"{USERS}.sql"]
     assert _tables(fresh_db) == {"users", "migrations"}
+
+
+def test_a_bare_rollback_after_an_out_of_order_apply_undoes_what_was_applied_last(
+        fresh_db: str, run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """users and bio applied; then matches, which sorts between them, arrives from a merged branch and is
+    applied out of order. The last applied migration is matches: a bare rollback undoes it, not bio."""
+    files = {k: v for k, v in FILES.items() if not k.startswith(MATCHES)}
+    folder = _project(tmp_path, monkeypatch, fresh_db, files=files)
+    _apply(run_cli)
+    for name in (f"{MATCHES}.sql", f"{MATCHES}_rollback.sql"):
+        (folder / name).write_text(FILES[name], encoding="utf-8")
+    _apply(run_cli)
+    assert _recorded(fresh_db) == ["add_user_bio", "create_matches", "create_users"]
+
+    res = run_cli("rollback", "--env", "test", "--yes", "--no-progress", "--format", "json")
+
+    assert res.code == 0, res.err
+    assert [m["file"] for m in json.loads(res.out)["migrations"]] == [f"{MATCHES}.sql"]
+    assert _tables(fresh_db) == {"users", "sqlguard_migrations"}
+    assert _columns(fresh_db, "users") == ["id", "email", "bio"]

@@ -169,8 +169,11 @@ def plan_rollback(settings: Settings, history: History, env: Environment, *, to:
     store = HistoryStore(settings.apply.history)
     report = _read_history(env, history, store, conn)
     refuse_modified(report)
-    # applied in the history's order; a `missing` row has no file to roll back with
+    # in the order they were applied (a migration applied out of order is the last one, not its file's
+    # place), else the history's order; a `missing` row has no file to roll back with
     applied = sorted((e for e in report.applied if e.position is not None), key=lambda e: e.position or 0)
+    if applied and all(e.applied_at is not None for e in applied):
+        applied.sort(key=lambda e: (e.applied_at, e.position or 0))
     nothing = f"no migration of {history.folder} is recorded as applied"
     if to is not None:
         if to.strip() == "0":
