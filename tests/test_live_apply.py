@@ -1030,6 +1030,34 @@ def test_check_rollback_refuses_a_rollback_that_does_not_undo(project: Project, 
     assert recorded(project.test) == ["create_users"]
 
 
+def test_the_dry_run_sees_functions_triggers_views_grants_and_renames(project: Project) -> None:
+    """What a replay never models, the database's catalog tells: a migration that renames a column,
+    (re)defines a function, a trigger and a view, and grants, shows each; a rollback that leaves one of
+    them behind fails --check-rollback."""
+    project.add(USERS)
+    project.add(("20240108090000_objects",
+                 "ALTER TABLE users RENAME COLUMN email TO mail;\n"
+                 "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n"
+                 "CREATE TRIGGER users_touch BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION touch();\n"
+                 "CREATE VIEW mails AS SELECT mail FROM users;\n"
+                 "GRANT SELECT ON users TO PUBLIC;\n",
+                 # leaves the function, and the grant, behind
+                 "DROP VIEW IF EXISTS mails;\nDROP TRIGGER IF EXISTS users_touch ON users;\n"
+                 "ALTER TABLE users RENAME COLUMN mail TO email;\n"))
+
+    result = run_direct(project, execute=False, check_rollback=True)
+
+    mr = result.environments[0].migrations[1]
+    shown = {c.describe() for c in mr.changes}
+    assert {"column `users.email` changed: renamed to mail", "function `touch()` added",
+            "trigger `users.users_touch` added", "view `mails` added"} <= shown, shown
+    assert any(c.object == "grants on" and c.name == "users" for c in mr.changes)
+    assert (mr.status, mr.rollback_check) == ("failed", "differs")
+    assert {c.describe() for c in mr.rollback_diff} >= {"function `touch()` added"}
+    assert any(c.object == "grants on" for c in mr.rollback_diff)
+    assert tables(project.test) == set()  # a dry run
+
+
 # --- 12. lock_timeout ------------------------------------------------------------------------------
 
 def test_lock_timeout_fails_fast_behind_a_lock(project: Project, run_cli: Any) -> None:

@@ -690,11 +690,11 @@ class _Session:
         try:
             up, down = self._scripts(m, history)
             mr.transactional = up.wrapped
-            before = introspect(self.conn)
+            before = introspect(self.conn, objects=True)
             mr.locks = self._run(up, in_transaction=True, results=mr.statements)
             if any(_adds_enum_value(s.text, self.dialect) for s in up.statements):
                 self.enum_values_added = True  # (a later migration may use them: see _UNTRIABLE)
-            after = introspect(self.conn)
+            after = introspect(self.conn, objects=True)
             mr.changes = diff(before, after)
             if check_rollback:
                 self._check_rollback(up, down, mr, before, after)
@@ -737,7 +737,7 @@ class _Session:
         if in_tx:
             self.conn.execute("SAVEPOINT sqlguard_rollback_check")
         self._run(down, in_transaction=in_tx, results=None)
-        back = introspect(self.conn)
+        back = introspect(self.conn, objects=True)
         mr.rollback_diff = diff(before, back)
         if mr.rollback_diff:
             mr.rollback_check = "differs"
@@ -747,7 +747,7 @@ class _Session:
             return
         mr.rollback_check = "identical"
         self._run(up, in_transaction=in_tx, results=None)
-        again = introspect(self.conn)
+        again = introspect(self.conn, objects=True)
         if diff(after, again):
             mr.status, mr.error = "failed", "running the migration again after its rollback gives another schema"
         elif in_tx:
@@ -806,10 +806,10 @@ class _Session:
                 journal.begin(self.conn, m, mr.checksum, n, total, s.line)
 
             with self.script_mode(up) as dropped:
-                before = introspect(self.conn)
+                before = introspect(self.conn, objects=True)
                 mr.locks = self._run(up, in_transaction=up.wrapped, results=mr.statements,
                                      before_each=None if up.wrapped else progress)
-                after = introspect(self.conn)
+                after = introspect(self.conn, objects=True)
                 mr.changes = diff(before, after)
                 if check_rollback:
                     self._check_rollback(up, down, mr, before, after)

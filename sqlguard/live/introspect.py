@@ -29,7 +29,7 @@ SELECT c.oid, n.nspname, c.relname, c.relkind
 
 _COLUMNS = """
 SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-       pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated
+       pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated, a.attnum
   FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
  WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attrelid = ANY(%s)
  ORDER BY a.attrelid, a.attnum
@@ -76,12 +76,33 @@ SELECT n.nspname FROM pg_namespace n
    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = n.oid AND d.deptype = 'e')
 """
 
+# What only the catalog tells (`objects=True`): routines (not aggregates, whose definition
+# pg_get_functiondef cannot print), triggers, view definitions and relations' grants; none of an extension.
+_ROUTINES = f"""
+SELECT p.oid::regprocedure::text, md5(pg_get_functiondef(p.oid))
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE p.prokind IN ('f', 'p') AND n.nspname NOT IN {_SKIP_SCHEMAS}
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                     AND d.deptype = 'e')
+"""
+
+_TRIGGERS = """
+SELECT t.tgrelid, t.tgname, md5(pg_get_triggerdef(t.oid)) FROM pg_trigger t
+ WHERE NOT t.tgisinternal AND t.tgrelid = ANY(%s)
+"""
+
+_VIEW_DEFINITIONS = "SELECT c.oid, md5(pg_get_viewdef(c.oid)) FROM pg_class c WHERE c.oid = ANY(%s)"
+
+_GRANTS = "SELECT c.oid, c.relacl::text FROM pg_class c WHERE c.oid = ANY(%s) AND c.relacl IS NOT NULL"
+
 _ON_DELETE = {"a": None, "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 _KIND = {"p": "primary key", "f": "foreign key", "u": "unique", "c": "check", "x": "exclude"}
 
 
-def introspect(conn: Any) -> Schema:
-    """The schema of the database `conn` is connected to (read-only queries)."""
+def introspect(conn: Any, *, objects: bool = False) -> Schema:
+    """The schema of the database `conn` is connected to (read-only queries). `objects`: read too what
+    a replay never models (routines, triggers, view definitions, grants), for comparing two snapshots of
+    one database, as apply's dry run and --check-rollback do."""
     with conn.cursor() as cur:
         cur.execute(_TABLES)
         rels = cur.fetchall()
@@ -92,9 +113,9 @@ def introspect(conn: Any) -> Schema:
         names = {oid: key(rel, schema) for oid, schema, rel, _ in rels}
         columns: dict[int, list[Column]] = {oid: [] for oid in oids}
         cur.execute(_COLUMNS, (oids,))
-        for relid, name, type_, notnull, default, identity, generated in cur.fetchall():
+        for relid, name, type_, notnull, default, identity, generated, number in cur.fetchall():
             columns[relid].append(Column(name, normalize_type(type_), not notnull,
-                                         _default(default, identity, generated)))
+                                         _default(default, identity, generated), number))
         constraints: dict[int, list[Constraint]] = {oid: [] for oid in oids}
         cur.execute(_CONSTRAINTS, (oids,))
         for relid, name, kind, cols, frelid, fcols, deltype, definition in cur.fetchall():
@@ -111,10 +132,24 @@ def introspect(conn: Any) -> Schema:
         enums = {key(name, schema): tuple(values) for schema, name, values in cur.fetchall()}
         cur.execute(_SCHEMAS)
         schemas = frozenset(row[0] for row in cur.fetchall())
+        routines: dict[str, str] = {}
+        triggers: dict[str, str] = {}
+        definitions: dict[str, str] = {}
+        grants: dict[str, str] = {}
+        if objects:
+            cur.execute(_ROUTINES)
+            routines = {name: digest for name, digest in cur.fetchall()}
+            cur.execute(_TRIGGERS, ([oid for oid, _, _, kind in rels if kind in ("r", "p", "f", "v")],))
+            triggers = {f"{names[relid]}.{name}": digest for relid, name, digest in cur.fetchall()}
+            cur.execute(_VIEW_DEFINITIONS, ([oid for oid, _, _, kind in rels if kind in ("v", "m")],))
+            definitions = {names[oid]: digest for oid, digest in cur.fetchall()}
+            cur.execute(_GRANTS, ([oid for oid, *_ in rels],))
+            grants = {names[oid]: acl for oid, acl in cur.fetchall()}
     tables = {names[oid]: Table(names[oid], tuple(columns[oid]), tuple(constraints[oid])) for oid in oids}
     views = frozenset(names[oid] for oid, _, _, kind in rels if kind in ("v", "m"))
     sequences = frozenset(names[oid] for oid, _, _, kind in rels if kind == "S" and oid not in owned)
-    return Schema(tables, views, indexes, sequences, enums, schemas)
+    return Schema(tables, views, indexes, sequences, enums, schemas, routines=routines, triggers=triggers,
+                  view_definitions=definitions, grants=grants)
 
 
 def _default(default: str | None, identity: str, generated: str = "") -> str | None:

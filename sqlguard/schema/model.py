@@ -15,7 +15,7 @@ import difflib
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -41,6 +41,9 @@ class Column:
     type: str | None = None  # normalised SQL type text (`uuid`, `varchar(20)`); None when unknown
     nullable: bool = True
     default: str | None = None
+    # PostgreSQL's attnum, when read from a database: a renamed column keeps it (so the diff of two
+    # snapshots tells a rename from a drop and an add); None in a replayed schema
+    number: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,13 @@ class Schema:
     # sequences that belong to a column (serial, identity, OWNED BY): PostgreSQL drops them with it, and
     # they are not compared (they come and go with their column)
     owned_sequences: frozenset[str] = frozenset()
+    # What only a database's own catalog tells, read when asked (`introspect(objects=True)`), by name: a
+    # routine's, trigger's or view's definition and a relation's grants, each as a digest of its text.
+    # A replay leaves them empty, and so do introspections for comparing with one.
+    routines: Mapping[str, str] = field(default_factory=dict)  # `schema.name(argument types)`
+    triggers: Mapping[str, str] = field(default_factory=dict)  # `table.trigger`
+    view_definitions: Mapping[str, str] = field(default_factory=dict)
+    grants: Mapping[str, str] = field(default_factory=dict)  # relation -> its ACL
 
     def table(self, name: str, schema: str | None = None) -> Table | None:
         return find(self.tables, name, schema)
@@ -439,7 +449,17 @@ def diff(before: Schema, after: Schema) -> list[Change]:
     out.extend(_diff_mapping("enum", before.enums, after.enums, lambda name, a, b: [
         *(Change("added", "enum value", f"{name}.{v}") for v in b if v not in a),
         *(Change("removed", "enum value", f"{name}.{v}") for v in a if v not in b)]))
+    out.extend(_diff_mapping("function", before.routines, after.routines, _definition("function")))
+    out.extend(_diff_mapping("trigger", before.triggers, after.triggers, _definition("trigger")))
+    out.extend(c for c in _diff_mapping("view", before.view_definitions, after.view_definitions, _definition("view"))
+               if c.kind == "changed")  # (a view added or dropped: said above)
+    out.extend(_diff_mapping("grants on", before.grants, after.grants, lambda name, a, b: [] if a == b else [
+        Change("changed", "grants on", name, f"{a} -> {b}")]))
     return out
+
+
+def _definition(obj: str) -> Callable[[str, str, str], list[Change]]:
+    return lambda name, a, b: [] if a == b else [Change("changed", obj, name, "its definition changed")]
 
 
 def _diff_mapping(obj: str, before: Mapping[str, Any], after: Mapping[str, Any],
@@ -465,7 +485,14 @@ def _diff_table(a: Table, b: Table) -> list[Change]:
     out: list[Change] = []
     cols_a = {c.name: c for c in a.columns}
     cols_b = {c.name: c for c in b.columns}
-    for name in [c.name for c in a.columns] + [c.name for c in b.columns if c.name not in cols_a]:
+    # a column read from a database under a new name but the same attnum was renamed, not dropped and added
+    renamed = {ca.name: cb for ca in a.columns if ca.name not in cols_b and ca.number is not None
+               for cb in b.columns if cb.number == ca.number and cb.name not in cols_a}
+    for old, new in renamed.items():
+        out.append(Change("changed", "column", f"{a.name}.{old}", f"renamed to {new.name}"))
+        cols_a[new.name] = replace(cols_a.pop(old), name=new.name)
+    for name in [c.name for c in a.columns if c.name not in renamed] + \
+            [c.name for c in b.columns if c.name not in cols_a or c.name in {n.name for n in renamed.values()}]:
         ca, cb = cols_a.get(name), cols_b.get(name)
         full = f"{a.name}.{name}"
         if ca is None:
