@@ -685,6 +685,25 @@ def test_no_backup_no_change(project: Project, run_cli: Any, tmp_path: Path, mon
     assert tables(project.test) == set() and tables(project.dev) == set()
 
 
+def test_a_failed_backup_exits_1_from_apply_rollback_and_restore(project: Project, run_cli: Any, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    project.add(USERS)
+    assert run_cli("apply", "--execute", "--yes", "--no-progress").code == 0
+    [backup] = [b for b in project.backups() if b.name.startswith("test_")]
+    project.add(BIO)
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "pg_dump").write_text("#!/bin/sh\necho 'pg_dump: error: disk full' >&2\nexit 1\n", encoding="utf-8")
+    (tools / "pg_dump").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    for args in (("apply", "--execute", "--yes"), ("rollback", "--env", "test", "--yes"),
+                 ("restore", "--env", "test", str(backup), "--yes")):
+        res = run_cli(*args, "--no-progress")
+        assert res.code == 1, (args, res.err)
+        assert "pg_dump failed: disk full" in res.out + res.err
+    assert recorded(project.test) == ["create_users"] and columns(project.test, "users") == ["id", "email"]
+
+
 # --- 8. an edited migration ------------------------------------------------------------------------
 
 def test_a_file_edited_while_the_confirmation_waits_is_not_run(project: Project, run_cli: Any,
