@@ -579,3 +579,17 @@ def test_a_killed_backup_leaves_no_file_under_a_backups_name(fresh_db: str, tmp_
     left = [p.name for p in (tmp_path / "backups").rglob("*") if p.is_file()]
     assert len(left) == 1 and left[0].startswith(".") and left[0].endswith(".dump.partial")
     assert not list((tmp_path / "backups").rglob("*.dump"))
+
+
+def test_when_psql_fails_its_reason_is_given_not_pg_restores(fresh_db: str, tmp_path: Path) -> None:
+    """A session holds a lock on `users`: the restore's DROP waits out its lock_timeout and psql stops.
+    pg_restore then stops too (its pipe closed), and the message used to be `pg_restore failed: no message`."""
+    backup = _backed_up_then(fresh_db, tmp_path, "UPDATE users SET name = 'changed'")
+    with psycopg.connect(fresh_db) as holder:
+        holder.execute("SELECT * FROM users")  # ACCESS SHARE, held until this transaction ends
+        with pytest.raises(SqlguardError) as info:
+            restore_backup(fresh_db, backup.path, lock_timeout="200ms")
+        holder.rollback()
+    message = str(info.value)
+    assert "lock timeout" in message and "pg_restore failed" not in message and "nothing was restored" in message
+    assert _rows(fresh_db) == [(1, "changed"), (2, "changed")]
