@@ -567,7 +567,7 @@ def _status(args: argparse.Namespace) -> int:
         raise SqlguardError("live mode needs psycopg: pip install 'sqlguard[live]'") from None
     path = Path(args.path) if args.path else None
     settings = _settings_for(args, [path] if path else [])
-    report = status.migration_status(settings, args.env, [path] if path else [])
+    report = status.migration_status(settings, args.env, [path] if path else [], _catalog(settings))
     sys.stdout.write(status.render_status(report, args.format))
     return status.exit_code(report)
 

@@ -95,7 +95,7 @@ def _changes_a_database(p: argparse.ArgumentParser, common: Any, progress: bool 
 def run_apply(args: argparse.Namespace, settings_for: Any, load_catalog: Any) -> int:
     from sqlguard.live import apply as runner
     from sqlguard.live.compare import one_history
-    from sqlguard.live.status import checksum
+    from sqlguard.live.status import checksum, lint_pending
 
     path = Path(args.path) if args.path else None
     settings: Settings = settings_for(args, [path] if path else [])
@@ -115,7 +115,7 @@ def run_apply(args: argparse.Namespace, settings_for: Any, load_catalog: Any) ->
     pending = {m.path: m for p in plans for m in p.pending}
     # what runs is what was checked: each file's bytes as the lint and the dry run read them
     checked = {path: checksum(path) for m in pending.values() for path in (m.path, m.rollback) if path is not None}
-    validation = _validate(settings, load_catalog(settings), list(pending.values()), _live_schemas(settings, plans))
+    validation = lint_pending(settings, load_catalog(settings), list(pending.values()), _live_schemas(settings, plans))
     errors = [v for v in validation if v["severity"] == "error"]
     if errors:
         result = runner.ApplyResult("execute" if args.execute else "dry-run", history.folder,
@@ -290,24 +290,6 @@ def _live_schemas(settings: Settings, plans: list[Any]) -> tuple[str, Any] | Non
         schema = joined(schema, live_schema(settings, p.env.name))
     names = " or ".join(f"`{p.env.name}`" for p in targets)
     return f"database{'s' if len(targets) > 1 else ''} {names}", schema
-
-
-def _validate(settings: Settings, catalog: Any, pending: list[Any], known: tuple[str, Any] | None = None
-              ) -> list[dict[str, Any]]:
-    """Lint the pending migrations and their rollbacks against the history, the catalog and `known` (what
-    the target databases hold): each finding as plain data."""
-    from sqlguard.lint.engine import lint_paths
-
-    files = [str(m.path) for m in pending] + [str(m.rollback) for m in pending if m.rollback is not None]
-    if not files:
-        return []
-    linted = lint_paths(files, settings, catalog, known=known)
-    out: list[dict[str, Any]] = []
-    for d in linted.diagnostics:
-        source = linted.sources.get(d.path)
-        line = source.location(d.span.start)[0] if source is not None else 1
-        out.append({"code": d.code, "severity": d.severity, "file": d.path, "line": line, "message": d.message})
-    return out
 
 
 def _interactive() -> bool:

@@ -243,6 +243,12 @@ def test_a_database_that_predates_its_history_is_linted_as_it_is(project: Projec
     assert res.code == 1
     found = [v for v in report(res)["validation"] if v["code"] == "SG11" and v["file"].endswith("_profiles.sql")]
     assert len(found) == 1 and "not in databases `test` or `dev`" in found[0]["message"]
+    # status lints what is pending the same way, against what its database holds
+    res = run_cli("status", "--env", "dev", "--format", "json")
+    entries = {e["name"]: e for e in json.loads(res.out)}
+    assert res.code == 1 and [f["code"] for f in entries["add_note"]["findings"] if f["code"] == "SG11"] == []
+    assert any(f["code"] == "SG11" and "not in database `dev`" in f["message"]
+               for f in entries["use_profiles"]["findings"])
 
 
 def test_dry_run_on_new_databases_changes_nothing(project: Project, run_cli: Any) -> None:
@@ -460,6 +466,8 @@ def test_an_interrupted_transaction_off_migration_is_named_on_the_next_run(proje
         assert "sqlguard baseline --env test --to 20240107090000" in test["error"]
     assert project.backups() == backups  # refused before a backup would have kept the leftover
     assert recorded(project.dev) == ["create_users"]
+    res = run_cli("status", "--env", "test")
+    assert "an earlier run was interrupted at line 3 (statement 2 of 2)" in res.out
 
     query(project.test, 'DROP INDEX CONCURRENTLY IF EXISTS "users_email_idx"')
     project.add(("20240107090000_index_email",

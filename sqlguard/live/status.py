@@ -351,6 +351,10 @@ class StatusEntry:
     checksum: str | None  # the file's; None when missing
     recorded_checksum: str | None  # the history table's; None when pending
     position: int | None = field(default=None, compare=False)  # place in apply order; None when missing
+    # pending: an earlier run began it (a `transaction=off` file) and never finished, and where it stopped
+    interrupted: Interrupted | None = field(default=None, compare=False)
+    # pending: what the lint finds in it and its rollback, against what the database holds
+    findings: tuple[dict[str, Any], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -371,11 +375,16 @@ class StatusReport:
         return files + self.missing
 
 
-def migration_status(settings: Settings, env_name: str, paths: list[Path]) -> StatusReport:
+def migration_status(settings: Settings, env_name: str, paths: list[Path], catalog: Any = None) -> StatusReport:
     """Compare the migration history of `paths` (default: the configured folder) with what the
-    environment's history table records."""
+    environment's history table records. Each pending migration also gets what the lint finds in it
+    against what the database holds (as `sqlguard apply` lints it), and whether an earlier run was
+    interrupted in it."""
+    from dataclasses import replace
+
     from sqlguard.live.compare import one_history
     from sqlguard.live.connect import connect, environment
+    from sqlguard.live.introspect import introspect
 
     history: History = one_history(settings, paths, "status")
     env = environment(settings, env_name)
@@ -383,9 +392,50 @@ def migration_status(settings: Settings, env_name: str, paths: list[Path]) -> St
     conn = connect(env, application_name="sqlguard status", read_only=True)
     try:
         rows = store.rows(conn)
+        report = classify(env_name, history, rows, store)
+        if not report.pending:
+            return report
+        interrupted = Journal(store).rows(conn)
+        schema = introspect(conn)
     finally:
         conn.close()
-    return classify(env_name, history, rows, store)
+    pending = [history.migrations[e.position] for e in report.pending if e.position is not None]
+    found = lint_pending(settings, catalog, pending, (f"database `{env_name}`", schema))
+    by_file: dict[str, list[dict[str, Any]]] = {}
+    for f in found:
+        by_file.setdefault(f["file"], []).append(f)
+    entries = []
+    for e, m in zip(report.pending, pending, strict=True):
+        files = [m.path] + ([m.rollback] if m.rollback is not None else [])
+        mine = tuple(f for path in files for f in by_file.get(_shown(path), []))
+        entries.append(replace(e, interrupted=interrupted.get((e.version, e.name)), findings=mine))
+    return replace(report, pending=entries)
+
+
+def lint_pending(settings: Settings, catalog: Any, pending: list[Migration], known: tuple[str, Any] | None = None
+                 ) -> list[dict[str, Any]]:
+    """Lint pending migrations and their rollbacks against the history, the catalog and `known` (what a
+    database holds, and how messages name it): each finding as plain data (code, severity, file, line,
+    message). `sqlguard apply` stops on an error-level one; `status` lists them."""
+    from sqlguard.lint.engine import lint_paths
+
+    files = [str(m.path) for m in pending] + [str(m.rollback) for m in pending if m.rollback is not None]
+    if not files:
+        return []
+    linted = lint_paths(files, settings, catalog, known=known)
+    out: list[dict[str, Any]] = []
+    for d in linted.diagnostics:
+        source = linted.sources.get(d.path)
+        line = source.location(d.span.start)[0] if source is not None else 1
+        out.append({"code": d.code, "severity": d.severity, "file": d.path, "line": line, "message": d.message})
+    return out
+
+
+def _shown(path: Path) -> str:
+    """A file as the lint names it (`display_path`)."""
+    from sqlguard.lint.engine import display_path
+
+    return display_path(path)
 
 
 def exit_code(report: StatusReport) -> int:
@@ -414,6 +464,14 @@ def render_status(report: StatusReport, fmt: str) -> str:
     else:
         lines.append(f"{report.folder} holds no migration and `{report.environment}` records none.")
     lines.append(_summary(report))
+    for e in report.pending:
+        i = e.interrupted
+        if i is not None:
+            at = f"line {i.line}" if i.line is not None else f"statement {i.statement}"
+            lines.append(f"{e.file}: an earlier run was interrupted at {at} (statement {i.statement} of "
+                         f"{i.statements}); `sqlguard apply` says what it left and how to go on.")
+        for f in e.findings:
+            lines.append(f"{f['file']}:{f['line']}: {f['code']} [{f['severity']}] {f['message']}")
     if report.modified:
         lines.append("modified: the file changed after it ran; put the change in a new migration and restore "
                      "the file.")
@@ -459,9 +517,14 @@ def classify(env_name: str, history: History, rows: list[Recorded] | None,
 
 
 def _entry_json(e: StatusEntry) -> dict[str, Any]:
+    i = e.interrupted
     return {"state": e.state, "version": e.version, "name": e.name, "file": e.file,
             "applied_at": e.applied_at.isoformat() if e.applied_at else None,
-            "checksum": e.checksum, "recorded_checksum": e.recorded_checksum}
+            "checksum": e.checksum, "recorded_checksum": e.recorded_checksum,
+            "interrupted": None if i is None else {"statement": i.statement, "statements": i.statements,
+                                                   "line": i.line,
+                                                   "started_at": i.started_at.isoformat() if i.started_at else None},
+            "findings": list(e.findings)}
 
 
 def _when(at: datetime | None) -> str:
