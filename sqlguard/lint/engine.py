@@ -69,6 +69,9 @@ class Run:
     folder_contexts: dict[str, bytes] = field(default_factory=dict)  # per folder of linted files
     per_history: dict[str, dict[str, Any]] = field(default_factory=dict)
     _rules: list[Rule] | None = None
+    python_files: tuple[Path, ...] = ()  # every Python file of the run: SG40's project (`python_project`)
+    _project: Any = None
+    _python_digest: bytes | None = None
     replays: Any = None  # the Cache that keeps each history's last replay (None: --no-cache)
     _by_dialect: dict[str, tuple[Settings, list[Rule]]] = field(default_factory=dict)
     _folder_dialects: dict[str, Any] = field(default_factory=dict)  # what each folder's names say
@@ -105,6 +108,30 @@ class Run:
             return True
         history = self.history_index(self.dialect_of(path)).history_for(real)
         return history is not None and recorded(history, real)
+
+    def python_project(self) -> Any:
+        """What the callers in the run's Python files pass each function (`sqlguard.python.project`), read
+        on first use."""
+        if self._project is None:
+            from sqlguard.python.project import read_project
+
+            self._project = read_project(self.python_files)
+        return self._project
+
+    def python_digest(self) -> bytes:
+        """What a cached result of a Python file also depends on: every Python file of the run."""
+        if self._python_digest is None:
+            import hashlib
+
+            h = hashlib.sha256()
+            for p in sorted(self.python_files):
+                try:
+                    data = p.read_bytes()
+                    h.update(str(p).encode("utf-8", "surrogateescape") + b"\0" + hashlib.sha256(data).digest())
+                except OSError:
+                    continue
+            self._python_digest = h.digest()
+        return self._python_digest
 
     def dialect_of(self, path: Path) -> str:
         """The dialect of a SQL file (`sqlguard.migrations.dialects`, the one reader of that fact)."""
@@ -447,9 +474,11 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
     have run (`already_applied`, as of `base`) is not edited unless `fix_applied`. `known`: (what it is,
     a schema) whose tables exist besides the catalog's (`Run.create`)."""
     found = discover(paths, settings)
+    python_files = tuple(p for p in found if p.name.lower().endswith(PYTHON_SUFFIXES))
     if only is not None:
         found = [p for p in found if real_path(p) in only]
     run = Run.create(settings, catalog, added, known)
+    run.python_files = python_files
     result = LintResult()
     files = found
     for path in found:
@@ -471,7 +500,9 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
         except OSError as err:
             done[i] = ([_unreadable(shown, err)], SourceText(shown, ""))
             continue
-        key = store.key(shown, data, run.history_context(path, data)) if store is not None else None
+        context = run.history_context(path, data) if not shown.lower().endswith(PYTHON_SUFFIXES) else \
+            run.python_digest()  # (a Python file's findings depend on its callers in the other files)
+        key = store.key(shown, data, context) if store is not None else None
         todo.append((i, path, shown, data, key))
     if store is not None:
         cached = store.get_many([key for *_, key in todo if key is not None])
@@ -487,7 +518,7 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
                     done[i] = (found, SourceText(shown, data.decode("utf-8", errors="surrogateescape")))
             todo = missed
     if jobs > 1 and len(todo) >= 4 * jobs and not (fix or diff):
-        _lint_parallel(todo, settings, catalog, added, jobs, done, progress, len(files), store, known)
+        _lint_parallel(todo, settings, catalog, added, jobs, done, progress, len(files), store, known, python_files)
     else:
         for n, (i, path, shown, data, _) in enumerate(todo):
             try:
@@ -543,9 +574,10 @@ _worker_run: Run | None = None
 
 
 def _init_worker(settings: Settings, catalog: Catalog | None, added: frozenset[Path] | None, replays: Any,
-                 known: tuple[str, Schema] | None) -> None:
+                 known: tuple[str, Schema] | None, python_files: tuple[Path, ...] = ()) -> None:
     global _worker_run
     _worker_run = Run.create(settings, catalog, added, known)
+    _worker_run.python_files = python_files
     _worker_run.replays = replays
 
 
@@ -584,7 +616,7 @@ def _lint_parallel(todo: list[tuple[int, Path, str, bytes, str | None]], setting
                    catalog: Catalog | None, added: frozenset[Path] | None, jobs: int,
                    done: dict[int, tuple[list[Diagnostic], SourceText]],
                    progress: Callable[[int, int], None] | None, total: int, replays: Any = None,
-                   known: tuple[str, Schema] | None = None) -> None:
+                   known: tuple[str, Schema] | None = None, python_files: tuple[Path, ...] = ()) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -596,7 +628,7 @@ def _lint_parallel(todo: list[tuple[int, Path, str, bytes, str | None]], setting
     item_of = {i: (shown, data) for i, _, shown, data, _ in todo}
     finished = total - len(todo)
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                             initargs=(settings, catalog, added, replays, known)) as pool:
+                             initargs=(settings, catalog, added, replays, known, python_files)) as pool:
         for future in as_completed([pool.submit(_lint_group, g) for g in _history_groups(todo, jobs)]):
             for i, diags in future.result():
                 shown, data = item_of[i]
@@ -714,8 +746,15 @@ def _lint_python(shown: str, data: bytes, run: Run) -> tuple[list[Diagnostic], S
     known = Known(SchemaBuilder(dialect=settings.dialect), run.catalog_schema, run.catalog_label) \
         if run.catalog_schema else None
     problems = tuple(p for p in decoded.problems if p.kind in ("invalid-utf8", "nul-byte"))
+    def project() -> Any:
+        if run.python_files:
+            return run.python_project()
+        from sqlguard.python.project import ProjectIndex
+
+        return ProjectIndex.build([(shown, data)])  # (one file, from stdin or an editor: its own callers)
+
     ctx = FileContext(shown, decoded.text, decoded.text, settings, run.catalog, problems, analysis.statements,
-                      tuple(analysis.comments), None, known, python=analysis)
+                      tuple(analysis.comments), None, known, python=analysis, project=project)
     raw: list[tuple[Rule, Finding, Statement | None]] = []
     for stmt in analysis.statements:
         sctx = StatementContext(stmt, ctx)

@@ -84,6 +84,9 @@ class FileContext:
     duplicates: tuple[str, ...] = ()  # SG33: other migrations with this file's version
     newer_existing: str | None = None  # SG34: the newest existing migration this added one sorts before
     python: PythonAnalysis | None = None  # for a Python file: its SQL sites (SG40)
+    # for a Python file: what the project's callers pass each function's parameters
+    # (`sqlguard.python.project.ProjectIndex`), read when asked
+    project: Callable[[], Any] | None = None
     # The schema as this file builds it, always kept (also without catalog or history): which
     # tables this migration created itself, for rules that exempt new tables.
     state: SchemaBuilder | None = None

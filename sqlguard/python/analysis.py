@@ -47,6 +47,11 @@ _VALUE_CALLS = re.compile(r"(^|\.)(fromisoformat|strptime|fromtimestamp|uuid[134
                           r"mogrify|today|now|utcnow)$")
 # Methods that turn a safe value (a date, a uuid, a number) into text that stays safe.
 _SAFE_RENDER = frozenset({"isoformat", "strftime", "hex", "date", "time"})
+_UNTRUSTED = frozenset({"untrusted"})
+# Untrusted besides request data: the environment, a file's contents, a parsed command line.
+_UNTRUSTED_CALL = re.compile(r"(^|\.)(getenv|environ\.get|parse_args|parse_known_args|read_text|read_bytes|"
+                             r"reader|DictReader|load)$|^open$")
+_UNTRUSTED_NAME = re.compile(r"^(os\.)?environ(\.|$)")
 _REQUEST = re.compile(r"^(request|flask\.request)\.(args|form|values|json|data|cookies|headers|GET|POST|"
                       r"query_params|path_params|get_json|files)|^sys\.argv|^input$|^raw_input$")
 _TRANSFORMS = frozenset({"strip", "lstrip", "rstrip", "lower", "upper", "title", "capitalize", "casefold", "replace",
@@ -64,13 +69,20 @@ class Part:
     node: Any = None  # the AST node it came from
     expr: str = ""  # a hole's source text, as the user wrote it
     how: str = ""  # f-string | % | .format | + | += | join
-    tainted: bool = False  # from a function parameter or request data
+    # where an unsafe value comes from: `untrusted` (request data, argv, the environment, input(), a file
+    # read) and `param:NAME` (the enclosing function's parameter NAME, whose callers decide); empty: neither
+    sources: frozenset[str] = frozenset()
     safe: bool = False  # numeric, quoted identifier, allow-listed, placeholder list
     why_safe: str = ""
 
     @property
     def unsafe_hole(self) -> bool:
         return self.text is None and not self.safe
+
+    @property
+    def tainted(self) -> bool:
+        """From a function parameter or untrusted data."""
+        return bool(self.sources)
 
 
 Value = tuple[Part, ...]
@@ -165,13 +177,13 @@ def _comments(text: str) -> list[Comment]:
 @dataclass
 class _Env:
     values: dict[str, Value] = field(default_factory=dict)
-    tainted: set[str] = field(default_factory=set)
+    tainted: dict[str, frozenset[str]] = field(default_factory=dict)  # name -> where its value comes from
     safe: set[str] = field(default_factory=set)
     sinks: dict[str, str] = field(default_factory=dict)  # local aliases of sink methods: run -> cur.execute
     params: set[str] = field(default_factory=set)
 
     def copy(self) -> _Env:
-        return _Env(dict(self.values), set(self.tainted), set(self.safe), dict(self.sinks), set(self.params))
+        return _Env(dict(self.values), dict(self.tainted), set(self.safe), dict(self.sinks), set(self.params))
 
 
 class _Analyzer:
@@ -273,7 +285,7 @@ class _Analyzer:
             if p in ("self", "cls"):
                 continue
             env.values.pop(p, None)
-            env.tainted.add(p)
+            env.tainted[p] = frozenset({f"param:{p}"})
             env.params.add(p)
         previous = self.function
         self.function = fn.name
@@ -307,8 +319,8 @@ class _Analyzer:
             if left is not None and right is not None:
                 env.values[name] = left + tuple(replace(p, how="+=") if p.text is None and not p.how else p
                                                 for p in right)
-            if self._is_tainted(stmt.value, env):
-                env.tainted.add(name)
+            if found := self._sources(stmt.value, env):
+                env.tainted[name] = env.tainted.get(name, frozenset()) | found
         elif isinstance(stmt, ast.If):
             guarded = _allow_list_guard(stmt, self.constants, self.regexes)
             if guarded:
@@ -320,14 +332,14 @@ class _Analyzer:
             iterated = self.constants.get(_dotted(stmt.iter)) if isinstance(stmt.iter, ast.Name) else stmt.iter
             if iterated is not None and _constant_strings(iterated):
                 env.safe.add(name)  # `for table in ("likes", "matches")`: one of the constants
-            elif self._is_tainted(stmt.iter, env):
-                env.tainted.add(name)
+            elif found := self._sources(stmt.iter, env):
+                env.tainted[name] = found
 
     def _bind(self, target: ast.expr, value: ast.expr, env: _Env) -> None:
         if isinstance(target, ast.Name):
             name = target.id
             env.safe.discard(name)
-            env.tainted.discard(name)
+            env.tainted.pop(name, None)
             env.values.pop(name, None)
             env.sinks.pop(name, None)
             if isinstance(value, ast.Attribute) and value.attr in SINK_METHODS:
@@ -339,16 +351,16 @@ class _Analyzer:
             v = self.eval(value, env)
             if v is not None:
                 env.values[name] = v
-            if self._is_tainted(value, env):
-                env.tainted.add(name)
+            if found := self._sources(value, env):
+                env.tainted[name] = found
             if self._hole_safety(value, env):
                 env.safe.add(name)
         elif isinstance(target, (ast.Tuple, ast.List)):
             for t in target.elts:
                 if isinstance(t, ast.Name):
                     env.values.pop(t.id, None)
-                    if self._is_tainted(value, env):
-                        env.tainted.add(t.id)
+                    if found := self._sources(value, env):
+                        env.tainted[t.id] = found
 
     # -- sinks --
 
@@ -631,8 +643,8 @@ class _Analyzer:
                 inner.values[name] = tuple(replace(p, node=None) if p.text is not None else p for p in value)
             else:
                 inner.values[name] = tuple(self._hole(arg, env, "", depth))
-            if self._is_tainted(arg, env):
-                inner.tainted.add(name)
+            if found := self._sources(arg, env):
+                inner.tainted[name] = found
         result: Value | None = None
         for stmt in fn.body:
             self._assign(stmt, inner)
@@ -714,7 +726,7 @@ class _Analyzer:
                 return list(value)
         why = self._hole_safety(node, env)
         return [Part(None, node, _source(self.text, self.lines, node), how,
-                     tainted=self._is_tainted(node, env), safe=bool(why), why_safe=why)]
+                     sources=self._sources(node, env), safe=bool(why), why_safe=why)]
 
     def _hole_safety(self, node: ast.expr, env: _Env) -> str:
         if isinstance(node, ast.Constant):
@@ -771,33 +783,46 @@ class _Analyzer:
         return ""
 
     def _is_tainted(self, node: ast.AST, env: _Env) -> bool:
-        """Whether a value comes from a function parameter or request data.
+        return bool(self._sources(node, env))
+
+    def _sources(self, node: ast.AST, env: _Env) -> frozenset[str]:
+        """Where a value comes from: `untrusted` (request data, argv, the environment, input(), a file
+        read), `param:NAME` (a parameter of the function; its callers decide), or nowhere (empty).
 
         A method called on a parameter (`conn.execute(…).fetchone()`) returns what the method makes,
         not what the caller passed, unless it transforms a string (`name.strip()`, `", ".join(parts)`).
         """
         if isinstance(node, ast.Name):
-            return node.id in env.tainted
+            return env.tainted.get(node.id, frozenset())
         if isinstance(node, ast.Call):
             name = _dotted(node.func)
-            if name and _REQUEST.search(name):
-                return True
+            if name and (_REQUEST.search(name) or _UNTRUSTED_CALL.search(name)):
+                return _UNTRUSTED
             args = [*node.args, *(k.value for k in node.keywords)]
             if isinstance(node.func, ast.Attribute):
-                if node.func.attr in _TRANSFORMS and self._is_tainted(node.func.value, env):
-                    return True
-                if node.func.attr in ("join", "format", "get", "pop", "getlist", "get_json"):
-                    receiver = self._is_tainted(node.func.value, env)
-                    return receiver or any(self._is_tainted(a, env) for a in args)
-                return False
-            return any(self._is_tainted(a, env) for a in args)
+                if node.func.attr in _TRANSFORMS:
+                    return self._sources(node.func.value, env)
+                if node.func.attr in ("join", "format", "get", "pop", "getlist", "get_json", "read", "readline",
+                                      "readlines", "read_text"):
+                    out = self._sources(node.func.value, env)
+                    for a in args:
+                        out |= self._sources(a, env)
+                    return out
+                return frozenset()
+            out = frozenset()
+            for a in args:
+                out |= self._sources(a, env)
+            return out
         if isinstance(node, (ast.Attribute, ast.Subscript)):
             name = _dotted(node)
-            if name and _REQUEST.search(name):
-                return True
-            return self._is_tainted(node.value, env)
-        return any(self._is_tainted(child, env) for child in ast.iter_child_nodes(node)
-                   if isinstance(child, ast.expr))
+            if name and (_REQUEST.search(name) or _UNTRUSTED_NAME.search(name)):
+                return _UNTRUSTED
+            return self._sources(node.value, env)
+        out = frozenset()
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
+                out |= self._sources(child, env)
+        return out
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -5,10 +5,15 @@ Python files are parsed (never imported or run). sqlguard follows the SQL argume
 `copy_expert`, SQLAlchemy `text()` and `exec_driver_sql`, Django `raw()`/`extra()`/`RawSQL`, pandas
 `read_sql`, Alembic `op.execute`, and aliases or wrappers of these) back through local variables,
 `+=`, module-level constants and simple helper functions, and reports values put into the text by
-f-string, `%`, `.format`, `+`, `+=` or `join`. It is an error when a function parameter or request
-data reaches the sink, a warning otherwise. Not reported: constant SQL, parameters passed separately,
+f-string, `%`, `.format`, `+`, `+=` or `join`. Not reported: constant SQL, parameters passed separately,
 generated placeholder lists, quoted identifiers (`sql.Identifier`, `quote_ident`, `quoted_name`),
 allow-list lookups, numbers (`int(x)`, `len(…)`), and SQL-looking text that never reaches a sink.
+
+A function parameter is judged by what the project's callers pass it (every Python file of the run is
+read for that, `sqlguard.python.project`): an error when some caller passes untrusted data (request
+data, the command line, the environment, a file's contents), a warning when no caller in the project
+shows the origin (a public API, a framework callback), and nothing when every caller passes constants,
+configuration or what a query returned. Untrusted data put into SQL in the function itself is an error.
 
 ## Why is this bad?
 Whoever controls the value controls the query: `name = "x' OR '1'='1"` reads every row, and
@@ -29,7 +34,7 @@ from collections.abc import Iterator
 
 from sqlguard.diagnostic import Finding
 from sqlguard.lint.rule import FileContext, Rule
-from sqlguard.python.analysis import SqlSite
+from sqlguard.python.analysis import Part, SqlSite
 
 _HOW = {"f-string": "an f-string", "%": "`%` formatting", ".format": "`.format()`", "+": "`+` concatenation",
         "+=": "`+=`", "join": "`join()`", "": "string building"}
@@ -40,19 +45,52 @@ def check(ctx: FileContext) -> Iterator[Finding]:
     if analysis is None:
         return
     for site in analysis.sites:
-        holes = site.holes
-        if not holes:
+        judged = _judge(ctx, site)
+        if judged is None:
             continue
+        severity, origin, holes = judged
         first = holes[0]
         names = ", ".join(f"`{h.expr}`" for h in holes[:3]) + (f" and {len(holes) - 3} more" if len(holes) > 3 else "")
-        origin = " (from a function parameter or request data)" if any(h.tainted for h in holes) else ""
         how = _HOW.get(first.how, "string building")
         if len(site.value) == 1 and not first.how:
             message = f"`{site.sink}` runs {names}{origin} as SQL text: a SQL injection risk."
         else:
             message = f"{how} puts {names}{origin} into the SQL that `{site.sink}` runs: a SQL injection risk."
-        yield ctx.report(ctx_span(ctx, site), message, help=_help(site),
-                         severity="error" if any(h.tainted for h in holes) else "warning")
+        yield ctx.report(ctx_span(ctx, site), message, help=_help(site), severity=severity)
+
+
+def _judge(ctx: FileContext, site: SqlSite) -> tuple[str, str, list[Part]] | None:
+    """(severity, where the values come from, the holes to name) of a site, or None when nothing unsafe
+    reaches it. Error only when untrusted data does (request data, the command line, the environment, a
+    file), directly or through a parameter some caller in the project fills with it; a warning when a
+    parameter's callers are unknown (no caller in the project) or a value's origin is; nothing when every
+    caller passes constants, configuration or what a query returned."""
+    holes = site.holes
+    if not holes:
+        return None
+    direct = [h for h in holes if "untrusted" in h.sources]
+    if direct:
+        return "error", " (from request data, the command line, the environment or a file)", direct
+    params = sorted({s[len("param:"):] for h in holes for s in h.sources if s.startswith("param:")})
+    opaque = [h for h in holes if not h.sources]
+    if params and ctx.project is not None and site.function:
+        project = ctx.project()
+        origins: frozenset[str] = frozenset()
+        for p in params:
+            origins |= project.parameter_origins(ctx.path, site.function, p)
+        from_params = [h for h in holes if h.sources]
+        shown = ", ".join(f"`{p}`" for p in params[:2])
+        if "untrusted" in origins:
+            return "error", f" (from {shown}, which a caller fills with request data, the command line, the " \
+                            "environment or a file)", from_params
+        if "unknown" in origins:
+            return "warning", f" (from {shown}, whose callers do not show where it comes from)", from_params
+        holes = opaque  # every caller passes constants, configuration or query results
+    elif params:
+        return "warning", " (from a function parameter)", [h for h in holes if h.sources]
+    if not holes:
+        return None
+    return "warning", "", holes
 
 
 def ctx_span(ctx: FileContext, site: SqlSite):  # type: ignore[no-untyped-def]
