@@ -94,11 +94,6 @@ FLAGGED = {
         def view(cur):
             cur.execute("SELECT * FROM users WHERE id = " + request.args["id"])
         """, [(4, "error")]),
-    "a value from the database is a warning": ("""
-        def f(cur):
-            table = cur.execute("SELECT name FROM t").fetchone()[0]
-            cur.execute(f"SELECT count(*) FROM {table}")
-        """, [(4, "warning")]),
     "Django raw and extra": ("""
         def f(name):
             User.objects.raw(f"SELECT * FROM users WHERE name = '{name}'")
@@ -109,6 +104,17 @@ FLAGGED = {
         async def f(conn, name):
             return await conn.fetch(f"SELECT * FROM users WHERE name = '{name}'")
         """, [(4, "warning")]),
+    "a quoting helper that does not double quotes": ("""
+        def q(name):
+            return f'"{name}"'
+        def f(cur, table):
+            cur.execute(f"SELECT count(*) FROM {q(table)}")
+        """, [(5, "warning")]),
+    "psycopg sql.SQL of a parameter inside a composition": ("""
+        from psycopg import sql
+        def f(cur, expr):
+            cur.execute(sql.SQL("SELECT * FROM t ORDER BY {}").format(sql.SQL(expr)))
+        """, [(4, "warning")]),
     "pandas read_sql": ("""
         import pandas as pd
         def f(engine, day):
@@ -117,6 +123,22 @@ FLAGGED = {
 }
 
 NOT_FLAGGED = {
+    "values the database returned": """
+        def f(cur):
+            table = cur.execute("SELECT name FROM t").fetchone()[0]
+            cur.execute(f"SELECT count(*) FROM {table}")
+            for schema, name in cur.fetchall():
+                cur.execute("ANALYZE " + schema + "." + name)
+            names = [r[0] for r in cur.fetchall()]
+            for n in names:
+                cur.execute(f"VACUUM {n}")
+        """,
+    "the project's own quoting helper, which doubles quotes": """
+        def q(name):
+            return '"' + name.replace('"', '""') + '"'
+        def f(cur, table):
+            cur.execute(f"SELECT count(*) FROM {q(table)}")
+        """,
     "constants only": """
         BASE = "SELECT id FROM users"
         def f(cur):

@@ -181,9 +181,11 @@ class _Env:
     safe: set[str] = field(default_factory=set)
     sinks: dict[str, str] = field(default_factory=dict)  # local aliases of sink methods: run -> cur.execute
     params: set[str] = field(default_factory=set)
+    db: set[str] = field(default_factory=set)  # names holding what a query returned (rows, their fields)
 
     def copy(self) -> _Env:
-        return _Env(dict(self.values), dict(self.tainted), set(self.safe), dict(self.sinks), set(self.params))
+        return _Env(dict(self.values), dict(self.tainted), set(self.safe), dict(self.sinks), set(self.params),
+                    set(self.db))
 
 
 class _Analyzer:
@@ -325,6 +327,13 @@ class _Analyzer:
             guarded = _allow_list_guard(stmt, self.constants, self.regexes)
             if guarded:
                 env.safe.add(guarded)
+        elif isinstance(stmt, (ast.For, ast.AsyncFor)) and isinstance(stmt.target, (ast.Tuple, ast.List)) and \
+                _from_database(stmt.iter, env):
+            for t in ast.walk(stmt.target):  # `for schema, name in cur.fetchall()`
+                if isinstance(t, ast.Name):
+                    env.values.pop(t.id, None)
+                    env.tainted.pop(t.id, None)
+                    env.db.add(t.id)
         elif isinstance(stmt, (ast.For, ast.AsyncFor)) and isinstance(stmt.target, ast.Name):
             name = stmt.target.id
             env.values.pop(name, None)
@@ -332,6 +341,8 @@ class _Analyzer:
             iterated = self.constants.get(_dotted(stmt.iter)) if isinstance(stmt.iter, ast.Name) else stmt.iter
             if iterated is not None and _constant_strings(iterated):
                 env.safe.add(name)  # `for table in ("likes", "matches")`: one of the constants
+            elif _from_database(stmt.iter, env):
+                env.db.add(name)
             elif found := self._sources(stmt.iter, env):
                 env.tainted[name] = found
 
@@ -340,14 +351,17 @@ class _Analyzer:
             name = target.id
             env.safe.discard(name)
             env.tainted.pop(name, None)
+            env.db.discard(name)
             env.values.pop(name, None)
             env.sinks.pop(name, None)
             if isinstance(value, ast.Attribute) and value.attr in SINK_METHODS:
                 env.sinks[name] = _source(self.text, self.lines, value)  # run = cur.execute
                 return
-            if _is_composition(value):
+            if _is_composition(value) and not _raw_sql_args(value):
                 env.safe.add(name)  # psycopg's sql.SQL(…).format(sql.Identifier(…)) quotes what it inserts
                 return
+            if _from_database(value, env):
+                env.db.add(name)
             v = self.eval(value, env)
             if v is not None:
                 env.values[name] = v
@@ -586,7 +600,8 @@ class _Analyzer:
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr == "format":
             if _is_composable(func.value):
-                return None  # psycopg.sql.SQL(…).format(sql.Identifier(…)): quoted composition
+                return None  # psycopg.sql.SQL(…).format(sql.Identifier(…)): quoted composition (a
+                # `sql.SQL(expr)` among its arguments is a sink of its own)
             template = self.eval(func.value, env, depth + 1)
             if template is None or any(p.text is None for p in template):
                 return None
@@ -613,6 +628,8 @@ class _Analyzer:
             return inner
         if isinstance(func, ast.Name) and func.id == "str" and node.args:
             return self.eval(node.args[0], env, depth + 1)
+        if isinstance(func, ast.Name) and func.id in self.functions and _quotes(self.functions[func.id]):
+            return tuple(self._hole(node, env, "", depth))  # (safe: the project's own quoting helper)
         if isinstance(func, ast.Name) and func.id in self.functions and func.id not in self.wrappers:
             return self._inline(self.functions[func.id], node, env, depth)
         if _is_composable(node) or self._is_sink_function(node):
@@ -731,6 +748,11 @@ class _Analyzer:
     def _hole_safety(self, node: ast.expr, env: _Env) -> str:
         if isinstance(node, ast.Constant):
             return "a constant"
+        if _from_database(node, env):
+            return "a value the database returned"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in self.functions and \
+                _quotes(self.functions[node.func.id]):
+            return "quoted by a helper that doubles the quotes inside"
         if isinstance(node, ast.Name):
             if node.id in env.safe:
                 return "checked against an allow-list" if node.id not in env.values else "safe"
@@ -939,6 +961,57 @@ def _numbered_placeholders(elt: ast.JoinedStr, comp: ast.ListComp | ast.Generato
         else:
             return False
     return True
+
+
+_FETCH = frozenset({"fetchone", "fetchall", "fetchmany", "fetchval", "fetchrow", "fetch", "scalar", "scalars",
+                    "scalar_one", "scalar_one_or_none", "one_or_none", "mappings"})
+
+
+def _from_database(node: ast.expr, env: _Env) -> bool:
+    """A value a query returned: a fetch call's result, a row, a row's field, a list made of them."""
+    if isinstance(node, ast.Name):
+        return node.id in env.db
+    if isinstance(node, ast.Call):
+        return isinstance(node.func, ast.Attribute) and node.func.attr in _FETCH
+    if isinstance(node, (ast.Subscript, ast.Attribute)):
+        return _from_database(node.value, env)
+    if isinstance(node, (ast.ListComp, ast.GeneratorExp, ast.SetComp)) and node.generators:
+        inner = env.copy()
+        for gen in node.generators:
+            if not _from_database(gen.iter, inner):
+                return False
+            inner.db.update(t.id for t in ast.walk(gen.target) if isinstance(t, ast.Name))
+        return _from_database(node.elt, inner)
+    return False
+
+
+def _quotes(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A helper that quotes by meaning: it doubles a quote character inside what it is given
+    (`'"' + name.replace('"', '""') + '"'`), so nothing it returns can end the quoting early."""
+    params = {a.arg for a in fn.args.args}
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "replace" and \
+                len(node.args) == 2 and all(isinstance(a, ast.Constant) and isinstance(a.value, str)
+                                            for a in node.args):
+            old, new = node.args[0].value, node.args[1].value  # type: ignore[union-attr]
+            if old in ('"', "'", "`") and new == old * 2 and any(
+                    isinstance(n, ast.Name) and n.id in params for n in ast.walk(node.func.value)):
+                return True
+    return False
+
+
+def _raw_sql_args(call: ast.expr) -> list[ast.expr]:
+    """In a psycopg composition (`sql.SQL(…).format(…)`, `.join(…)`): what a `sql.SQL(x)` argument inserts as
+    SQL, unquoted, when x is not a constant string."""
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in ("format", "join")
+            and _is_composable(call.func.value)):
+        return []
+    out = []
+    for arg in [*call.args, *(k.value for k in call.keywords)]:
+        if isinstance(arg, ast.Call) and _dotted(arg.func).rsplit(".", 1)[-1] == "SQL" and arg.args and \
+                not (isinstance(arg.args[0], ast.Constant) and isinstance(arg.args[0].value, str)):
+            out.append(arg.args[0])
+    return out
 
 
 def _is_composition(node: ast.expr) -> bool:

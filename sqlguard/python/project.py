@@ -165,6 +165,10 @@ class ProjectIndex:
         if isinstance(node, ast.JoinedStr):
             return _union(self._origin(v.value, fn, depth, seen, hops + 1) for v in node.values
                           if isinstance(v, ast.FormattedValue)) or frozenset({"constant"})
+        if isinstance(node, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
+            return self._origin(node.elt, fn, depth, seen, hops + 1)
+        if isinstance(node, ast.DictComp):
+            return self._origin(node.value, fn, depth, seen, hops + 1)
         if isinstance(node, ast.BinOp):
             return self._origin(node.left, fn, depth, seen, hops + 1) | self._origin(node.right, fn, depth, seen,
                                                                                      hops + 1)
