@@ -335,3 +335,34 @@ def test_callers_in_other_files_of_the_run_count(run_cli, tmp_path: Path) -> Non
     views.write_text("from flask import request\nfrom repo import find\ndef view(cur):\n"
                      "    find(cur, request.args['name'])\n", encoding="utf-8")
     assert run() == [("repo.py", "error")]
+
+
+def test_code_that_queries_what_the_migrations_removed(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """SG41 on an app folder next to its migrations (the docs' example): found with the histories of the
+    run's SQL files, and with the configured `migrations` folder when only the code is linted."""
+    from sqlguard.rules.sg41_removed_in_migrations import RULE
+
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "app").mkdir()
+    (tmp_path / "migrations" / "20240101090000_create_profiles.sql").write_text(
+        "CREATE TABLE profiles (id bigint PRIMARY KEY, email text);\n", encoding="utf-8")
+    migration, code = RULE.section("Example").split("# app/repo.py")
+    (tmp_path / "migrations" / "20240301090000_rename_profiles.sql").write_text(
+        migration.split("\n", 1)[1], encoding="utf-8")
+    (tmp_path / "app" / "repo.py").write_text(code.strip() and "def f(cur, email):\n    " + code.strip() + "\n",
+                                              encoding="utf-8")
+
+    def found(*args: str) -> list[str]:
+        out = json.loads(run_cli("lint", "--format", "json", "--select", "SG41", "--exit-zero", *args).out)
+        return [d["message"] for d in out]
+
+    expected = ["table `profiles` is queried here, but migration `20240301090000_rename_profiles.sql` renamed it to "
+                "`users`."]
+    assert found(str(tmp_path)) == expected
+    assert found(str(tmp_path / "app")) == []  # no history in the run, none configured
+    (tmp_path / "sqlguard.yaml").write_text("migrations: [{path: migrations, convention: sqlguard}]\n",
+                                            encoding="utf-8")
+    assert found(str(tmp_path / "app")) == expected
+    fixed = RULE.section("Use instead").strip()
+    (tmp_path / "app" / "repo.py").write_text("def f(cur, email):\n    " + fixed + "\n", encoding="utf-8")
+    assert found(str(tmp_path)) == []

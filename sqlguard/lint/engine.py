@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # imported where they run: a run answered from the cache neve
 SQL_SUFFIXES = (".sql",)
 PYTHON_SUFFIXES = (".py",)
 # The rules that read SQL found in application code (Alembic migrations get every statement rule).
-PYTHON_SQL_RULES = ("SG10", "SG11")
+PYTHON_SQL_RULES = ("SG10", "SG11", "SG41")
 PYTHON_FILE_RULES = ("SG02", "SG40")
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".tox", ".nox", ".venv", "venv",
                        ".mypy_cache", ".ruff_cache", ".pytest_cache", ".sqlguard_cache", "site-packages"})
@@ -70,7 +70,9 @@ class Run:
     per_history: dict[str, dict[str, Any]] = field(default_factory=dict)
     _rules: list[Rule] | None = None
     python_files: tuple[Path, ...] = ()  # every Python file of the run: SG40's project (`python_project`)
+    sql_files: tuple[Path, ...] = ()  # every SQL file of the run: the histories code is checked against
     _project: Any = None
+    _removals: dict[tuple[str, ...], Any] | None = None
     _python_digest: bytes | None = None
     replays: Any = None  # the Cache that keeps each history's last replay (None: --no-cache)
     _by_dialect: dict[str, tuple[Settings, list[Rule]]] = field(default_factory=dict)
@@ -118,13 +120,37 @@ class Run:
             self._project = read_project(self.python_files)
         return self._project
 
+    def code_removals(self) -> dict[tuple[str, ...], Any]:
+        """What the run's migration histories (the configured folders, else those of its SQL files) dropped or
+        renamed by their end (`sqlguard.schema.timeline.removals`): what code must no longer query."""
+        if self._removals is None:
+            from sqlguard.schema.timeline import removals
+
+            histories: dict[str, Any] = {}
+            index = self.history_index()
+            configured = [f.path for f in self.settings.migrations if f.path.exists()]
+            if configured:
+                for h in find_histories(self.settings, configured):
+                    histories.setdefault(str(h.folder), h)
+            else:
+                for path in self.sql_files:
+                    h = index.history_for(real_path(path))
+                    if h is not None:
+                        histories.setdefault(str(h.folder), h)
+            found: dict[tuple[str, ...], Any] = {}
+            for h in histories.values():
+                found.update(removals(self.timeline(h)))
+            self._removals = found
+        return self._removals
+
     def python_digest(self) -> bytes:
-        """What a cached result of a Python file also depends on: every Python file of the run."""
+        """What a cached result of a Python file also depends on: every Python file of the run (SG40's callers)
+        and every SQL file (SG41's histories)."""
         if self._python_digest is None:
             import hashlib
 
             h = hashlib.sha256()
-            for p in sorted(self.python_files):
+            for p in sorted((*self.python_files, *self.sql_files)):
                 try:
                     data = p.read_bytes()
                     h.update(str(p).encode("utf-8", "surrogateescape") + b"\0" + hashlib.sha256(data).digest())
@@ -475,10 +501,11 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
     a schema) whose tables exist besides the catalog's (`Run.create`)."""
     found = discover(paths, settings)
     python_files = tuple(p for p in found if p.name.lower().endswith(PYTHON_SUFFIXES))
+    sql_files = tuple(p for p in found if not p.name.lower().endswith(PYTHON_SUFFIXES))
     if only is not None:
         found = [p for p in found if real_path(p) in only]
     run = Run.create(settings, catalog, added, known)
-    run.python_files = python_files
+    run.python_files, run.sql_files = python_files, sql_files
     result = LintResult()
     files = found
     for path in found:
@@ -518,7 +545,8 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
                     done[i] = (found, SourceText(shown, data.decode("utf-8", errors="surrogateescape")))
             todo = missed
     if jobs > 1 and len(todo) >= 4 * jobs and not (fix or diff):
-        _lint_parallel(todo, settings, catalog, added, jobs, done, progress, len(files), store, known, python_files)
+        _lint_parallel(todo, settings, catalog, added, jobs, done, progress, len(files), store, known,
+                       (python_files, sql_files))
     else:
         for n, (i, path, shown, data, _) in enumerate(todo):
             try:
@@ -574,10 +602,11 @@ _worker_run: Run | None = None
 
 
 def _init_worker(settings: Settings, catalog: Catalog | None, added: frozenset[Path] | None, replays: Any,
-                 known: tuple[str, Schema] | None, python_files: tuple[Path, ...] = ()) -> None:
+                 known: tuple[str, Schema] | None,
+                 files: tuple[tuple[Path, ...], tuple[Path, ...]] = ((), ())) -> None:
     global _worker_run
     _worker_run = Run.create(settings, catalog, added, known)
-    _worker_run.python_files = python_files
+    _worker_run.python_files, _worker_run.sql_files = files
     _worker_run.replays = replays
 
 
@@ -616,7 +645,8 @@ def _lint_parallel(todo: list[tuple[int, Path, str, bytes, str | None]], setting
                    catalog: Catalog | None, added: frozenset[Path] | None, jobs: int,
                    done: dict[int, tuple[list[Diagnostic], SourceText]],
                    progress: Callable[[int, int], None] | None, total: int, replays: Any = None,
-                   known: tuple[str, Schema] | None = None, python_files: tuple[Path, ...] = ()) -> None:
+                   known: tuple[str, Schema] | None = None,
+                   files: tuple[tuple[Path, ...], tuple[Path, ...]] = ((), ())) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -628,7 +658,7 @@ def _lint_parallel(todo: list[tuple[int, Path, str, bytes, str | None]], setting
     item_of = {i: (shown, data) for i, _, shown, data, _ in todo}
     finished = total - len(todo)
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                             initargs=(settings, catalog, added, replays, known, python_files)) as pool:
+                             initargs=(settings, catalog, added, replays, known, files)) as pool:
         for future in as_completed([pool.submit(_lint_group, g) for g in _history_groups(todo, jobs)]):
             for i, diags in future.result():
                 shown, data = item_of[i]
@@ -754,7 +784,8 @@ def _lint_python(shown: str, data: bytes, run: Run) -> tuple[list[Diagnostic], S
         return ProjectIndex.build([(shown, data)])  # (one file, from stdin or an editor: its own callers)
 
     ctx = FileContext(shown, decoded.text, decoded.text, settings, run.catalog, problems, analysis.statements,
-                      tuple(analysis.comments), None, known, python=analysis, project=project)
+                      tuple(analysis.comments), None, known, python=analysis, project=project,
+                      removals=run.code_removals)
     raw: list[tuple[Rule, Finding, Statement | None]] = []
     for stmt in analysis.statements:
         sctx = StatementContext(stmt, ctx)

@@ -87,6 +87,8 @@ class FileContext:
     # for a Python file: what the project's callers pass each function's parameters
     # (`sqlguard.python.project.ProjectIndex`), read when asked
     project: Callable[[], Any] | None = None
+    # for a Python file: what the project's migration histories dropped or renamed (SG41), read when asked
+    removals: Callable[[], dict[tuple[str, ...], Any]] | None = None
     # The schema as this file builds it, always kept (also without catalog or history): which
     # tables this migration created itself, for rules that exempt new tables.
     state: SchemaBuilder | None = None

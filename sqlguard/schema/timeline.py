@@ -314,3 +314,39 @@ def _undo_add(c: Change) -> str:
     if c.object == "enum value":
         return "-- MANUAL: PostgreSQL cannot remove an enum value; re-create the type without it"
     return f"DROP {c.object.upper()} IF EXISTS {c.name};"
+
+
+@dataclass(frozen=True)
+class Removal:
+    """How a table or column left the schema: `dropped` or `renamed` (to `new`), by `migration` (a file name)."""
+
+    how: str
+    migration: str
+    new: str | None = None
+
+
+def removals(timeline: Timeline) -> dict[tuple[str, ...], Removal]:
+    """What the history dropped or renamed and did not create again by the end: ("table", name) and
+    ("column", table, column), by bare lower-case names, each with the last migration that removed it."""
+    out: dict[tuple[str, ...], Removal] = {}
+    for i, m in enumerate(timeline.history.migrations):
+        for e in timeline.effects(i):
+            bare = str(e.target).rsplit(".", 1)[-1].lower()
+            if e.kind == "drop table":
+                out[("table", bare)] = Removal("dropped", m.path.name)
+            elif e.kind == "rename table" and e.before is not None:
+                old = str(e.before).rsplit(".", 1)[-1].lower()
+                out[("table", old)] = Removal("renamed", m.path.name, bare)
+            elif e.kind == "drop column" and e.name:
+                out[("column", bare, e.name.lower())] = Removal("dropped", m.path.name)
+            elif e.kind == "rename column" and e.before is not None and e.name:
+                out[("column", bare, str(e.before).lower())] = Removal("renamed", m.path.name, e.name)
+    final = timeline.final
+    for key in list(out):  # created again later: no longer gone
+        if key[0] == "table" and final.table(key[1]) is not None:
+            del out[key]
+        elif key[0] == "column":
+            t = final.table(key[1])
+            if t is None or t.column(key[2]) is not None:
+                del out[key]
+    return out
