@@ -115,6 +115,26 @@ FLAGGED = {
         def f(cur, expr):
             cur.execute(sql.SQL("SELECT * FROM t ORDER BY {}").format(sql.SQL(expr)))
         """, [(4, "warning")]),
+    "a fragment list that takes request data": ("""
+        from flask import request
+        def f(cur):
+            where = []
+            where.append("city = '" + request.args["city"] + "'")
+            cur.execute("SELECT * FROM customers WHERE " + " AND ".join(where))
+        """, [(6, "error")]),
+    "re.match anchored only at the start": ("""
+        import re
+        def f(cur, table):
+            if not re.match(r"[a-z_]+", table):
+                raise ValueError(table)
+            cur.execute(f"ANALYZE {table}")
+        """, [(6, "warning")]),
+    "a configuration file the code reads itself": ("""
+        import json
+        CONFIG = json.load(open("etl.json"))
+        def f(cur):
+            cur.execute(f"SELECT * FROM t ORDER BY {CONFIG['order']}")
+        """, [(5, "warning")]),
     "pandas read_sql": ("""
         import pandas as pd
         def f(engine, day):
@@ -123,6 +143,36 @@ FLAGGED = {
 }
 
 NOT_FLAGGED = {
+    "fragments that are each constant, joined": """
+        from flask import request
+        def f(cur):
+            where, params = [], []
+            if request.args.get("city"):
+                where.append("city = %s")
+                params.append(request.args["city"])
+            cur.execute("SELECT * FROM customers WHERE " + " AND ".join(where), params)
+        """,
+    "an allow-list guard that aborts, a constant map to numbers, quoted parts joined": """
+        from flask import abort, request
+        SORTABLE = ("name", "price")
+        CODES = {"new": 0, "paid": 1}
+        def f(cur, preparer):
+            sort = request.args.get("sort", "name")
+            if sort not in SORTABLE:
+                abort(400)
+            code = CODES.get(request.args.get("status"), 0)
+            cur.execute(f"SELECT * FROM products WHERE status = {code} ORDER BY {sort}")
+            name = preparer.quote_identifier("snapshots") + "." + preparer.quote_identifier(request.args["n"])
+            cur.execute(f"SELECT * FROM {name}")
+        """,
+    "framework settings and awaited query results": """
+        from django.conf import settings
+        async def f(cur, conn):
+            schema = settings.REPORTING_SCHEMA
+            cur.execute(f"SELECT * FROM {schema}.monthly")
+            target = await conn.fetchval("SELECT archive_table FROM archive_config LIMIT 1")
+            await conn.execute(f"INSERT INTO {target} SELECT * FROM events")
+        """,
     "values the database returned": """
         def f(cur):
             table = cur.execute("SELECT name FROM t").fetchone()[0]

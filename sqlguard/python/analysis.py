@@ -31,7 +31,9 @@ SINK_METHODS = frozenset({"execute", "executemany", "executescript", "mogrify", 
                           "copy_expert", "exec_driver_sql", "raw", "extra", "read_sql", "read_sql_query"})
 SINK_FUNCTIONS = frozenset({"sqlalchemy.text", "sqlalchemy.sql.text", "sqlalchemy.sql.expression.text",
                             "RawSQL", "django.db.models.expressions.RawSQL", "django.db.models.RawSQL",
-                            "pandas.read_sql", "pandas.read_sql_query", "text"})
+                            "pandas.read_sql", "pandas.read_sql_query", "text", "literal_column",
+                            "sqlalchemy.literal_column", "sqlalchemy.sql.expression.literal_column",
+                            "sqlalchemy.sql.literal_column"})
 SQL_KEYWORDS = ("sql", "query", "statement", "operation", "sql_query", "stmt")
 # Parameters named for SQL carry SQL by design (a driver's or repository's `execute(query)`).
 _SQL_PARAMETER_NAMES = frozenset({*SQL_KEYWORDS, "q", "sql_text", "raw_sql", "querystring", "query_string",
@@ -52,8 +54,10 @@ _UNTRUSTED = frozenset({"untrusted"})
 _UNTRUSTED_CALL = re.compile(r"(^|\.)(getenv|environ\.get|parse_args|parse_known_args|read_text|read_bytes|"
                              r"reader|DictReader|load)$|^open$")
 _UNTRUSTED_NAME = re.compile(r"^(os\.)?environ(\.|$)")
-_REQUEST = re.compile(r"^(request|flask\.request)\.(args|form|values|json|data|cookies|headers|GET|POST|"
-                      r"query_params|path_params|get_json|files)|^sys\.argv|^input$|^raw_input$")
+# Request data of the common frameworks: Flask/Werkzeug, Django, Starlette/FastAPI, aiohttp, Bottle, Pyramid.
+_REQUEST = re.compile(r"^(self\.)?(request|flask\.request)\.(args|form|forms|values|json|data|cookies|headers|GET|"
+                      r"POST|query_params|path_params|get_json|files|query|match_info|params|body|query_string|"
+                      r"rel_url|content)|^sys\.argv|^input$|^raw_input$")
 _TRANSFORMS = frozenset({"strip", "lstrip", "rstrip", "lower", "upper", "title", "capitalize", "casefold", "replace",
                         "encode", "decode", "split", "rsplit", "removeprefix", "removesuffix", "zfill", "ljust",
                         "rjust", "center", "expandtabs", "translate", "swapcase"})
@@ -182,10 +186,13 @@ class _Env:
     sinks: dict[str, str] = field(default_factory=dict)  # local aliases of sink methods: run -> cur.execute
     params: set[str] = field(default_factory=set)
     db: set[str] = field(default_factory=set)  # names holding what a query returned (rows, their fields)
+    config: set[str] = field(default_factory=set)  # names holding configuration (`settings.X`)
+    # lists built only from constant strings (`where.append("city = ?")`): joined, they are constant SQL
+    fragments: set[str] = field(default_factory=set)
 
     def copy(self) -> _Env:
         return _Env(dict(self.values), dict(self.tainted), set(self.safe), dict(self.sinks), set(self.params),
-                    set(self.db))
+                    set(self.db), set(self.config), set(self.fragments))
 
 
 class _Analyzer:
@@ -309,6 +316,18 @@ class _Analyzer:
                 self._scan_block(block, env, function)
 
     def _assign(self, stmt: ast.stmt, env: _Env) -> None:
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and \
+                isinstance(stmt.value.func, ast.Attribute) and isinstance(stmt.value.func.value, ast.Name) and \
+                stmt.value.func.attr in ("append", "extend", "insert", "add"):
+            name, added = stmt.value.func.value.id, stmt.value.args[-1:]
+            if name in env.fragments and not all(
+                    _constant_strings(a) if stmt.value.func.attr == "extend" else
+                    isinstance(a, ast.Constant) and isinstance(a.value, str) for a in added):
+                env.fragments.discard(name)  # a non-constant fragment
+            for a in added:  # what goes into a list is in it (`where.append(request.args[…])`)
+                if found := self._sources(a, env):
+                    env.tainted[name] = env.tainted.get(name, frozenset()) | found
+            return
         if isinstance(stmt, ast.Assign):
             for t in stmt.targets:
                 self._bind(t, stmt.value, env)
@@ -352,6 +371,8 @@ class _Analyzer:
             env.safe.discard(name)
             env.tainted.pop(name, None)
             env.db.discard(name)
+            env.config.discard(name)
+            env.fragments.discard(name)
             env.values.pop(name, None)
             env.sinks.pop(name, None)
             if isinstance(value, ast.Attribute) and value.attr in SINK_METHODS:
@@ -362,6 +383,10 @@ class _Analyzer:
                 return
             if _from_database(value, env):
                 env.db.add(name)
+            if _configured(value, env):
+                env.config.add(name)
+            if isinstance(value, (ast.List, ast.Tuple)) and (not value.elts or _constant_strings(value)):
+                env.fragments.add(name)
             v = self.eval(value, env)
             if v is not None:
                 env.values[name] = v
@@ -369,6 +394,10 @@ class _Analyzer:
                 env.tainted[name] = found
             if self._hole_safety(value, env):
                 env.safe.add(name)
+        elif isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)) and \
+                len(target.elts) == len(value.elts):
+            for t, v in zip(target.elts, value.elts, strict=True):  # `where, params = [], []`
+                self._bind(t, v, env)
         elif isinstance(target, (ast.Tuple, ast.List)):
             for t in target.elts:
                 if isinstance(t, ast.Name):
@@ -616,6 +645,8 @@ class _Analyzer:
             if isinstance(gen, (ast.GeneratorExp, ast.ListComp)) and self._hole_safety(gen.elt, env):
                 return (Part("?", None, safe=True, why_safe="joined values that are each safe"),)
             items = node.args[0]
+            if isinstance(items, ast.Name) and items.id in env.fragments:
+                return (Part("?", None, safe=True, why_safe="joined constant fragments"),)
             if isinstance(items, ast.Name) and items.id in self.constants:
                 items = self.constants[items.id]
             if isinstance(items, (ast.List, ast.Tuple, ast.Set)) and _constant_strings(items):
@@ -750,6 +781,8 @@ class _Analyzer:
             return "a constant"
         if _from_database(node, env):
             return "a value the database returned"
+        if _configured(node, env):
+            return "configuration"
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in self.functions and \
                 _quotes(self.functions[node.func.id]):
             return "quoted by a helper that doubles the quotes inside"
@@ -797,6 +830,9 @@ class _Analyzer:
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and \
                 _is_number(node.left, env, self) and _is_number(node.right, env, self):
             return "a number"
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            left, right = self._hole_safety(node.left, env), self._hole_safety(node.right, env)
+            return "built from safe parts" if left and right else ""
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             return self._hole_safety(node.operand, env)
         if isinstance(node, ast.IfExp):
@@ -969,6 +1005,8 @@ _FETCH = frozenset({"fetchone", "fetchall", "fetchmany", "fetchval", "fetchrow",
 
 def _from_database(node: ast.expr, env: _Env) -> bool:
     """A value a query returned: a fetch call's result, a row, a row's field, a list made of them."""
+    if isinstance(node, ast.Await):
+        return _from_database(node.value, env)
     if isinstance(node, ast.Name):
         return node.id in env.db
     if isinstance(node, ast.Call):
@@ -982,6 +1020,22 @@ def _from_database(node: ast.expr, env: _Env) -> bool:
                 return False
             inner.db.update(t.id for t in ast.walk(gen.target) if isinstance(t, ast.Name))
         return _from_database(node.elt, inner)
+    return False
+
+
+# Configuration objects of the frameworks: what the deployment sets, not what a user sends. (A `config`
+# the code loads itself may come from a file anyone can edit: that is a file's contents, not this.)
+_CONFIG = re.compile(r"^(settings|django\.conf\.settings|SETTINGS|current_app\.config|app\.config)(\.|$)")
+
+
+def _configured(node: ast.expr, env: _Env) -> bool:
+    """A configuration value: `settings.REPORTING_SCHEMA`, `app.config["X"]`, `config.get("x")`."""
+    if isinstance(node, ast.Name):
+        return node.id in env.config
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+        return _configured(node.func.value, env) or bool(_CONFIG.search(_dotted(node.func.value)))
+    if isinstance(node, (ast.Attribute, ast.Subscript)):
+        return bool(_CONFIG.search(_dotted(node))) or _configured(node.value, env)
     return False
 
 
@@ -1038,9 +1092,10 @@ def _constant_strings(node: ast.expr) -> bool:
     if isinstance(node, ast.Call):  # frozenset({...}), set([...])
         return _dotted(node.func) in ("frozenset", "set", "tuple", "dict") and all(
             _constant_strings(a) for a in node.args)
-    if isinstance(node, ast.Dict):
+    if isinstance(node, ast.Dict):  # (values that are strings or numbers: a mapping to SQL words or codes)
         return all(isinstance(k, ast.Constant) for k in node.keys if k is not None) and all(
-            isinstance(v, ast.Constant) and isinstance(v.value, str) for v in node.values)
+            isinstance(v, ast.Constant) and isinstance(v.value, (str, int, float)) and not isinstance(v.value, bool)
+            for v in node.values)
     if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
         return bool(node.elts) and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts)
     return False
@@ -1049,16 +1104,18 @@ def _constant_strings(node: ast.expr) -> bool:
 def _allow_list_guard(stmt: ast.If, constants: dict[str, ast.expr], regexes: dict[str, str]) -> str | None:
     """`if col not in ALLOWED: raise …` (or return): afterwards `col` is one of ALLOWED's strings."""
     test = stmt.test
-    raises = bool(stmt.body) and isinstance(stmt.body[-1], (ast.Raise, ast.Return, ast.Continue))
+    raises = bool(stmt.body) and _ends(stmt.body[-1])
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and isinstance(test.operand, ast.Call) and raises:
         # `if not re.fullmatch(r"[a-z_]+", name): raise …` / `if not name.isidentifier(): raise …`
         call = test.operand
         func = _dotted(call.func)
         if func.endswith(("re.fullmatch", "re.match")) and len(call.args) > 1 and isinstance(call.args[1], ast.Name) \
-                and isinstance(call.args[0], ast.Constant) and _restrictive(str(call.args[0].value)):
+                and isinstance(call.args[0], ast.Constant) and \
+                _restrictive(str(call.args[0].value), whole=func.endswith("fullmatch")):
             return call.args[1].id
         if isinstance(call.func, ast.Attribute) and call.func.attr in ("fullmatch", "match") and call.args and \
-                isinstance(call.args[0], ast.Name) and _restrictive(regexes.get(_dotted(call.func.value), ".")):
+                isinstance(call.args[0], ast.Name) and \
+                _restrictive(regexes.get(_dotted(call.func.value), "."), whole=call.func.attr == "fullmatch"):
             return call.args[0].id  # SLUG_RE.fullmatch(slug), SLUG_RE a module-level re.compile(…)
         if isinstance(call.func, ast.Attribute) and call.func.attr in ("isidentifier", "isalnum", "isdigit",
                                                                         "isdecimal", "isalpha") \
@@ -1070,9 +1127,18 @@ def _allow_list_guard(stmt: ast.If, constants: dict[str, ast.expr], regexes: dic
         return None
     if _dotted(test.comparators[0]) not in constants:
         return None
-    if stmt.body and isinstance(stmt.body[-1], (ast.Raise, ast.Return, ast.Continue)):
+    if stmt.body and _ends(stmt.body[-1]):
         return test.left.id
     return None
+
+
+def _ends(stmt: ast.stmt) -> bool:
+    """A statement after which the code below does not run: raise, return, continue, or a framework's
+    `abort(…)` / `sys.exit(…)`, which raise."""
+    if isinstance(stmt, (ast.Raise, ast.Return, ast.Continue)):
+        return True
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and \
+        _dotted(stmt.value.func).rsplit(".", 1)[-1] in ("abort", "exit", "_exit", "abort_with")
 
 
 def _pinned(anchors: list[tuple[int, int]], sql: str) -> tuple[tuple[int, int], ...]:
@@ -1088,8 +1154,12 @@ def _pinned(anchors: list[tuple[int, int]], sql: str) -> tuple[tuple[int, int], 
     return tuple(out)
 
 
-def _restrictive(pattern: str) -> bool:
-    """A regex that lets through only letters, digits and underscores (no quote, space, dash or `;`)."""
+def _restrictive(pattern: str, whole: bool = True) -> bool:
+    """A regex that lets through only letters, digits and underscores (no quote, space, dash or `;`).
+    `whole`: it must match the whole string (`fullmatch`); `match` anchors only the start, so the
+    pattern must end with `$` or `\\Z` (else `users; DROP …` passes on its first word)."""
+    if not whole and not pattern.endswith(("$", "\\Z")):
+        return False
     body = pattern
     for token in ("\\w", "\\d", "\\A", "\\Z", "a-z", "A-Z", "0-9"):
         body = body.replace(token, "")

@@ -7,7 +7,8 @@ classifies each argument the call passes:
 
 - `constant`: literals, containers of literals, numbers (`int(x)`, `len(…)`), module constants;
 - `database`: what a query returned (`fetchone()`, `fetchall()`, rows and their fields, `scalar()`…);
-- `config`: settings and configuration objects (`settings.X`, `app.config[…]`, `config.get(…)`);
+- `config`: the frameworks' settings (`settings.X`, `app.config[…]`; a configuration file the code reads
+  itself is a file's contents);
 - `untrusted`: web request data, `sys.argv` and parsed command lines, the environment, `input()`,
   what a file read returns;
 - `unknown`: anything else, and a function that no call in the project reaches (a public API, a
@@ -37,7 +38,7 @@ _TRANSFORMS = frozenset({"strip", "lstrip", "rstrip", "lower", "upper", "title",
 _REQUEST = re.compile(r"^(self\.)?request\b|^flask\.request\b|^sys\.argv\b|^(os\.)?environ\b")
 _UNTRUSTED_CALL = re.compile(r"(^|\.)(getenv|parse_args|parse_known_args|read|readline|readlines|read_text|"
                              r"read_bytes|reader|DictReader|load)$|^(input|raw_input|open)$")
-_CONFIG = re.compile(r"^(settings|config|conf|cfg|CONFIG|SETTINGS|current_app\.config|app\.config|self\.config|"
+_CONFIG = re.compile(r"^(settings|django\.conf\.settings|SETTINGS|current_app\.config|app\.config|"
                      r"self\.settings)\b")
 _DEPTH = 4
 
