@@ -416,3 +416,41 @@ def test_code_that_queries_what_the_migrations_removed(run_cli, tmp_path: Path) 
     fixed = RULE.section("Use instead").strip()
     (tmp_path / "app" / "repo.py").write_text("def f(cur, email):\n    " + fixed + "\n", encoding="utf-8")
     assert found(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    # a value, quoted or not: the driver's placeholders and a parameter tuple (`%` doubled for `%s`)
+    ("import psycopg\ndef f(cur, name, n):\n"
+     "    cur.execute(f\"SELECT * FROM users WHERE name = '{name}' AND code LIKE 'x%' AND n > {n}\")\n",
+     "import psycopg\ndef f(cur, name, n):\n"
+     "    cur.execute(\"SELECT * FROM users WHERE name = %s AND code LIKE 'x%%' AND n > %s\", (name, n))\n"),
+    ("import sqlite3\ndef f(db, uid):\n    db.execute(f\"DELETE FROM likes WHERE user_id = {uid}\")\n",
+     "import sqlite3\ndef f(db, uid):\n    db.execute(\"DELETE FROM likes WHERE user_id = ?\", (uid,))\n"),
+    # a name, with psycopg's sql module at hand: sql.Identifier inside sql.SQL
+    ("from psycopg import sql\ndef f(cur, table, uid):\n"
+     "    cur.execute(f\"SELECT * FROM {table} WHERE id = {uid}\")\n",
+     "from psycopg import sql\ndef f(cur, table, uid):\n"
+     "    cur.execute(sql.SQL(\"SELECT * FROM {} WHERE id = {}\").format(sql.Identifier(table), sql.Literal(uid)))\n"),
+])
+def test_fix_rewrites_what_is_certain(run_cli, tmp_path: Path, before: str, after: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "repo.py"
+    path.write_text(before, encoding="utf-8")
+    res = run_cli("lint", "--select", "SG40", "--fix", "--no-cache", "--exit-zero", str(path))
+    assert res.code == 0, res.err
+    assert path.read_text(encoding="utf-8") == after
+    assert json.loads(run_cli("lint", "--select", "SG40", "--no-cache", "--format", "json", "--exit-zero",
+                              str(path)).out) == []
+
+
+@pytest.mark.parametrize("code", [
+    "def f(cur, q):\n    cur.execute(f\"SELECT * FROM users WHERE email LIKE '%{q}%'\")\n",  # inside a pattern
+    "def f(cur, t):\n    cur.execute(f\"SELECT * FROM {t}\")\n",  # a name, and no psycopg.sql to quote it
+    "def f(cur, c, v):\n    cur.execute(f\"SELECT {c} FROM t WHERE a = {v}\")\n",  # a select list
+    "def f(cur, v):\n    cur.execute(f\"SELECT * FROM t WHERE a = {v!r}\")\n",  # a conversion
+])
+def test_fix_leaves_what_is_not_certain_to_the_help(run_cli, tmp_path: Path, code: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "repo.py"
+    path.write_text(code, encoding="utf-8")
+    found = json.loads(run_cli("lint", "--select", "SG40", "--no-cache", "--format", "json", "--exit-zero",
+                               str(path)).out)
+    assert found and all(d["fix"] is None and d["help"] for d in found)

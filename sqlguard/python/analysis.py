@@ -50,6 +50,7 @@ _VALUE_CALLS = re.compile(r"(^|\.)(fromisoformat|strptime|fromtimestamp|uuid[134
 # Methods that turn a safe value (a date, a uuid, a number) into text that stays safe.
 _SAFE_RENDER = frozenset({"isoformat", "strftime", "hex", "date", "time"})
 _UNTRUSTED = frozenset({"untrusted"})
+_DATABASE = frozenset({"database"})  # read from the database: a second-order risk, never an error
 # Untrusted besides request data: the environment, a file's contents, a parsed command line.
 _UNTRUSTED_CALL = re.compile(r"(^|\.)(getenv|environ\.get|parse_args|parse_known_args|read_text|read_bytes|"
                              r"reader|DictReader|load)$|^open$")
@@ -85,8 +86,8 @@ class Part:
 
     @property
     def tainted(self) -> bool:
-        """From a function parameter or untrusted data."""
-        return bool(self.sources)
+        """From a function parameter or untrusted data (not merely read from the database)."""
+        return bool(self.sources - {"database"})
 
 
 Value = tuple[Part, ...]
@@ -779,8 +780,6 @@ class _Analyzer:
     def _hole_safety(self, node: ast.expr, env: _Env) -> str:
         if isinstance(node, ast.Constant):
             return "a constant"
-        if _from_database(node, env):
-            return "a value the database returned"
         if _configured(node, env):
             return "configuration"
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in self.functions and \
@@ -851,7 +850,10 @@ class _Analyzer:
         not what the caller passed, unless it transforms a string (`name.strip()`, `", ".join(parts)`).
         """
         if isinstance(node, ast.Name):
-            return env.tainted.get(node.id, frozenset())
+            found = env.tainted.get(node.id, frozenset())
+            return found | _DATABASE if node.id in env.db else found
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _FETCH:
+            return _DATABASE
         if isinstance(node, ast.Call):
             name = _dotted(node.func)
             if name and (_REQUEST.search(name) or _UNTRUSTED_CALL.search(name)):

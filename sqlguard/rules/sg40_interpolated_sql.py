@@ -30,9 +30,11 @@ Whoever controls the value controls the query: `name = "x' OR '1'='1"` reads eve
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Iterator
 
-from sqlguard.diagnostic import Finding
+from sqlguard.diagnostic import Edit, Finding, Fix, Span
 from sqlguard.lint.rule import FileContext, Rule
 from sqlguard.python.analysis import Part, SqlSite
 
@@ -56,7 +58,7 @@ def check(ctx: FileContext) -> Iterator[Finding]:
             message = f"`{site.sink}` runs {names}{origin} as SQL text: a SQL injection risk."
         else:
             message = f"{how} puts {names}{origin} into the SQL that `{site.sink}` runs: a SQL injection risk."
-        yield ctx.report(ctx_span(ctx, site), message, help=_help(site), severity=severity)
+        yield ctx.report(ctx_span(ctx, site), message, help=_help(site), severity=severity, fix=_fix(ctx, site))
 
 
 def _judge(ctx: FileContext, site: SqlSite) -> tuple[str, str, list[Part]] | None:
@@ -85,11 +87,16 @@ def _judge(ctx: FileContext, site: SqlSite) -> tuple[str, str, list[Part]] | Non
                             "environment or a file)", from_params
         if "unknown" in origins:
             return "warning", f" (from {shown}, whose callers do not show where it comes from)", from_params
+        if "database" in origins:
+            return "warning", f" (from {shown}, which a caller fills with a value read from the database)", \
+                from_params
         holes = opaque  # every caller passes constants, configuration or query results
     elif params:
         return "warning", " (from a function parameter)", [h for h in holes if h.sources]
     if not holes:
         return None
+    if all(h.sources == {"database"} for h in holes):
+        return "warning", " (read from the database)", holes
     return "warning", "", holes
 
 
@@ -115,9 +122,103 @@ def _help(site: SqlSite) -> str:
             "for a table or column name, use `psycopg.sql.Identifier` or an allow-list.")
 
 
+# What stands before a value in SQL (`= {v}`, `IN ({v}`, `LIKE {v}`, `LIMIT {v}`), and before a name
+# (`FROM {t}`, `ORDER BY {c}`). Anything else is not rewritten.
+_BEFORE_VALUE = re.compile(r"(?:[=<>(,]|\b(?:LIKE|ILIKE|IN|LIMIT|OFFSET|VALUES|THEN|ELSE|AND|OR|NOT|IS|BETWEEN))\s*$",
+                           re.I)
+_BEFORE_NAME = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE|BY)\s+$", re.I)
+
+
+def _fix(ctx: FileContext, site: SqlSite) -> Fix | None:
+    """The rewrite when it is certain: a literal f-string given to the sink, no parameters yet, each value
+    put in where SQL takes a value (or between quotes), written back as the driver's placeholders with a
+    parameter tuple; a table or column name, with psycopg's `sql` module imported, as
+    `sql.SQL(…).format(sql.Identifier(…))`. Anything else is left to the help text."""
+    arg = site.arg
+    if not isinstance(arg, ast.JoinedStr) or site.params_given or site.style == ":name" or site.alembic:
+        return None
+    pieces: list[tuple[str, str | None]] = []  # (constant text, the value's source after it or None)
+    text = ""
+    for v in arg.values:
+        if isinstance(v, ast.Constant) and isinstance(v.value, str):
+            text += v.value
+        elif isinstance(v, ast.FormattedValue) and v.conversion == -1 and v.format_spec is None:
+            source = ast.get_source_segment(ctx.text, v.value)
+            if source is None or "\n" in source:
+                return None
+            pieces.append((text, source))
+            text = ""
+        else:
+            return None
+    pieces.append((text, None))
+    kinds: list[str] = []
+    for i, (before, _) in enumerate(pieces[:-1]):
+        after = pieces[i + 1][0]
+        if before.endswith("'") and after.startswith("'"):
+            kinds.append("quoted")
+        elif _BEFORE_VALUE.search(before):
+            kinds.append("value")
+        elif _BEFORE_NAME.search(before):
+            kinds.append("name")
+        else:
+            return None
+    composed = "name" in kinds
+    if composed and not any(q in ("psycopg.sql", "psycopg2.sql") for q in _imports(ctx)):
+        return None  # (a name can be quoted only by the driver's composition module)
+    out, values, n = "", [], 0
+    for i, (before, value) in enumerate(pieces):
+        chunk = before
+        if i > 0 and kinds[i - 1] == "quoted":
+            chunk = chunk[1:]  # the closing quote around a value that is now a parameter
+        if value is not None and kinds[i] == "quoted":
+            chunk = chunk[:-1]
+        if composed:
+            chunk = chunk.replace("{", "{{").replace("}", "}}")
+        elif site.style == "%s":
+            chunk = chunk.replace("%", "%%")
+        out += chunk
+        if value is None:
+            continue
+        n += 1
+        if composed:
+            out += "{}"
+            values.append(f"sql.Identifier({value})" if kinds[i] == "name" else f"sql.Literal({value})")
+        else:
+            out += f"${n}" if site.style == "$1" else site.style
+            values.append(value)
+    if "\n" in out:
+        return None
+    literal = repr(out) if '"' in out else '"' + out.replace("\\", "\\\\") + '"'
+    span = ctx_span(ctx, site)
+    if composed:
+        new = f"sql.SQL({literal}).format({', '.join(values)})"
+    elif site.style == "$1":
+        new = f"{literal}, {', '.join(values)}"
+    else:
+        new = f"{literal}, ({', '.join(values)}{',' if len(values) == 1 else ''})"
+    what = "psycopg composition (sql.Identifier for names)" if composed else f"`{site.style}` placeholders"
+    return Fix(f"Rewrite with {what} and pass the values separately", (Edit(Span(span.start, span.end), new),))
+
+
+def _imports(ctx: FileContext) -> set[str]:
+    """What the module imports, fully qualified (`from psycopg import sql` gives `psycopg.sql`)."""
+    out: set[str] = set()
+    try:
+        tree = ast.parse(ctx.text)
+    except (SyntaxError, ValueError):
+        return out
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return out
+
+
 def _param(expr: str) -> str:
     name = "".join(ch if ch.isalnum() else "_" for ch in expr.split(".")[-1].split("[")[0]).strip("_")
     return name or "value"
 
 
-RULE = Rule(code="SG40", name="interpolated-sql", severity="warning", doc=__doc__, check=check, scope="file")
+RULE = Rule(code="SG40", name="interpolated-sql", severity="warning", doc=__doc__, check=check, scope="file",
+            fixable=True)
