@@ -135,6 +135,13 @@ FLAGGED = {
         def f(cur):
             cur.execute(f"SELECT * FROM t ORDER BY {CONFIG['order']}")
         """, [(5, "warning")]),
+    "values the database returned: a second-order risk": ("""
+        async def f(cur, conn):
+            table = cur.execute("SELECT name FROM t").fetchone()[0]
+            cur.execute(f"SELECT count(*) FROM {table}")
+            target = await conn.fetchval("SELECT archive_table FROM archive_config LIMIT 1")
+            await conn.execute(f"INSERT INTO {target} SELECT * FROM events")
+        """, [(4, "warning"), (6, "warning")]),
     "pandas read_sql": ("""
         import pandas as pd
         def f(engine, day):
@@ -165,23 +172,16 @@ NOT_FLAGGED = {
             name = preparer.quote_identifier("snapshots") + "." + preparer.quote_identifier(request.args["n"])
             cur.execute(f"SELECT * FROM {name}")
         """,
-    "framework settings and awaited query results": """
+    "framework settings, typed parameters and enums": """
+        import enum
         from django.conf import settings
-        async def f(cur, conn):
+        class Status(str, enum.Enum):
+            NEW = "new"
+        def f(cur, tenant: int, status: Status, day: "date | None" = None):
             schema = settings.REPORTING_SCHEMA
-            cur.execute(f"SELECT * FROM {schema}.monthly")
-            target = await conn.fetchval("SELECT archive_table FROM archive_config LIMIT 1")
-            await conn.execute(f"INSERT INTO {target} SELECT * FROM events")
-        """,
-    "values the database returned": """
-        def f(cur):
-            table = cur.execute("SELECT name FROM t").fetchone()[0]
-            cur.execute(f"SELECT count(*) FROM {table}")
-            for schema, name in cur.fetchall():
-                cur.execute("ANALYZE " + schema + "." + name)
-            names = [r[0] for r in cur.fetchall()]
-            for n in names:
-                cur.execute(f"VACUUM {n}")
+            cur.execute(f"SELECT * FROM {schema}.monthly WHERE tenant = {tenant} AND status = '{status.value}'")
+            ids = [int(x) for x in settings.IDS]
+            cur.execute("SELECT * FROM t WHERE id IN (" + ",".join(str(i) for i in ids) + ")")
         """,
     "the project's own quoting helper, which doubles quotes": """
         def q(name):
@@ -362,7 +362,8 @@ def find(cur, name):
     ("import argparse\ndef main(cur):\n    args = argparse.ArgumentParser().parse_args()\n"
      "    find(cur, args.name)\n", [(3, "error")]),
     ("def job(cur):\n    find(cur, 'admin')\n    find(cur, name='root')\n", []),  # constants only
-    ("def job(cur):\n    for (owner,) in cur.fetchall():\n        find(cur, owner)\n", []),  # query results
+    ("def job(cur):\n    for (owner,) in cur.fetchall():\n        find(cur, owner)\n",
+     [(3, "warning")]),  # query results: a second-order risk
     ("from django.conf import settings\ndef job(cur):\n    find(cur, settings.ADMIN_NAME)\n", []),
     ("def job(cur):\n    find(cur, 'admin')\ndef other(cur, who):\n    find(cur, who)\n",
      [(3, "warning")]),  # a caller's own parameter with no caller of its own: unknown again

@@ -50,6 +50,11 @@ _VALUE_CALLS = re.compile(r"(^|\.)(fromisoformat|strptime|fromtimestamp|uuid[134
 # Methods that turn a safe value (a date, a uuid, a number) into text that stays safe.
 _SAFE_RENDER = frozenset({"isoformat", "strftime", "hex", "date", "time"})
 _UNTRUSTED = frozenset({"untrusted"})
+# Attributes of a safe value that stay safe: a uuid's hex, a date's parts, an enum member's value or name.
+_SAFE_ATTRIBUTES = frozenset({"hex", "int", "year", "month", "day", "value", "name"})
+# Parameter types whose values cannot carry SQL text.
+_SAFE_TYPES = frozenset({"int", "float", "bool", "Decimal", "UUID", "date", "datetime", "time", "timedelta",
+                         "PositiveInt", "NonNegativeInt", "conint"})
 _DATABASE = frozenset({"database"})  # read from the database: a second-order risk, never an error
 # Untrusted besides request data: the environment, a file's contents, a parsed command line.
 _UNTRUSTED_CALL = re.compile(r"(^|\.)(getenv|environ\.get|parse_args|parse_known_args|read_text|read_bytes|"
@@ -207,6 +212,7 @@ class _Analyzer:
         self.module_env = _Env()
         self.constants: dict[str, ast.expr] = {}  # module-level constant containers (allow-lists)
         self.functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+        self.enums: set[str] = set()  # classes of this module that are enums
         self.wrappers: dict[str, tuple[int, str]] = {}  # function name -> (parameter index, sink it reaches)
         self.function = ""
         self.called: set[str] = set()  # names of the functions this module calls
@@ -231,6 +237,9 @@ class _Analyzer:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self.functions[stmt.name] = stmt
             elif isinstance(stmt, ast.ClassDef):
+                if any(_dotted(b).rsplit(".", 1)[-1] in ("Enum", "IntEnum", "StrEnum", "IntFlag", "Flag")
+                       for b in stmt.bases):
+                    self.enums.add(stmt.name)
                 for item in stmt.body:
                     if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
                         self.functions.setdefault(item.name, item)
@@ -291,12 +300,16 @@ class _Analyzer:
         for extra in (fn.args.vararg, fn.args.kwarg):
             if extra is not None:
                 params.append(extra.arg)
+        typed = {a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)
+                 if a.annotation is not None and self._safe_type(a.annotation)}
         for p in params:
             if p in ("self", "cls"):
                 continue
             env.values.pop(p, None)
             env.tainted[p] = frozenset({f"param:{p}"})
             env.params.add(p)
+            if p in typed:
+                env.safe.add(p)  # `x_tenant_id: int`, `status: ItemStatus` (an Enum): a number or one of a set
         previous = self.function
         self.function = fn.name
         self._scan_block(fn.body, env, fn.name)
@@ -386,6 +399,8 @@ class _Analyzer:
                 env.db.add(name)
             if _configured(value, env):
                 env.config.add(name)
+            if isinstance(value, (ast.ListComp, ast.SetComp)) and self._safe_elements(value, env):
+                env.safe.add(name)  # `ids = [int(x) for x in …]`: a list of numbers
             if isinstance(value, (ast.List, ast.Tuple)) and (not value.elts or _constant_strings(value)):
                 env.fragments.add(name)
             v = self.eval(value, env)
@@ -643,7 +658,7 @@ class _Analyzer:
             if _placeholder_list(node.args[0]):
                 return (Part("%s, %s", None, safe=True, why_safe="placeholder list"),)
             gen = node.args[0]
-            if isinstance(gen, (ast.GeneratorExp, ast.ListComp)) and self._hole_safety(gen.elt, env):
+            if isinstance(gen, (ast.GeneratorExp, ast.ListComp)) and self._safe_elements(gen, env):
                 return (Part("?", None, safe=True, why_safe="joined values that are each safe"),)
             items = node.args[0]
             if isinstance(items, ast.Name) and items.id in env.fragments:
@@ -777,6 +792,28 @@ class _Analyzer:
         return [Part(None, node, _source(self.text, self.lines, node), how,
                      sources=self._sources(node, env), safe=bool(why), why_safe=why)]
 
+    def _safe_type(self, annotation: ast.expr) -> bool:
+        """A parameter type whose values cannot carry SQL: numbers, uuids, dates, and enums of this module
+        (`Optional[int]` and `int | None` too). Frameworks that validate annotations (FastAPI, Typer,
+        pydantic) reject anything else before the function runs; elsewhere a type checker does."""
+        if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+            return all(self._safe_type(side) or (isinstance(side, ast.Constant) and side.value is None)
+                       for side in (annotation.left, annotation.right))
+        if isinstance(annotation, ast.Subscript) and _dotted(annotation.value).rsplit(".", 1)[-1] == "Optional":
+            return self._safe_type(annotation.slice)
+        name = _dotted(annotation).rsplit(".", 1)[-1]
+        return name in _SAFE_TYPES or name in self.enums
+
+    def _safe_elements(self, comp: ast.ListComp | ast.GeneratorExp | ast.SetComp, env: _Env) -> str:
+        """Why every element a comprehension makes is safe (`int(x) for x in …`, `str(i) for i in ids` over a
+        list of numbers), or ""."""
+        inner = env.copy()
+        for gen in comp.generators:
+            iterated = gen.iter
+            if (isinstance(iterated, ast.Name) and iterated.id in env.safe) or _constant_strings(iterated):
+                inner.safe.update(t.id for t in ast.walk(gen.target) if isinstance(t, ast.Name))
+        return self._hole_safety(comp.elt, inner)
+
     def _hole_safety(self, node: ast.expr, env: _Env) -> str:
         if isinstance(node, ast.Constant):
             return "a constant"
@@ -820,8 +857,7 @@ class _Analyzer:
             return ""
         if isinstance(node, ast.Subscript) and _dotted(node.value) in self.constants:
             return "looked up in a constant allow-list"
-        if isinstance(node, ast.Attribute) and node.attr in ("hex", "int", "year", "month", "day") and \
-                self._hole_safety(node.value, env):
+        if isinstance(node, ast.Attribute) and node.attr in _SAFE_ATTRIBUTES and self._hole_safety(node.value, env):
             return "a date, uuid or number"
         if isinstance(node, ast.BinOp) and not isinstance(node.op, (ast.Add, ast.Mod)):
             left, right = self._hole_safety(node.left, env), self._hole_safety(node.right, env)

@@ -27,8 +27,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-TRUSTED = frozenset({"constant", "config"})
-
 _FETCH = frozenset({"fetchone", "fetchall", "fetchmany", "fetchval", "fetchrow", "fetch", "scalar", "scalars",
                     "scalar_one", "scalar_one_or_none", "first", "one", "one_or_none", "all", "mappings", "values_list",
                     "values"})

@@ -12,8 +12,9 @@ allow-list lookups, numbers (`int(x)`, `len(…)`), and SQL-looking text that ne
 A function parameter is judged by what the project's callers pass it (every Python file of the run is
 read for that, `sqlguard.python.project`): an error when some caller passes untrusted data (request
 data, the command line, the environment, a file's contents), a warning when no caller in the project
-shows the origin (a public API, a framework callback), and nothing when every caller passes constants,
-configuration or what a query returned. Untrusted data put into SQL in the function itself is an error.
+shows the origin (a public API, a framework callback) or a caller passes a value read from the database
+(a second-order risk), and nothing when every caller passes constants or configuration. Untrusted data
+put into SQL in the function itself is an error.
 
 ## Why is this bad?
 Whoever controls the value controls the query: `name = "x' OR '1'='1"` reads every row, and
@@ -65,8 +66,9 @@ def _judge(ctx: FileContext, site: SqlSite) -> tuple[str, str, list[Part]] | Non
     """(severity, where the values come from, the holes to name) of a site, or None when nothing unsafe
     reaches it. Error only when untrusted data does (request data, the command line, the environment, a
     file), directly or through a parameter some caller in the project fills with it; a warning when a
-    parameter's callers are unknown (no caller in the project) or a value's origin is; nothing when every
-    caller passes constants, configuration or what a query returned."""
+    parameter's callers are unknown (no caller in the project), when a value was read from the database (a
+    second-order risk), or when its origin is unknown; nothing when every caller passes constants or
+    configuration."""
     holes = site.holes
     if not holes:
         return None
@@ -74,7 +76,6 @@ def _judge(ctx: FileContext, site: SqlSite) -> tuple[str, str, list[Part]] | Non
     if direct:
         return "error", " (from request data, the command line, the environment or a file)", direct
     params = sorted({s[len("param:"):] for h in holes for s in h.sources if s.startswith("param:")})
-    opaque = [h for h in holes if not h.sources]
     if params and ctx.project is not None and site.function:
         project = ctx.project()
         origins: frozenset[str] = frozenset()
@@ -90,7 +91,8 @@ def _judge(ctx: FileContext, site: SqlSite) -> tuple[str, str, list[Part]] | Non
         if "database" in origins:
             return "warning", f" (from {shown}, which a caller fills with a value read from the database)", \
                 from_params
-        holes = opaque  # every caller passes constants, configuration or query results
+        # every caller passes constants or configuration: what is left is what the function builds itself
+        holes = [h for h in holes if not any(s.startswith("param:") for s in h.sources)]
     elif params:
         return "warning", " (from a function parameter)", [h for h in holes if h.sources]
     if not holes:
