@@ -142,6 +142,21 @@ FLAGGED = {
             target = await conn.fetchval("SELECT archive_table FROM archive_config LIMIT 1")
             await conn.execute(f"INSERT INTO {target} SELECT * FROM events")
         """, [(4, "warning"), (6, "warning")]),
+    "SQLAlchemy quoted_name inside an f-string (the raw string there)": ("""
+        from sqlalchemy import quoted_name, text
+        def f(session, year):
+            name = quoted_name(f"invoices_{year}", quote=True)
+            session.execute(text(f"SELECT * FROM {name}"))
+        """, [(5, "warning")]),
+    "peewee execute_sql, records query and duckdb sql": ("""
+        import duckdb
+        import peewee
+        import records
+        def f(db, reports, con, handle):
+            db.execute_sql(f"UPDATE player SET rating = 0 WHERE handle = '{handle}'")
+            reports.query("SELECT * FROM player WHERE team = '" + handle + "'")
+            con.sql(f"SELECT * FROM events WHERE country = '{handle}'")
+        """, [(6, "warning"), (7, "warning"), (8, "warning")]),
     "pandas read_sql": ("""
         import pandas as pd
         def f(engine, day):
@@ -213,7 +228,6 @@ NOT_FLAGGED = {
         def f(cur, table, conn):
             cur.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table)))
             cur.execute(f"SELECT * FROM {quote_ident(table, conn)}")
-            cur.execute(f"SELECT * FROM {quoted_name(table, True)}")
         """,
     "allow-list lookup and guard": """
         COLUMNS = {"new": "created_at", "name": "display_name"}

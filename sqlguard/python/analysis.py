@@ -28,7 +28,11 @@ from sqlguard.diagnostic import Span
 from sqlguard.sql.split import Comment, Statement
 
 SINK_METHODS = frozenset({"execute", "executemany", "executescript", "mogrify", "fetch", "fetchrow", "fetchval",
-                          "copy_expert", "exec_driver_sql", "raw", "extra", "read_sql", "read_sql_query"})
+                          "copy_expert", "exec_driver_sql", "raw", "extra", "read_sql", "read_sql_query",
+                          "execute_sql", "query", "sql"})
+# Methods that run SQL text only in these libraries: records and dataset (`db.query`), duckdb (`con.sql`),
+# peewee (`db.execute_sql`).
+_QUERY_LIBRARIES = {"query": ("records", "dataset"), "sql": ("duckdb",), "execute_sql": ("peewee",)}
 SINK_FUNCTIONS = frozenset({"sqlalchemy.text", "sqlalchemy.sql.text", "sqlalchemy.sql.expression.text",
                             "RawSQL", "django.db.models.expressions.RawSQL", "django.db.models.RawSQL",
                             "pandas.read_sql", "pandas.read_sql_query", "text", "literal_column",
@@ -43,7 +47,9 @@ _NUMERIC_CALLS = frozenset({"int", "float", "len", "round", "abs", "bool", "Deci
                             "hash", "sum", "min", "max", "math.floor", "math.ceil"})
 # (Django's `connection.ops.quote_name` is not among them: it wraps a name in quotes without doubling
 # the quotes inside it.)
-_QUOTE_CALLS = re.compile(r"(^|\.)(Identifier|quoted_name|escape_identifier|escape_literal|Literal|quote|quote_ident|"
+# (SQLAlchemy's `quoted_name` is not among them: it quotes where SQLAlchemy compiles it, as in
+# `table(quoted_name(x, True))`, and is the raw string inside an f-string.)
+_QUOTE_CALLS = re.compile(r"(^|\.)(Identifier|escape_identifier|escape_literal|Literal|quote|quote_ident|"
                           r"quote_identifier|quote_schema|quote_literal|quote_plus)$")
 _VALUE_CALLS = re.compile(r"(^|\.)(fromisoformat|strptime|fromtimestamp|uuid[1345]|UUID|date|datetime|"
                           r"mogrify|today|now|utcnow)$")
@@ -256,7 +262,7 @@ class _Analyzer:
                 for t in targets:
                     if isinstance(t, ast.Name):
                         if isinstance(value, (ast.Dict, ast.List, ast.Tuple, ast.Set, ast.Call)) and \
-                                _constant_strings(value):
+                                (_constant_strings(value) or _constant_rows(value)):
                             self.constants[t.id] = value
                         v = self.eval(value, self.module_env, depth=1)
                         if v is not None and not any(p.text is None for p in v):
@@ -301,7 +307,7 @@ class _Analyzer:
             if extra is not None:
                 params.append(extra.arg)
         typed = {a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)
-                 if a.annotation is not None and self._safe_type(a.annotation)}
+                 if a.annotation is not None and self._safe_type(a.annotation)} | self._validated_by_cli(fn)
         for p in params:
             if p in ("self", "cls"):
                 continue
@@ -336,7 +342,8 @@ class _Analyzer:
             name, added = stmt.value.func.value.id, stmt.value.args[-1:]
             if name in env.fragments and not all(
                     _constant_strings(a) if stmt.value.func.attr == "extend" else
-                    isinstance(a, ast.Constant) and isinstance(a.value, str) for a in added):
+                    (isinstance(a, ast.Constant) and isinstance(a.value, str)) or bool(self._hole_safety(a, env))
+                    for a in added):
                 env.fragments.discard(name)  # a non-constant fragment
             for a in added:  # what goes into a list is in it (`where.append(request.args[…])`)
                 if found := self._sources(a, env):
@@ -360,6 +367,13 @@ class _Analyzer:
             guarded = _allow_list_guard(stmt, self.constants, self.regexes)
             if guarded:
                 env.safe.add(guarded)
+        elif isinstance(stmt, (ast.For, ast.AsyncFor)) and isinstance(stmt.target, (ast.Tuple, ast.List)) and \
+                _constant_rows(self.constants.get(_dotted(stmt.iter), stmt.iter)):
+            for t in ast.walk(stmt.target):  # `for table, column in INDEXES`: each a constant
+                if isinstance(t, ast.Name):
+                    env.values.pop(t.id, None)
+                    env.tainted.pop(t.id, None)
+                    env.safe.add(t.id)
         elif isinstance(stmt, (ast.For, ast.AsyncFor)) and isinstance(stmt.target, (ast.Tuple, ast.List)) and \
                 _from_database(stmt.iter, env):
             for t in ast.walk(stmt.target):  # `for schema, name in cur.fetchall()`
@@ -399,7 +413,9 @@ class _Analyzer:
                 env.db.add(name)
             if _configured(value, env):
                 env.config.add(name)
-            if isinstance(value, (ast.ListComp, ast.SetComp)) and self._safe_elements(value, env):
+            if isinstance(value, (ast.ListComp, ast.SetComp, ast.BoolOp)) and (
+                    self._safe_list(value, env) if not isinstance(value, ast.BoolOp) else
+                    all(self._safe_list(v, env) for v in value.values)):
                 env.safe.add(name)  # `ids = [int(x) for x in …]`: a list of numbers
             if isinstance(value, (ast.List, ast.Tuple)) and (not value.elts or _constant_strings(value)):
                 env.fragments.add(name)
@@ -440,6 +456,8 @@ class _Analyzer:
                 return None
             if func.attr == "fetch" and not self._db_like(func):
                 return None  # requests' or a cache's fetch
+            if func.attr in _QUERY_LIBRARIES and not self.modules & set(_QUERY_LIBRARIES[func.attr]):
+                return None  # SQLAlchemy's session.query(Model), a GraphQL client's query: not SQL text
             return _source(self.text, self.lines, func)
         if isinstance(func, ast.Name):
             if func.id in env.sinks:
@@ -804,21 +822,71 @@ class _Analyzer:
         name = _dotted(annotation).rsplit(".", 1)[-1]
         return name in _SAFE_TYPES or name in self.enums
 
+    def _validated_by_cli(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+        """Parameters a command-line framework checks before the function runs: click's `@click.argument(
+        "table", type=click.Choice(TABLES))` or `@click.option("--days", type=click.IntRange(1, 30))`, and
+        `type=int` / `float` / `click.INT`…; a `Choice` of anything but constants is not a check."""
+        out: set[str] = set()
+        for deco in fn.decorator_list:
+            if not (isinstance(deco, ast.Call) and _dotted(deco.func).rsplit(".", 1)[-1] in ("argument", "option")):
+                continue
+            names = [a.value for a in deco.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+            kind = next((k.value for k in deco.keywords if k.arg == "type"), None)
+            if not names or kind is None or not self._checked_type(kind):
+                continue
+            plain = [n for n in names if not n.startswith("-")]
+            name = plain[0] if plain else max(names, key=len).lstrip("-")
+            out.add(name.replace("-", "_").lower())
+        return out
+
+    def _checked_type(self, kind: ast.expr) -> bool:
+        name = _dotted(kind).rsplit(".", 1)[-1]
+        if name in ("int", "float", "bool", "INT", "FLOAT", "BOOL", "UUID", "IntRange", "FloatRange", "DateTime"):
+            return True
+        if isinstance(kind, ast.Call) and name == "Choice" and kind.args:
+            choices = kind.args[0]
+            if isinstance(choices, ast.Call) and _dotted(choices.func) in ("sorted", "list", "tuple") and choices.args:
+                choices = choices.args[0]
+            return _constant_strings(choices) or (isinstance(choices, ast.Name) and choices.id in self.constants)
+        return False
+
     def _safe_elements(self, comp: ast.ListComp | ast.GeneratorExp | ast.SetComp, env: _Env) -> str:
         """Why every element a comprehension makes is safe (`int(x) for x in …`, `str(i) for i in ids` over a
         list of numbers), or ""."""
         inner = env.copy()
         for gen in comp.generators:
             iterated = gen.iter
+            targets = {t.id for t in ast.walk(gen.target) if isinstance(t, ast.Name)}
             if (isinstance(iterated, ast.Name) and iterated.id in env.safe) or _constant_strings(iterated):
-                inner.safe.update(t.id for t in ast.walk(gen.target) if isinstance(t, ast.Name))
+                inner.safe.update(targets)
+            for cond in gen.ifs:  # `[m for m in requested if m in ALLOWED]`: only allow-listed ones
+                if isinstance(cond, ast.Compare) and len(cond.ops) == 1 and isinstance(cond.ops[0], ast.In) and \
+                        isinstance(cond.left, ast.Name) and cond.left.id in targets and \
+                        (_dotted(cond.comparators[0]) in self.constants or _constant_strings(cond.comparators[0])):
+                    inner.safe.add(cond.left.id)
         return self._hole_safety(comp.elt, inner)
+
+    def _safe_list(self, node: ast.expr, env: _Env) -> bool:
+        """A list whose every element is safe: a list of constants, or a comprehension of safe elements."""
+        if _constant_strings(node):
+            return True
+        if isinstance(node, ast.Name):
+            return node.id in env.safe
+        return isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp)) and bool(self._safe_elements(node, env))
 
     def _hole_safety(self, node: ast.expr, env: _Env) -> str:
         if isinstance(node, ast.Constant):
             return "a constant"
         if _configured(node, env):
             return "configuration"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in self.enums:
+            return "an enum member"  # `Granularity(text)` raises on anything but one of its values
+        if isinstance(node, ast.JoinedStr):
+            parts = [v.value for v in node.values if isinstance(v, ast.FormattedValue)]
+            return "built from safe parts" if all(self._hole_safety(p, env) for p in parts) else ""
+        if isinstance(node, ast.BoolOp):
+            return "built from safe parts" if all(self._hole_safety(v, env) or self._safe_list(v, env)
+                                                  for v in node.values) else ""
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in self.functions and \
                 _quotes(self.functions[node.func.id]):
             return "quoted by a helper that doubles the quotes inside"
@@ -854,6 +922,9 @@ class _Analyzer:
             if isinstance(node.func, ast.Attribute) and node.func.attr == "join" and node.args and \
                     _placeholder_list(node.args[0]):
                 return "a placeholder list"
+            if isinstance(node.func, ast.Attribute) and node.func.attr == "join" and node.args and \
+                    isinstance(node.args[0], ast.Name) and node.args[0].id in env.fragments:
+                return "joined constant fragments"
             return ""
         if isinstance(node, ast.Subscript) and _dotted(node.value) in self.constants:
             return "looked up in a constant allow-list"
@@ -1124,6 +1195,13 @@ def _is_number(node: ast.expr, env: _Env, analyzer: _Analyzer) -> bool:
 def _is_placeholder(text: str, whole: bool = True) -> bool:
     pattern = r"(%s|\?|\$\d+|:\w+|%\(\w+\)s)" if whole else r"(%s|\?)+"
     return re.fullmatch(pattern, text.strip()) is not None
+
+
+def _constant_rows(node: ast.expr) -> bool:
+    """A list or tuple of rows of constants: `(("orders", "customer_id"), ("orders", "created_at"))`."""
+    return isinstance(node, (ast.List, ast.Tuple)) and bool(node.elts) and all(
+        isinstance(row, (ast.List, ast.Tuple)) and row.elts and all(
+            isinstance(v, ast.Constant) and isinstance(v.value, (str, int)) for v in row.elts) for row in node.elts)
 
 
 def _constant_strings(node: ast.expr) -> bool:

@@ -6,7 +6,8 @@ Python files are parsed (never imported or run). sqlguard follows the SQL argume
 `read_sql`, Alembic `op.execute`, and aliases or wrappers of these) back through local variables,
 `+=`, module-level constants and simple helper functions, and reports values put into the text by
 f-string, `%`, `.format`, `+`, `+=` or `join`. Not reported: constant SQL, parameters passed separately,
-generated placeholder lists, quoted identifiers (`sql.Identifier`, `quote_ident`, `quoted_name`),
+generated placeholder lists, quoted identifiers (`sql.Identifier`, `quote_ident`; not SQLAlchemy's
+`quoted_name`, which is the raw string inside an f-string),
 allow-list lookups, numbers (`int(x)`, `len(…)`), and SQL-looking text that never reaches a sink.
 
 A function parameter is judged by what the project's callers pass it (every Python file of the run is
