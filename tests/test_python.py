@@ -165,6 +165,26 @@ FLAGGED = {
 }
 
 NOT_FLAGGED = {
+    "checked by the caller, then built by a helper": """
+        import re
+        from flask import abort, request
+        ALLOWED = ("active", "pending")
+        ORDER = r"[a-z_]{1,32}"
+        def _build(status):
+            return "SELECT id FROM users WHERE status = '" + status + "'"
+        def view(cur):
+            status = request.args.get("status", "active")
+            if status not in ALLOWED:
+                abort(400)
+            cur.execute(_build(status))
+            order = request.args.get("order", "id")
+            if not re.fullmatch(ORDER, order):
+                abort(400)
+            category = request.args["c"]
+            if category not in ("books", "music"):
+                return "bad"
+            cur.execute(f"SELECT * FROM products WHERE category = '{category}' ORDER BY {order}")
+        """,
     "fragments that are each constant, joined": """
         from flask import request
         def f(cur):
@@ -469,3 +489,14 @@ def test_fix_leaves_what_is_not_certain_to_the_help(run_cli, tmp_path: Path, cod
     found = json.loads(run_cli("lint", "--select", "SG40", "--no-cache", "--format", "json", "--exit-zero",
                                str(path)).out)
     assert found and all(d["fix"] is None and d["help"] for d in found)
+
+
+def test_a_caller_that_checks_before_calling_decides_too(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The check is in one file, the SQL in another: the project summary reads the caller's allow-list."""
+    (tmp_path / "repo.py").write_text(CALLEE, encoding="utf-8")
+    (tmp_path / "views.py").write_text(
+        "from flask import abort, request\nfrom repo import find\nNAMES = ('admin', 'root')\n"
+        "def view(cur):\n    who = request.args['who']\n    if who not in NAMES:\n        abort(403)\n"
+        "    find(cur, who)\n", encoding="utf-8")
+    found = json.loads(run_cli("lint", "--format", "json", "--exit-zero", "--no-cache", str(tmp_path)).out)
+    assert found == []

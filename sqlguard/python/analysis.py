@@ -259,6 +259,10 @@ class _Analyzer:
                     for t in targets:
                         if isinstance(t, ast.Name):
                             self.regexes[t.id] = value.args[0].value
+                elif isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    for t in targets:  # (a pattern kept as a string: `re.fullmatch(ORDER_PATTERN, x)`)
+                        if isinstance(t, ast.Name):
+                            self.regexes[t.id] = value.value
                 for t in targets:
                     if isinstance(t, ast.Name):
                         if isinstance(value, (ast.Dict, ast.List, ast.Tuple, ast.Set, ast.Call)) and \
@@ -364,7 +368,7 @@ class _Analyzer:
             if found := self._sources(stmt.value, env):
                 env.tainted[name] = env.tainted.get(name, frozenset()) | found
         elif isinstance(stmt, ast.If):
-            guarded = _allow_list_guard(stmt, self.constants, self.regexes)
+            guarded = allow_list_guard(stmt, self.constants, self.regexes)
             if guarded:
                 env.safe.add(guarded)
         elif isinstance(stmt, (ast.For, ast.AsyncFor)) and isinstance(stmt.target, (ast.Tuple, ast.List)) and \
@@ -720,6 +724,12 @@ class _Analyzer:
         inner = self.module_env.copy()
         names = [a.arg for a in fn.args.args if a.arg not in ("self", "cls")]
         for name, arg in zip(names, call.args, strict=False):
+            why = self._hole_safety(arg, env)
+            if why:  # (checked by the caller: `if status not in ALLOWED: abort(400)`, then the helper)
+                inner.values[name] = (Part(None, arg, _source(self.text, self.lines, arg), "", safe=True,
+                                           why_safe=why),)
+                inner.safe.add(name)
+                continue
             value = self.eval(arg, env, depth + 1)
             if value is not None:
                 inner.values[name] = tuple(replace(p, node=None) if p.text is not None else p for p in value)
@@ -1217,7 +1227,7 @@ def _constant_strings(node: ast.expr) -> bool:
     return False
 
 
-def _allow_list_guard(stmt: ast.If, constants: dict[str, ast.expr], regexes: dict[str, str]) -> str | None:
+def allow_list_guard(stmt: ast.If, constants: dict[str, ast.expr], regexes: dict[str, str]) -> str | None:
     """`if col not in ALLOWED: raise …` (or return): afterwards `col` is one of ALLOWED's strings."""
     test = stmt.test
     raises = bool(stmt.body) and _ends(stmt.body[-1])
@@ -1225,10 +1235,11 @@ def _allow_list_guard(stmt: ast.If, constants: dict[str, ast.expr], regexes: dic
         # `if not re.fullmatch(r"[a-z_]+", name): raise …` / `if not name.isidentifier(): raise …`
         call = test.operand
         func = _dotted(call.func)
+        pattern = call.args[0].value if call.args and isinstance(call.args[0], ast.Constant) else \
+            regexes.get(call.args[0].id) if call.args and isinstance(call.args[0], ast.Name) else None
         if func.endswith(("re.fullmatch", "re.match")) and len(call.args) > 1 and isinstance(call.args[1], ast.Name) \
-                and isinstance(call.args[0], ast.Constant) and \
-                _restrictive(str(call.args[0].value), whole=func.endswith("fullmatch")):
-            return call.args[1].id
+                and isinstance(pattern, str) and _restrictive(pattern, whole=func.endswith("fullmatch")):
+            return call.args[1].id  # (the pattern written there, or a module constant holding it)
         if isinstance(call.func, ast.Attribute) and call.func.attr in ("fullmatch", "match") and call.args and \
                 isinstance(call.args[0], ast.Name) and \
                 _restrictive(regexes.get(_dotted(call.func.value), "."), whole=call.func.attr == "fullmatch"):
@@ -1241,8 +1252,8 @@ def _allow_list_guard(stmt: ast.If, constants: dict[str, ast.expr], regexes: dic
     if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.NotIn)
             and isinstance(test.left, ast.Name)):
         return None
-    if _dotted(test.comparators[0]) not in constants:
-        return None
+    if _dotted(test.comparators[0]) not in constants and not _constant_strings(test.comparators[0]):
+        return None  # (`not in ALLOWED`, a module constant, or `not in ("books", "music")`)
     if stmt.body and _ends(stmt.body[-1]):
         return test.left.id
     return None

@@ -27,6 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlguard.python.analysis import allow_list_guard
+
 _FETCH = frozenset({"fetchone", "fetchall", "fetchmany", "fetchval", "fetchrow", "fetch", "scalar", "scalars",
                     "scalar_one", "scalar_one_or_none", "first", "one", "one_or_none", "all", "mappings", "values_list",
                     "values"})
@@ -48,6 +50,7 @@ class _Function:
     params: list[str]  # without self / cls
     node: ast.FunctionDef | ast.AsyncFunctionDef
     assigned: dict[str, list[ast.expr]] = field(default_factory=dict)  # local name -> values bound to it
+    guarded: set[str] = field(default_factory=set)  # names an allow-list check lets through only when safe
     loops: dict[str, ast.expr] = field(default_factory=dict)  # loop variable -> what it iterates
     calls: list[ast.Call] = field(default_factory=list)
 
@@ -60,6 +63,8 @@ class ProjectIndex:
     callers: dict[str, list[tuple[_Function | None, ast.Call, str]]] = field(default_factory=dict)
     module_constants: dict[str, set[str]] = field(default_factory=dict)  # file -> names of module constants
     digest: str = ""  # of every file read: what a cached result of a Python file also depends on
+    _constant_nodes: dict[str, dict[str, ast.expr]] = field(default_factory=dict)  # file -> constant -> value
+    _regexes: dict[str, dict[str, str]] = field(default_factory=dict)  # file -> compiled pattern's name -> text
     _memo: dict[tuple[str, str, str], frozenset[str]] = field(default_factory=dict)
 
     @classmethod
@@ -79,15 +84,30 @@ class ProjectIndex:
 
     def _read(self, shown: str, tree: ast.Module) -> None:
         constants = self.module_constants.setdefault(shown, set())
+        nodes = self._constant_nodes.setdefault(shown, {})
+        regexes = self._regexes.setdefault(shown, {})
         for stmt in tree.body:
             if isinstance(stmt, ast.Assign) and _constant(stmt.value, constants):
                 constants.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
+                nodes.update((t.id, stmt.value) for t in stmt.targets if isinstance(t, ast.Name))
+            if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant) and \
+                    isinstance(stmt.value.value, str):
+                regexes.update((t.id, stmt.value.value) for t in stmt.targets if isinstance(t, ast.Name))
+            elif isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call) and \
+                    _dotted(stmt.value.func) == "re.compile" and stmt.value.args and \
+                    isinstance(stmt.value.args[0], ast.Constant) and isinstance(stmt.value.args[0].value, str):
+                regexes.update((t.id, stmt.value.args[0].value) for t in stmt.targets if isinstance(t, ast.Name))
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 params = [a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)
                           if a.arg not in ("self", "cls")]
                 fn = _Function(shown, node.name, params, node)
                 for inner in ast.walk(node):
+                    if isinstance(inner, ast.If):  # `if x not in ALLOWED: abort(400)`: the one check SG40 reads
+                        checked = allow_list_guard(inner, self._constant_nodes.get(shown, {}),
+                                                   self._regexes.get(shown, {}))
+                        if checked:
+                            fn.guarded.add(checked)
                     if isinstance(inner, ast.Assign):
                         for t in inner.targets:
                             if isinstance(t, ast.Name):
@@ -197,6 +217,10 @@ class ProjectIndex:
                     return frozenset({"database"})
                 if short == "get" and _CONFIG.search(_dotted(node.func.value) or ""):
                     return frozenset({"config"})
+                if short == "get" and fn is not None and isinstance(node.func.value, ast.Name) and \
+                        node.func.value.id in self.module_constants.get(fn.file, set()) and \
+                        (len(node.args) < 2 or self._origin(node.args[1], fn, depth, seen, hops + 1) <= {"constant"}):
+                    return frozenset({"constant"})  # a lookup in a constant map, with a constant default
                 if short in _TRANSFORMS or short == "get":
                     parts = [node.func.value, *node.args]
                     return _union(self._origin(p, fn, depth, seen, hops + 1) for p in parts)
@@ -208,6 +232,8 @@ class ProjectIndex:
     def _name(self, name: str, fn: _Function | None, depth: int, seen: frozenset[tuple[str, str, str]],
               hops: int) -> frozenset[str]:
         if fn is not None:
+            if name in fn.guarded:
+                return frozenset({"constant"})  # checked against an allow-list before the call
             if name in fn.params and name not in fn.assigned:
                 return self._param(fn.file, fn.name, name, depth + 1, seen)
             if name in fn.loops:
