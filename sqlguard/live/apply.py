@@ -398,7 +398,8 @@ def _require_tried_on_test(settings: Settings, history: History, env: Environmen
                 applied_on_test.setdefault(e.file or "", set()).add(e.checksum or "")
     for m in pending:
         rel = history.relative(m.path)
-        if not any(ran_as(digest, m, history.convention) for digest in applied_on_test.get(rel, set())):
+        current = migration_checksum(m, history.convention)
+        if not any(ran_as(digest, m, current) for digest in applied_on_test.get(rel, set())):
             raise SqlguardError(f"refusing to migrate `{env.name}` before test: `{rel}` has not been applied to a "
                                 "test environment yet; run `sqlguard apply --execute` with the test environment "
                                 "first")

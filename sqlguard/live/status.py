@@ -79,10 +79,11 @@ def migration_checksum(m: Migration, convention: str) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def ran_as(recorded: str | None, m: Migration, convention: str) -> bool:
-    """Is `recorded` (a history row's checksum) the checksum of `m` as it is now? Rows written before
-    `migration_checksum` hold the file's raw SHA-256, which still counts."""
-    return recorded is not None and recorded in (migration_checksum(m, convention), checksum(m.path))
+def ran_as(recorded: str | None, m: Migration, current: str) -> bool:
+    """Is `recorded` (a history row's checksum) the checksum of `m` as it is now (`current`, its
+    `migration_checksum`)? Rows written before `migration_checksum` hold the file's raw SHA-256, which
+    still counts (read only when the other does not match)."""
+    return recorded is not None and (recorded == current or recorded == checksum(m.path))
 
 
 def migration_key(migration: Migration) -> tuple[str, str]:
@@ -505,7 +506,7 @@ def classify(env_name: str, history: History, rows: list[Recorded] | None,
                                        position))
             continue
         # without a checksum column, a recorded migration counts as applied
-        state = "applied" if row.checksum is None or ran_as(row.checksum, m, history.convention) else "modified"
+        state = "applied" if row.checksum is None or ran_as(row.checksum, m, digest) else "modified"
         entry = StatusEntry(state, version, name, history.relative(m.path), row.applied_at, digest, row.checksum,
                             position)
         (applied if state == "applied" else modified).append(entry)

@@ -127,6 +127,7 @@ class PythonAnalysis:
     comments: list[Comment] = field(default_factory=list)
     alembic: bool = False
     error: tuple[str, int] | None = None  # a syntax error: message and offset
+    aliases: dict[str, str] = field(default_factory=dict)  # name the module binds -> what it imports
 
 
 class _Lines:
@@ -212,8 +213,9 @@ class _Analyzer:
         self.text = text
         self.tree = tree
         self.out = out
-        self.lines = _Lines(text)
         self.aliases: dict[str, str] = {}  # imported name -> qualified name
+        out.aliases = self.aliases  # (the same dict: checks read what the module imports)
+        self.lines = _Lines(text)
         self.modules: set[str] = set()
         self.module_env = _Env()
         self.constants: dict[str, ast.expr] = {}  # module-level constant containers (allow-lists)

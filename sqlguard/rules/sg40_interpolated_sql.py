@@ -166,8 +166,9 @@ def _fix(ctx: FileContext, site: SqlSite) -> Fix | None:
         else:
             return None
     composed = "name" in kinds
-    if composed and not any(q in ("psycopg.sql", "psycopg2.sql") for q in _imports(ctx)):
-        return None  # (a name can be quoted only by the driver's composition module)
+    aliases = ctx.python.aliases if ctx.python is not None else {}
+    if composed and aliases.get("sql") not in ("psycopg.sql", "psycopg2.sql"):
+        return None  # (a name can be quoted only by the driver's composition module, bound as `sql`)
     out, values, n = "", [], 0
     for i, (before, value) in enumerate(pieces):
         chunk = before
@@ -201,21 +202,6 @@ def _fix(ctx: FileContext, site: SqlSite) -> Fix | None:
         new = f"{literal}, ({', '.join(values)}{',' if len(values) == 1 else ''})"
     what = "psycopg composition (sql.Identifier for names)" if composed else f"`{site.style}` placeholders"
     return Fix(f"Rewrite with {what} and pass the values separately", (Edit(Span(span.start, span.end), new),))
-
-
-def _imports(ctx: FileContext) -> set[str]:
-    """What the module imports, fully qualified (`from psycopg import sql` gives `psycopg.sql`)."""
-    out: set[str] = set()
-    try:
-        tree = ast.parse(ctx.text)
-    except (SyntaxError, ValueError):
-        return out
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            out.update(f"{node.module}.{a.name}" for a in node.names)
-        elif isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
-    return out
 
 
 def _param(expr: str) -> str:
