@@ -507,7 +507,6 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
     run = Run.create(settings, catalog, added, known)
     run.python_files, run.sql_files = python_files, sql_files
     result = LintResult()
-    files = found
     for path in found:
         dialect = run.dialect_of(path) if not path.name.lower().endswith(PYTHON_SUFFIXES) else settings.dialect
         if dialect not in FULL:
@@ -520,7 +519,7 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
         run.replays = store
     todo: list[tuple[int, Path, str, bytes, str | None]] = []  # (position, path, shown, bytes, cache key)
     done: dict[int, tuple[list[Diagnostic], SourceText]] = {}
-    for i, path in enumerate(files):
+    for i, path in enumerate(found):
         shown = display_path(path)
         try:
             data = path.read_bytes()
@@ -545,7 +544,7 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
                     done[i] = (found, SourceText(shown, data.decode("utf-8", errors="surrogateescape")))
             todo = missed
     if jobs > 1 and len(todo) >= 4 * jobs and not (fix or diff):
-        _lint_parallel(todo, settings, catalog, added, jobs, done, progress, len(files), store, known,
+        _lint_parallel(todo, settings, catalog, added, jobs, done, progress, len(found), store, known,
                        (python_files, sql_files))
     else:
         for n, (i, path, shown, data, _) in enumerate(todo):
@@ -572,7 +571,7 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
                 result.fixes_applied += applied
             done[i] = (diags, source)
             if progress is not None:
-                progress(len(files) - len(todo) + n + 1, len(files))
+                progress(len(found) - len(todo) + n + 1, len(found))
     if store is not None:
         store.put_many([(key, done[i][0]) for i, _, _, _, key in todo
                         if key is not None and i in done and not any("internal error" in d.message

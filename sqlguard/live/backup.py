@@ -30,7 +30,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -167,6 +167,7 @@ class Archive:
     database: str | None  # the database it was dumped from
     created: str | None  # "2024-01-01 12:00:00 UTC"
     entries: int
+    listing: str = field(default="", repr=False)  # the table of contents, as `pg_restore --list` printed it
 
 
 def read_archive(path: Path) -> Archive:
@@ -187,7 +188,7 @@ def read_archive(path: Path) -> Archive:
     created = re.search(r"^; Archive created at (.*)$", out, re.M)
     entries = sum(1 for line in out.splitlines() if line.strip() and not line.startswith(";"))
     return Archive(path, database.group(1).strip() if database else None,
-                   created.group(1).strip() if created else None, entries)
+                   created.group(1).strip() if created else None, entries, out)
 
 
 # Empties the database inside the restore's transaction, evaluated when it runs: everything the restoring
@@ -365,12 +366,13 @@ def restore_backup(dsn: str, path: Path, lock_timeout: str = "5s") -> None:
     params = dsn_params(dsn)
     env = _child_env(params)
     where = describe(params)
-    path = read_archive(path).path
+    archive = read_archive(path)
+    path = archive.path
     pg_restore, psql = pg_tool("pg_restore"), pg_tool("psql")
     preamble = _EMPTY_DATABASE.replace("{lock_timeout}", _sql_literal(lock_timeout))
     with tempfile.TemporaryDirectory(prefix="sqlguard-restore-") as scratch:
         listing, grants = Path(scratch) / "toc.list", Path(scratch) / "grants.list"
-        entries = _entries(pg_restore, psql, path, env, where)
+        entries = _entries(archive.listing, psql, path, env, where)
         listing.write_text("".join(line + "\n" for line in entries), encoding="utf-8")
         grants.write_text("".join(line + "\n" for line in entries if _SCHEMA_ACL.match(line)), encoding="utf-8")
         with tempfile.TemporaryFile() as restore_err, tempfile.TemporaryFile() as psql_err:
@@ -443,13 +445,10 @@ def _producer(pg_restore: str, listing: Path, path: Path, stderr: IO[bytes], env
         raise SqlguardError(f"cannot run `{pg_restore}`: {err.strerror or err}") from None
 
 
-def _entries(pg_restore: str, psql: str, path: Path, env: Mapping[str, str], where: str) -> list[str]:
-    """The backup's table of contents, for `pg_restore --use-list`: every entry but the comments of the
-    extensions that stay in the database (the role may not drop them, nor set their comment) and the
-    schemas that stay (they exist: creating them again would fail)."""
-    code, listing, err = _run([pg_restore, "--list", str(path)], env)
-    if code != 0:
-        raise SqlguardError(f"cannot restore {path}: pg_restore cannot list it: {_reason(err)}")
+def _entries(listing: str, psql: str, path: Path, env: Mapping[str, str], where: str) -> list[str]:
+    """The backup's table of contents (`listing`, as `read_archive` read it), for `pg_restore --use-list`:
+    every entry but the comments of the extensions that stay in the database (the role may not drop them,
+    nor set their comment) and the schemas that stay (they exist: creating them again would fail)."""
     code, kept, err = _run([psql, "--no-psqlrc", "--no-password", "--tuples-only", "--no-align", "--command",
                             _STAYS], env)
     if code != 0:

@@ -21,7 +21,6 @@ per (file, function name, parameter): the set of origins every call in the proje
 from __future__ import annotations
 
 import ast
-import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -62,7 +61,6 @@ class ProjectIndex:
     functions: dict[str, list[_Function]] = field(default_factory=dict)  # bare name -> definitions
     callers: dict[str, list[tuple[_Function | None, ast.Call, str]]] = field(default_factory=dict)
     module_constants: dict[str, set[str]] = field(default_factory=dict)  # file -> names of module constants
-    digest: str = ""  # of every file read: what a cached result of a Python file also depends on
     _constant_nodes: dict[str, dict[str, ast.expr]] = field(default_factory=dict)  # file -> constant -> value
     _regexes: dict[str, dict[str, str]] = field(default_factory=dict)  # file -> compiled pattern's name -> text
     _memo: dict[tuple[str, str, str], frozenset[str]] = field(default_factory=dict)
@@ -71,15 +69,12 @@ class ProjectIndex:
     def build(cls, files: Iterable[tuple[str, bytes]]) -> ProjectIndex:
         """Read (shown path, bytes) of every Python file of the project."""
         out = cls()
-        h = hashlib.sha256()
         for shown, data in sorted(files):
-            h.update(shown.encode("utf-8", "surrogateescape") + b"\0" + hashlib.sha256(data).digest())
             try:
                 tree = ast.parse(data.decode("utf-8", "replace"))
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 continue
             out._read(shown, tree)
-        out.digest = h.hexdigest()
         return out
 
     def _read(self, shown: str, tree: ast.Module) -> None:
