@@ -196,9 +196,9 @@ def split(text: str, dialect: str = "postgres", base: int = 0) -> Split:
         assert start is not None
         if block is None or block[0] != start:
             toks = lex(text[start:at], dialect)
-            block = (start, at, _open_blocks(toks), _whole_unit(dialect, toks))
+            block = (start, at, _block_balance(toks, _NOT_A_BLOCK), _whole_unit(dialect, toks))
         else:
-            block = (start, at, block[2] + _open_blocks(lex(text[block[1]:at], dialect)), block[3])
+            block = (start, at, block[2] + _block_balance(lex(text[block[1]:at], dialect), _NOT_A_BLOCK), block[3])
         return block[3] or (dialect == "mssql" and block[2] > 0)
 
     def begin(upto: int) -> None:
@@ -364,19 +364,6 @@ _TSQL_UNITS = frozenset({"PROC", "PROCEDURE", "FUNCTION", "TRIGGER", "VIEW"})
 _PLSQL_UNITS = frozenset({"PROCEDURE", "FUNCTION", "PACKAGE", "TRIGGER", "TYPE", "LIBRARY", "JAVA"})
 
 
-def _open_blocks(toks: list[Lexeme]) -> int:
-    """T-SQL: BEGIN (not BEGIN TRAN) and CASE words minus END words."""
-    n = 0
-    for i, t in enumerate(toks):
-        if t.upper == "BEGIN":
-            n += not (i + 1 < len(toks) and toks[i + 1].upper in _NOT_A_BLOCK)
-        elif t.upper == "CASE":
-            n += 1
-        elif t.upper == "END":
-            n -= 1
-    return n
-
-
 def _whole_unit(dialect: str, toks: list[Lexeme]) -> bool:
     """A statement its client never splits at `;`: a T-SQL CREATE/ALTER PROCEDURE, FUNCTION, TRIGGER or
     VIEW (the rest of its batch is its body); an Oracle PL/SQL unit or anonymous block (up to a `/` line)."""
@@ -389,9 +376,18 @@ def _whole_unit(dialect: str, toks: list[Lexeme]) -> bool:
     return bool(rest) and rest[0] in (_TSQL_UNITS if dialect == "mssql" else _PLSQL_UNITS)
 
 
-def _block_balance(toks: list[Lexeme]) -> int:
-    """BEGIN and CASE words minus END words."""
-    return sum(1 if t.upper in ("BEGIN", "CASE") else -1 if t.upper == "END" else 0 for t in toks if t.kind == "word")
+def _block_balance(toks: list[Lexeme], not_blocks: frozenset[str] = frozenset()) -> int:
+    """BEGIN and CASE words minus END words; a BEGIN followed by one of `not_blocks` (T-SQL's `BEGIN TRAN`)
+    opens no block."""
+    n = 0
+    for i, t in enumerate(toks):
+        if t.upper == "BEGIN":
+            n += not (i + 1 < len(toks) and toks[i + 1].upper in not_blocks)
+        elif t.upper == "CASE":
+            n += 1
+        elif t.upper == "END":
+            n -= 1
+    return n
 
 
 _COPY_END = re.compile(r"^\\\.[ \t]*\r?$", re.M)
