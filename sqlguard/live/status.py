@@ -167,10 +167,7 @@ class HistoryStore:
         return self.spec.table
 
     def exists(self, conn: Any) -> bool:
-        from sqlguard.live.connect import run_query
-
-        found = run_query(conn, "SELECT to_regclass(%s) IS NOT NULL", [self.identifier(conn).as_string(conn)])
-        return bool(found and found[0][0])
+        return _table_exists(conn, self.identifier(conn))
 
     def ensure(self, conn: Any) -> None:
         """Create the table when it is missing (sqlguard's layout, or the configured columns)."""
@@ -324,10 +321,7 @@ class Journal:
                       list(migration_key(migration)))
 
     def exists(self, conn: Any) -> bool:
-        from sqlguard.live.connect import run_query
-
-        found = run_query(conn, "SELECT to_regclass(%s) IS NOT NULL", [self.identifier(conn).as_string(conn)])
-        return bool(found and found[0][0])
+        return _table_exists(conn, self.identifier(conn))
 
     def rows(self, conn: Any) -> dict[tuple[str, str], Interrupted]:
         from psycopg import sql
@@ -340,6 +334,14 @@ class Journal:
                                        "FROM {}").format(self.identifier(conn)))
         return {(str(v), str(n)): Interrupted((str(v), str(n)), str(c), int(s), int(t), line, at)
                 for v, n, c, s, t, line, at in rows}
+
+
+def _table_exists(conn: Any, identifier: Any) -> bool:
+    """Whether the table a psycopg `sql.Identifier` names exists (read-only)."""
+    from sqlguard.live.connect import run_query
+
+    found = run_query(conn, "SELECT to_regclass(%s) IS NOT NULL", [identifier.as_string(conn)])
+    return bool(found and found[0][0])
 
 
 @dataclass(frozen=True)
