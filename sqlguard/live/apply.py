@@ -465,7 +465,7 @@ def _refuse_interrupted(conn: Any, store: HistoryStore, history: History, pendin
             clean = " ".join(f"DROP INDEX CONCURRENTLY IF EXISTS {n};" for n, _ in left)
             fix = f"clean up with `{clean}` and run apply again (the file starts over)"
         else:
-            table = Journal(store).identifier(conn).as_string(conn)
+            table = journal.identifier(conn).as_string(conn)
             fix = (f"undo what it did by hand, delete its row (`DELETE FROM {table} WHERE version = "
                    f"'{version}' AND name = '{name}'`) and run apply again (the file starts over)")
         raise SqlguardError(
