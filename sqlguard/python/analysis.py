@@ -25,6 +25,17 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlguard.diagnostic import Span
+from sqlguard.python.origins import (
+    CARRIED,
+    FETCH,
+    NUMERIC_CALLS,
+    TRANSFORMS,
+    configured,
+    dotted,
+    request_data,
+    untrusted_call,
+    untrusted_name,
+)
 from sqlguard.sql.split import Comment, Statement
 
 SINK_METHODS = frozenset({"execute", "executemany", "executescript", "mogrify", "fetch", "fetchrow", "fetchval",
@@ -43,8 +54,6 @@ SQL_KEYWORDS = ("sql", "query", "statement", "operation", "sql_query", "stmt")
 _SQL_PARAMETER_NAMES = frozenset({*SQL_KEYWORDS, "q", "sql_text", "raw_sql", "querystring", "query_string",
                                   "sql_statement", "command", "cmd"})
 PARAM_KEYWORDS = ("params", "parameters", "args", "vars", "param", "values")
-_NUMERIC_CALLS = frozenset({"int", "float", "len", "round", "abs", "bool", "Decimal", "decimal.Decimal", "ord",
-                            "hash", "sum", "min", "max", "math.floor", "math.ceil"})
 # (Django's `connection.ops.quote_name` is not among them: it wraps a name in quotes without doubling
 # the quotes inside it.)
 # (SQLAlchemy's `quoted_name` is not among them: it quotes where SQLAlchemy compiles it, as in
@@ -62,17 +71,6 @@ _SAFE_ATTRIBUTES = frozenset({"hex", "int", "year", "month", "day", "value", "na
 _SAFE_TYPES = frozenset({"int", "float", "bool", "Decimal", "UUID", "date", "datetime", "time", "timedelta",
                          "PositiveInt", "NonNegativeInt", "conint"})
 _DATABASE = frozenset({"database"})  # read from the database: a second-order risk, never an error
-# Untrusted besides request data: the environment, a file's contents, a parsed command line.
-_UNTRUSTED_CALL = re.compile(r"(^|\.)(getenv|environ\.get|parse_args|parse_known_args|read_text|read_bytes|"
-                             r"reader|DictReader|load)$|^open$")
-_UNTRUSTED_NAME = re.compile(r"^(os\.)?environ(\.|$)")
-# Request data of the common frameworks: Flask/Werkzeug, Django, Starlette/FastAPI, aiohttp, Bottle, Pyramid.
-_REQUEST = re.compile(r"^(self\.)?(request|flask\.request)\.(args|form|forms|values|json|data|cookies|headers|GET|"
-                      r"POST|query_params|path_params|get_json|files|query|match_info|params|body|query_string|"
-                      r"rel_url|content)|^sys\.argv|^input$|^raw_input$")
-_TRANSFORMS = frozenset({"strip", "lstrip", "rstrip", "lower", "upper", "title", "capitalize", "casefold", "replace",
-                        "encode", "decode", "split", "rsplit", "removeprefix", "removesuffix", "zfill", "ljust",
-                        "rjust", "center", "expandtabs", "translate", "swapcase"})
 _PCT = re.compile(r"%(?:\((\w+)\))?[-#0 +]*\d*(?:\.\d+)?[hlL]?([diouxXeEfFgGcrsab%])")
 _FIELD = re.compile(r"\{\{|\}\}|\{([^{}!:]*)(?:![rsa])?(?::[^{}]*)?\}")
 
@@ -245,7 +243,7 @@ class _Analyzer:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self.functions[stmt.name] = stmt
             elif isinstance(stmt, ast.ClassDef):
-                if any(_dotted(b).rsplit(".", 1)[-1] in ("Enum", "IntEnum", "StrEnum", "IntFlag", "Flag")
+                if any(dotted(b).rsplit(".", 1)[-1] in ("Enum", "IntEnum", "StrEnum", "IntFlag", "Flag")
                        for b in stmt.bases):
                     self.enums.add(stmt.name)
                 for item in stmt.body:
@@ -256,7 +254,7 @@ class _Analyzer:
                 value = stmt.value
                 if value is None:
                     continue
-                if isinstance(value, ast.Call) and _dotted(value.func) == "re.compile" and value.args and \
+                if isinstance(value, ast.Call) and dotted(value.func) == "re.compile" and value.args and \
                         isinstance(value.args[0], ast.Constant) and isinstance(value.args[0].value, str):
                     for t in targets:
                         if isinstance(t, ast.Name):
@@ -273,7 +271,7 @@ class _Analyzer:
                         v = self.eval(value, self.module_env, depth=1)
                         if v is not None and not any(p.text is None for p in v):
                             self.module_env.values[t.id] = v
-        self.called = {_dotted(n.func).rsplit(".", 1)[-1] for n in ast.walk(self.tree) if isinstance(n, ast.Call)}
+        self.called = {dotted(n.func).rsplit(".", 1)[-1] for n in ast.walk(self.tree) if isinstance(n, ast.Call)}
         self._find_wrappers()
         self._scan_block(self.tree.body, self.module_env.copy(), "")
         for stmt in self.tree.body:
@@ -374,7 +372,7 @@ class _Analyzer:
             if guarded:
                 env.safe.add(guarded)
         elif isinstance(stmt, (ast.For, ast.AsyncFor)) and isinstance(stmt.target, (ast.Tuple, ast.List)) and \
-                _constant_rows(self.constants.get(_dotted(stmt.iter), stmt.iter)):
+                _constant_rows(self.constants.get(dotted(stmt.iter), stmt.iter)):
             for t in ast.walk(stmt.target):  # `for table, column in INDEXES`: each a constant
                 if isinstance(t, ast.Name):
                     env.values.pop(t.id, None)
@@ -391,7 +389,7 @@ class _Analyzer:
             name = stmt.target.id
             env.values.pop(name, None)
             env.safe.discard(name)
-            iterated = self.constants.get(_dotted(stmt.iter)) if isinstance(stmt.iter, ast.Name) else stmt.iter
+            iterated = self.constants.get(dotted(stmt.iter)) if isinstance(stmt.iter, ast.Name) else stmt.iter
             if iterated is not None and _constant_strings(iterated):
                 env.safe.add(name)  # `for table in ("likes", "matches")`: one of the constants
             elif _from_database(stmt.iter, env):
@@ -452,7 +450,7 @@ class _Analyzer:
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and \
                 func.value.id in ("self", "cls") and func.attr in self.wrappers:
             return _source(self.text, self.lines, func)  # a wrapper method: self._run_text(q)
-        if _dotted(func).endswith("sql.SQL") or self._qualified(func) in ("psycopg.sql.SQL", "psycopg2.sql.SQL"):
+        if dotted(func).endswith("sql.SQL") or self._qualified(func) in ("psycopg.sql.SQL", "psycopg2.sql.SQL"):
             return _source(self.text, self.lines, func)  # sql.SQL(x) trusts x as SQL: it must be constant
         if isinstance(func, ast.Attribute) and func.attr in SINK_METHODS:
             if func.attr == "raw" and not _looks_like_django(func):
@@ -480,8 +478,7 @@ class _Analyzer:
 
     def _qualified(self, node: ast.expr) -> str:
         """`sa.text` -> `sqlalchemy.text` through the module's imports."""
-        dotted = _dotted(node)
-        head, _, rest = dotted.partition(".")
+        head, _, rest = dotted(node).partition(".")
         base = self.aliases.get(head, head)
         return f"{base}.{rest}" if rest else base
 
@@ -526,7 +523,7 @@ class _Analyzer:
                 hole = value[0]
                 if not hole.tainted:
                     continue  # an opaque value (imported constant, ORM object): nothing built here
-                if isinstance(hole.node, ast.Call) and not _is_request(hole.node):
+                if isinstance(hole.node, ast.Call) and not request_data(dotted(hole.node)):
                     continue  # an object made by a call (a query plan, a statement builder), not SQL text
                 if isinstance(hole.node, ast.Name) and hole.node.id.lower() in _SQL_PARAMETER_NAMES:
                     continue  # `def execute(self, query)`: an API whose callers pass SQL by design
@@ -829,9 +826,9 @@ class _Analyzer:
         if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
             return all(self._safe_type(side) or (isinstance(side, ast.Constant) and side.value is None)
                        for side in (annotation.left, annotation.right))
-        if isinstance(annotation, ast.Subscript) and _dotted(annotation.value).rsplit(".", 1)[-1] == "Optional":
+        if isinstance(annotation, ast.Subscript) and dotted(annotation.value).rsplit(".", 1)[-1] == "Optional":
             return self._safe_type(annotation.slice)
-        name = _dotted(annotation).rsplit(".", 1)[-1]
+        name = dotted(annotation).rsplit(".", 1)[-1]
         return name in _SAFE_TYPES or name in self.enums
 
     def _validated_by_cli(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
@@ -840,7 +837,7 @@ class _Analyzer:
         `type=int` / `float` / `click.INT`…; a `Choice` of anything but constants is not a check."""
         out: set[str] = set()
         for deco in fn.decorator_list:
-            if not (isinstance(deco, ast.Call) and _dotted(deco.func).rsplit(".", 1)[-1] in ("argument", "option")):
+            if not (isinstance(deco, ast.Call) and dotted(deco.func).rsplit(".", 1)[-1] in ("argument", "option")):
                 continue
             names = [a.value for a in deco.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
             kind = next((k.value for k in deco.keywords if k.arg == "type"), None)
@@ -852,12 +849,12 @@ class _Analyzer:
         return out
 
     def _checked_type(self, kind: ast.expr) -> bool:
-        name = _dotted(kind).rsplit(".", 1)[-1]
+        name = dotted(kind).rsplit(".", 1)[-1]
         if name in ("int", "float", "bool", "INT", "FLOAT", "BOOL", "UUID", "IntRange", "FloatRange", "DateTime"):
             return True
         if isinstance(kind, ast.Call) and name == "Choice" and kind.args:
             choices = kind.args[0]
-            if isinstance(choices, ast.Call) and _dotted(choices.func) in ("sorted", "list", "tuple") and choices.args:
+            if isinstance(choices, ast.Call) and dotted(choices.func) in ("sorted", "list", "tuple") and choices.args:
                 choices = choices.args[0]
             return _constant_strings(choices) or (isinstance(choices, ast.Name) and choices.id in self.constants)
         return False
@@ -874,7 +871,7 @@ class _Analyzer:
             for cond in gen.ifs:  # `[m for m in requested if m in ALLOWED]`: only allow-listed ones
                 if isinstance(cond, ast.Compare) and len(cond.ops) == 1 and isinstance(cond.ops[0], ast.In) and \
                         isinstance(cond.left, ast.Name) and cond.left.id in targets and \
-                        (_dotted(cond.comparators[0]) in self.constants or _constant_strings(cond.comparators[0])):
+                        (dotted(cond.comparators[0]) in self.constants or _constant_strings(cond.comparators[0])):
                     inner.safe.add(cond.left.id)
         return self._hole_safety(comp.elt, inner)
 
@@ -910,8 +907,8 @@ class _Analyzer:
                 return "a number"
             return ""
         if isinstance(node, ast.Call):
-            name = _dotted(node.func)
-            if name in _NUMERIC_CALLS:
+            name = dotted(node.func)
+            if name in NUMERIC_CALLS:
                 return "a number"
             if name and _QUOTE_CALLS.search(name):
                 return "a quoted identifier"
@@ -921,12 +918,12 @@ class _Analyzer:
                     self._hole_safety(node.func.value, env):
                 return "a date, uuid or number"
             if isinstance(node.func, ast.Attribute) and node.func.attr == "decode" and \
-                    isinstance(node.func.value, ast.Call) and _dotted(node.func.value.func).endswith("mogrify"):
+                    isinstance(node.func.value, ast.Call) and dotted(node.func.value.func).endswith("mogrify"):
                 return "escaped by the driver (mogrify)"
             if name == "str" and node.args:
                 return self._hole_safety(node.args[0], env)
             if isinstance(node.func, ast.Attribute) and node.func.attr == "get" and \
-                    _dotted(node.func.value) in self.constants:
+                    dotted(node.func.value) in self.constants:
                 default = node.args[1] if len(node.args) > 1 else None
                 if default is None or self._hole_safety(default, env):
                     return "looked up in a constant allow-list"  # (a user-supplied default is not)
@@ -938,7 +935,7 @@ class _Analyzer:
                     isinstance(node.args[0], ast.Name) and node.args[0].id in env.fragments:
                 return "joined constant fragments"
             return ""
-        if isinstance(node, ast.Subscript) and _dotted(node.value) in self.constants:
+        if isinstance(node, ast.Subscript) and dotted(node.value) in self.constants:
             return "looked up in a constant allow-list"
         if isinstance(node, ast.Attribute) and node.attr in _SAFE_ATTRIBUTES and self._hole_safety(node.value, env):
             return "a date, uuid or number"
@@ -971,18 +968,17 @@ class _Analyzer:
         if isinstance(node, ast.Name):
             found = env.tainted.get(node.id, frozenset())
             return found | _DATABASE if node.id in env.db else found
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _FETCH:
-            return _DATABASE
         if isinstance(node, ast.Call):
-            name = _dotted(node.func)
-            if name and (_REQUEST.search(name) or _UNTRUSTED_CALL.search(name)):
+            name = dotted(node.func)
+            if untrusted_call(name):
                 return _UNTRUSTED
+            if isinstance(node.func, ast.Attribute) and node.func.attr in FETCH:
+                return _DATABASE
             args = [*node.args, *(k.value for k in node.keywords)]
             if isinstance(node.func, ast.Attribute):
-                if node.func.attr in _TRANSFORMS:
+                if node.func.attr in TRANSFORMS:
                     return self._sources(node.func.value, env)
-                if node.func.attr in ("join", "format", "get", "pop", "getlist", "get_json", "read", "readline",
-                                      "readlines", "read_text"):
+                if node.func.attr in CARRIED:
                     out = self._sources(node.func.value, env)
                     for a in args:
                         out |= self._sources(a, env)
@@ -993,8 +989,8 @@ class _Analyzer:
                 out |= self._sources(a, env)
             return out
         if isinstance(node, (ast.Attribute, ast.Subscript)):
-            name = _dotted(node)
-            if name and (_REQUEST.search(name) or _UNTRUSTED_NAME.search(name)):
+            name = dotted(node)
+            if untrusted_name(name):
                 return _UNTRUSTED
             return self._sources(node.value, env)
         out = frozenset()
@@ -1040,24 +1036,6 @@ def _sql_arg(call: ast.Call, sink: str | None) -> ast.expr | None:
     return call.args[0] if call.args else None
 
 
-def _is_request(node: ast.AST) -> bool:
-    name = _dotted(node)
-    return bool(name and _REQUEST.search(name))
-
-
-def _dotted(node: ast.AST) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        inner = _dotted(node.value)
-        return f"{inner}.{node.attr}" if inner else node.attr
-    if isinstance(node, ast.Call):
-        return _dotted(node.func)
-    if isinstance(node, ast.Subscript):
-        return _dotted(node.value)
-    return ""
-
-
 def _source(text: str, lines: _Lines, node: ast.AST) -> str:
     span = lines.span(node)
     shown = " ".join(text[span.start:span.end].split())
@@ -1066,7 +1044,7 @@ def _source(text: str, lines: _Lines, node: ast.AST) -> str:
 
 def _is_composable(node: ast.AST) -> bool:
     """psycopg's `sql.SQL(…)` / `sql.Composed`: composition that quotes what it inserts."""
-    name = _dotted(node.func if isinstance(node, ast.Call) else node)
+    name = dotted(node.func if isinstance(node, ast.Call) else node)
     return bool(re.search(r"(^|\.)(SQL|Composed|Identifier|Literal|Placeholder)$", name))
 
 
@@ -1075,7 +1053,7 @@ def _is_op(call: ast.Call) -> bool:
 
 
 def _looks_like_django(func: ast.Attribute) -> bool:
-    text = _dotted(func.value)
+    text = dotted(func.value)
     return "objects" in text or text.endswith(("_set", "queryset", "qs", "manager")) or isinstance(
         func.value, ast.Call)
 
@@ -1120,10 +1098,6 @@ def _numbered_placeholders(elt: ast.JoinedStr, comp: ast.ListComp | ast.Generato
     return True
 
 
-_FETCH = frozenset({"fetchone", "fetchall", "fetchmany", "fetchval", "fetchrow", "fetch", "scalar", "scalars",
-                    "scalar_one", "scalar_one_or_none", "one_or_none", "mappings"})
-
-
 def _from_database(node: ast.expr, env: _Env) -> bool:
     """A value a query returned: a fetch call's result, a row, a row's field, a list made of them."""
     if isinstance(node, ast.Await):
@@ -1131,7 +1105,7 @@ def _from_database(node: ast.expr, env: _Env) -> bool:
     if isinstance(node, ast.Name):
         return node.id in env.db
     if isinstance(node, ast.Call):
-        return isinstance(node.func, ast.Attribute) and node.func.attr in _FETCH
+        return isinstance(node.func, ast.Attribute) and node.func.attr in FETCH
     if isinstance(node, (ast.Subscript, ast.Attribute)):
         return _from_database(node.value, env)
     if isinstance(node, (ast.ListComp, ast.GeneratorExp, ast.SetComp)) and node.generators:
@@ -1144,19 +1118,14 @@ def _from_database(node: ast.expr, env: _Env) -> bool:
     return False
 
 
-# Configuration objects of the frameworks: what the deployment sets, not what a user sends. (A `config`
-# the code loads itself may come from a file anyone can edit: that is a file's contents, not this.)
-_CONFIG = re.compile(r"^(settings|django\.conf\.settings|SETTINGS|current_app\.config|app\.config)(\.|$)")
-
-
 def _configured(node: ast.expr, env: _Env) -> bool:
     """A configuration value: `settings.REPORTING_SCHEMA`, `app.config["X"]`, `config.get("x")`."""
     if isinstance(node, ast.Name):
         return node.id in env.config
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
-        return _configured(node.func.value, env) or bool(_CONFIG.search(_dotted(node.func.value)))
+        return _configured(node.func.value, env) or configured(dotted(node.func.value))
     if isinstance(node, (ast.Attribute, ast.Subscript)):
-        return bool(_CONFIG.search(_dotted(node))) or _configured(node.value, env)
+        return configured(dotted(node)) or _configured(node.value, env)
     return False
 
 
@@ -1183,7 +1152,7 @@ def _raw_sql_args(call: ast.expr) -> list[ast.expr]:
         return []
     out = []
     for arg in [*call.args, *(k.value for k in call.keywords)]:
-        if isinstance(arg, ast.Call) and _dotted(arg.func).rsplit(".", 1)[-1] == "SQL" and arg.args and \
+        if isinstance(arg, ast.Call) and dotted(arg.func).rsplit(".", 1)[-1] == "SQL" and arg.args and \
                 not (isinstance(arg.args[0], ast.Constant) and isinstance(arg.args[0].value, str)):
             out.append(arg.args[0])
     return out
@@ -1218,7 +1187,7 @@ def _constant_rows(node: ast.expr) -> bool:
 
 def _constant_strings(node: ast.expr) -> bool:
     if isinstance(node, ast.Call):  # frozenset({...}), set([...])
-        return _dotted(node.func) in ("frozenset", "set", "tuple", "dict") and all(
+        return dotted(node.func) in ("frozenset", "set", "tuple", "dict") and all(
             _constant_strings(a) for a in node.args)
     if isinstance(node, ast.Dict):  # (values that are strings or numbers: a mapping to SQL words or codes)
         return all(isinstance(k, ast.Constant) for k in node.keys if k is not None) and all(
@@ -1236,7 +1205,7 @@ def allow_list_guard(stmt: ast.If, constants: dict[str, ast.expr], regexes: dict
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and isinstance(test.operand, ast.Call) and raises:
         # `if not re.fullmatch(r"[a-z_]+", name): raise …` / `if not name.isidentifier(): raise …`
         call = test.operand
-        func = _dotted(call.func)
+        func = dotted(call.func)
         pattern = call.args[0].value if call.args and isinstance(call.args[0], ast.Constant) else \
             regexes.get(call.args[0].id) if call.args and isinstance(call.args[0], ast.Name) else None
         if func.endswith(("re.fullmatch", "re.match")) and len(call.args) > 1 and isinstance(call.args[1], ast.Name) \
@@ -1244,7 +1213,7 @@ def allow_list_guard(stmt: ast.If, constants: dict[str, ast.expr], regexes: dict
             return call.args[1].id  # (the pattern written there, or a module constant holding it)
         if isinstance(call.func, ast.Attribute) and call.func.attr in ("fullmatch", "match") and call.args and \
                 isinstance(call.args[0], ast.Name) and \
-                _restrictive(regexes.get(_dotted(call.func.value), "."), whole=call.func.attr == "fullmatch"):
+                _restrictive(regexes.get(dotted(call.func.value), "."), whole=call.func.attr == "fullmatch"):
             return call.args[0].id  # SLUG_RE.fullmatch(slug), SLUG_RE a module-level re.compile(…)
         if isinstance(call.func, ast.Attribute) and call.func.attr in ("isidentifier", "isalnum", "isdigit",
                                                                         "isdecimal", "isalpha") \
@@ -1254,7 +1223,7 @@ def allow_list_guard(stmt: ast.If, constants: dict[str, ast.expr], regexes: dict
     if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.NotIn)
             and isinstance(test.left, ast.Name)):
         return None
-    if _dotted(test.comparators[0]) not in constants and not _constant_strings(test.comparators[0]):
+    if dotted(test.comparators[0]) not in constants and not _constant_strings(test.comparators[0]):
         return None  # (`not in ALLOWED`, a module constant, or `not in ("books", "music")`)
     if stmt.body and _ends(stmt.body[-1]):
         return test.left.id
@@ -1267,7 +1236,7 @@ def _ends(stmt: ast.stmt) -> bool:
     if isinstance(stmt, (ast.Raise, ast.Return, ast.Continue)):
         return True
     return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and \
-        _dotted(stmt.value.func).rsplit(".", 1)[-1] in ("abort", "exit", "_exit", "abort_with")
+        dotted(stmt.value.func).rsplit(".", 1)[-1] in ("abort", "exit", "_exit", "abort_with")
 
 
 def _pinned(anchors: list[tuple[int, int]], sql: str) -> tuple[tuple[int, int], ...]:

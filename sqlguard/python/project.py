@@ -21,24 +21,22 @@ per (file, function name, parameter): the set of origins every call in the proje
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlguard.python.analysis import allow_list_guard
+from sqlguard.python.origins import (
+    CARRIED,
+    FETCH,
+    NUMERIC_CALLS,
+    TRANSFORMS,
+    configured,
+    dotted,
+    untrusted_call,
+    untrusted_name,
+)
 
-_FETCH = frozenset({"fetchone", "fetchall", "fetchmany", "fetchval", "fetchrow", "fetch", "scalar", "scalars",
-                    "scalar_one", "scalar_one_or_none", "first", "one", "one_or_none", "all", "mappings", "values_list",
-                    "values"})
-_NUMERIC = frozenset({"int", "float", "len", "round", "abs", "bool", "Decimal", "ord", "sum", "min", "max", "range"})
-_TRANSFORMS = frozenset({"strip", "lstrip", "rstrip", "lower", "upper", "title", "casefold", "replace", "format",
-                         "join", "split", "encode", "decode", "str"})
-_REQUEST = re.compile(r"^(self\.)?request\b|^flask\.request\b|^sys\.argv\b|^(os\.)?environ\b")
-_UNTRUSTED_CALL = re.compile(r"(^|\.)(getenv|parse_args|parse_known_args|read|readline|readlines|read_text|"
-                             r"read_bytes|reader|DictReader|load)$|^(input|raw_input|open)$")
-_CONFIG = re.compile(r"^(settings|django\.conf\.settings|SETTINGS|current_app\.config|app\.config|"
-                     r"self\.settings)\b")
 _DEPTH = 4
 
 
@@ -89,7 +87,7 @@ class ProjectIndex:
                     isinstance(stmt.value.value, str):
                 regexes.update((t.id, stmt.value.value) for t in stmt.targets if isinstance(t, ast.Name))
             elif isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call) and \
-                    _dotted(stmt.value.func) == "re.compile" and stmt.value.args and \
+                    dotted(stmt.value.func) == "re.compile" and stmt.value.args and \
                     isinstance(stmt.value.args[0], ast.Constant) and isinstance(stmt.value.args[0].value, str):
                 regexes.update((t.id, stmt.value.args[0].value) for t in stmt.targets if isinstance(t, ast.Name))
         for node in ast.walk(tree):
@@ -189,34 +187,31 @@ class ProjectIndex:
         if isinstance(node, ast.IfExp):
             return self._origin(node.body, fn, depth, seen, hops + 1) | self._origin(node.orelse, fn, depth, seen,
                                                                                      hops + 1)
-        dotted = _dotted(node)
-        if dotted and _REQUEST.search(dotted):
+        name = dotted(node)
+        if untrusted_name(name):
             return frozenset({"untrusted"})
-        if dotted and _CONFIG.search(dotted):
+        if configured(name):
             return frozenset({"config"})
         if isinstance(node, ast.Name):
             return self._name(node.id, fn, depth, seen, hops)
         if isinstance(node, (ast.Attribute, ast.Subscript)):
             return self._origin(node.value, fn, depth, seen, hops + 1)
         if isinstance(node, ast.Call):
-            name = _dotted(node.func)
             short = name.rsplit(".", 1)[-1]
-            if name in _NUMERIC:
+            if name in NUMERIC_CALLS:
                 return frozenset({"constant"})
-            if name and _UNTRUSTED_CALL.search(name):
-                return frozenset({"untrusted"})
-            if name and _REQUEST.search(name):
+            if untrusted_call(name):
                 return frozenset({"untrusted"})
             if isinstance(node.func, ast.Attribute):
-                if short in _FETCH:
+                if short in FETCH:
                     return frozenset({"database"})
-                if short == "get" and _CONFIG.search(_dotted(node.func.value) or ""):
+                if short == "get" and configured(dotted(node.func.value)):
                     return frozenset({"config"})
                 if short == "get" and fn is not None and isinstance(node.func.value, ast.Name) and \
                         node.func.value.id in self.module_constants.get(fn.file, set()) and \
                         (len(node.args) < 2 or self._origin(node.args[1], fn, depth, seen, hops + 1) <= {"constant"}):
                     return frozenset({"constant"})  # a lookup in a constant map, with a constant default
-                if short in _TRANSFORMS or short == "get":
+                if short in TRANSFORMS or short in CARRIED:
                     parts = [node.func.value, *node.args]
                     return _union(self._origin(p, fn, depth, seen, hops + 1) for p in parts)
             if name == "str" and node.args:
@@ -275,19 +270,6 @@ def _constant(node: ast.expr, constants: set[str]) -> bool:
     if isinstance(node, ast.Dict):
         return all(v is not None and _constant(v, constants) for v in node.values)
     return isinstance(node, ast.Name) and node.id in constants
-
-
-def _dotted(node: ast.AST) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        inner = _dotted(node.value)
-        return f"{inner}.{node.attr}" if inner else ""
-    if isinstance(node, ast.Subscript):
-        return _dotted(node.value)
-    if isinstance(node, ast.Call):
-        return _dotted(node.func)
-    return ""
 
 
 def read_project(paths: Iterable[Path]) -> ProjectIndex:
