@@ -70,6 +70,9 @@ _SAFE_ATTRIBUTES = frozenset({"hex", "int", "year", "month", "day", "value", "na
 # Parameter types whose values cannot carry SQL text.
 _SAFE_TYPES = frozenset({"int", "float", "bool", "Decimal", "UUID", "date", "datetime", "time", "timedelta",
                          "PositiveInt", "NonNegativeInt", "conint"})
+# Enum classes, Django's model choices among them (`models.TextChoices`): `Plan(x)` and `Plan[x]` raise on
+# anything but one of the members.
+_ENUM_BASES = frozenset({"Enum", "IntEnum", "StrEnum", "IntFlag", "Flag", "TextChoices", "IntegerChoices", "Choices"})
 _DATABASE = frozenset({"database"})  # read from the database: a second-order risk, never an error
 _PCT = re.compile(r"%(?:\((\w+)\))?[-#0 +]*\d*(?:\.\d+)?[hlL]?([diouxXeEfFgGcrsab%])")
 _FIELD = re.compile(r"\{\{|\}\}|\{([^{}!:]*)(?:![rsa])?(?::[^{}]*)?\}")
@@ -243,8 +246,7 @@ class _Analyzer:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self.functions[stmt.name] = stmt
             elif isinstance(stmt, ast.ClassDef):
-                if any(dotted(b).rsplit(".", 1)[-1] in ("Enum", "IntEnum", "StrEnum", "IntFlag", "Flag")
-                       for b in stmt.bases):
+                if any(dotted(b).rsplit(".", 1)[-1] in _ENUM_BASES for b in stmt.bases):
                     self.enums.add(stmt.name)
                 for item in stmt.body:
                     if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -378,6 +380,15 @@ class _Analyzer:
                     env.values.pop(t.id, None)
                     env.tainted.pop(t.id, None)
                     env.safe.add(t.id)
+        elif isinstance(stmt, (ast.For, ast.AsyncFor)) and isinstance(stmt.target, ast.Tuple) and \
+                len(stmt.target.elts) == 2 and isinstance(stmt.target.elts[0], ast.Name) and \
+                isinstance(stmt.iter, ast.Call) and dotted(stmt.iter.func) == "enumerate" and stmt.iter.args:
+            # `for i, (key, value) in enumerate(items)`: i is a number; the rest is a loop over items
+            index = stmt.target.elts[0].id
+            env.values.pop(index, None)
+            env.tainted.pop(index, None)
+            env.safe.add(index)
+            self._assign(ast.For(target=stmt.target.elts[1], iter=stmt.iter.args[0], body=[], orelse=[]), env)
         elif isinstance(stmt, (ast.For, ast.AsyncFor)) and isinstance(stmt.target, (ast.Tuple, ast.List)) and \
                 _from_database(stmt.iter, env):
             for t in ast.walk(stmt.target):  # `for schema, name in cur.fetchall()`
@@ -435,10 +446,18 @@ class _Analyzer:
             for t, v in zip(target.elts, value.elts, strict=True):  # `where, params = [], []`
                 self._bind(t, v, env)
         elif isinstance(target, (ast.Tuple, ast.List)):
-            for t in target.elts:
+            helper = self.functions.get(value.func.id) if isinstance(value, ast.Call) and \
+                isinstance(value.func, ast.Name) and value.func.id not in self.wrappers else None
+            for k, t in enumerate(target.elts):
                 if isinstance(t, ast.Name):
                     env.values.pop(t.id, None)
-                    if found := self._sources(value, env):
+                    env.tainted.pop(t.id, None)
+                    env.safe.discard(t.id)
+                    known = self._inline(helper, value, env, 0, element=k) \
+                        if helper is not None and isinstance(value, ast.Call) else None
+                    if known is not None:  # `where, params = build(…)`: what the helper returns there
+                        env.values[t.id] = known
+                    elif found := self._sources(value, env):
                         env.tainted[t.id] = found
 
     # -- sinks --
@@ -708,18 +727,18 @@ class _Analyzer:
         return self._qualified(node.func) in SINK_FUNCTIONS
 
     def _inline(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call, env: _Env,
-                depth: int) -> Value | None:
+                depth: int, element: int | None = None) -> Value | None:
         """A simple helper of the module: evaluate what it returns, with the call's arguments bound."""
         if fn.name in self.inlining or depth > 4:
             return None  # a recursive helper (or a deep chain of them): not followed
         self.inlining.add(fn.name)
         try:
-            return self._inline_body(fn, call, env, depth)
+            return self._inline_body(fn, call, env, depth, element)
         finally:
             self.inlining.discard(fn.name)
 
     def _inline_body(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call, env: _Env,
-                     depth: int) -> Value | None:
+                     depth: int, element: int | None) -> Value | None:
         inner = self.module_env.copy()
         names = [a.arg for a in fn.args.args if a.arg not in ("self", "cls")]
         for name, arg in zip(names, call.args, strict=False):
@@ -736,13 +755,23 @@ class _Analyzer:
                 inner.values[name] = tuple(self._hole(arg, env, "", depth))
             if found := self._sources(arg, env):
                 inner.tainted[name] = found
-        result: Value | None = None
         for stmt in fn.body:
-            self._assign(stmt, inner)
             if isinstance(stmt, ast.Return) and stmt.value is not None:
-                result = self.eval(stmt.value, inner, depth + 1)
-                break
-        return result
+                value = stmt.value
+                if element is not None:  # `where, params = helper(…)`: one element of `return where, params`
+                    if not (isinstance(value, ast.Tuple) and element < len(value.elts)):
+                        return None
+                    value = value.elts[element]
+                return self.eval(value, inner, depth + 1)
+            self._assign_all(stmt, inner)
+        return None
+
+    def _assign_all(self, stmt: ast.stmt, env: _Env) -> None:
+        """What a statement and the blocks inside it bind (a helper's loops build its lists)."""
+        self._assign(stmt, env)
+        for block in _blocks(stmt):
+            for inner in block:
+                self._assign_all(inner, env)
 
     def _percent(self, template: str, node: ast.BinOp, env: _Env, depth: int) -> Value:
         right = node.right
@@ -804,7 +833,7 @@ class _Analyzer:
         """What putting `node` into SQL text puts there: its constant text, or a hole."""
         if isinstance(node, ast.Name) and node.id in env.values:
             known = env.values[node.id]
-            if not any(p.text is None for p in known):
+            if all(p.text is not None or p.safe for p in known):  # (text built from constants and safe holes)
                 return list(known)
         if isinstance(node, ast.Constant):
             return [Part(str(node.value), None)]
@@ -888,8 +917,10 @@ class _Analyzer:
             return "a constant"
         if _configured(node, env):
             return "configuration"
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in self.enums:
-            return "an enum member"  # `Granularity(text)` raises on anything but one of its values
+        if isinstance(node, (ast.Call, ast.Subscript)) and isinstance(node.func if isinstance(node, ast.Call) else
+                                                                 node.value, ast.Name) and \
+                (node.func if isinstance(node, ast.Call) else node.value).id in self.enums:  # type: ignore[union-attr]
+            return "an enum member"  # `Granularity(text)`, `Granularity[text]` raise on anything but a member
         if isinstance(node, ast.JoinedStr):
             parts = [v.value for v in node.values if isinstance(v, ast.FormattedValue)]
             return "built from safe parts" if all(self._hole_safety(p, env) for p in parts) else ""
@@ -1232,11 +1263,12 @@ def allow_list_guard(stmt: ast.If, constants: dict[str, ast.expr], regexes: dict
 
 def _ends(stmt: ast.stmt) -> bool:
     """A statement after which the code below does not run: raise, return, continue, or a framework's
-    `abort(…)` / `sys.exit(…)`, which raise."""
+    `abort(…)` / `sys.exit(…)` / Streamlit's `st.stop()`, which raise."""
     if isinstance(stmt, (ast.Raise, ast.Return, ast.Continue)):
         return True
     return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and \
-        dotted(stmt.value.func).rsplit(".", 1)[-1] in ("abort", "exit", "_exit", "abort_with")
+        (dotted(stmt.value.func).rsplit(".", 1)[-1] in ("abort", "exit", "_exit", "abort_with")
+         or dotted(stmt.value.func) in ("st.stop", "streamlit.stop"))
 
 
 def _pinned(anchors: list[tuple[int, int]], sql: str) -> tuple[tuple[int, int], ...]:
@@ -1253,15 +1285,45 @@ def _pinned(anchors: list[tuple[int, int]], sql: str) -> tuple[tuple[int, int], 
 
 
 def _restrictive(pattern: str, whole: bool = True) -> bool:
-    """A regex that lets through only letters, digits and underscores (no quote, space, dash or `;`).
-    `whole`: it must match the whole string (`fullmatch`); `match` anchors only the start, so the
-    pattern must end with `$` or `\\Z` (else `users; DROP …` passes on its first word)."""
+    """A regex that lets through only letters, digits and underscores, and single separators (`-`, `.`,
+    `:`, `/`) between them: no quote, space, `;`, and no `--` comment. `whole`: it must match the
+    whole string (`fullmatch`); `match` anchors only the start, so the pattern must end with `$` or `\\Z`
+    (else `users; DROP …` passes on its first word)."""
     if not whole and not pattern.endswith(("$", "\\Z")):
         return False
-    body = pattern
-    for token in ("\\w", "\\d", "\\A", "\\Z", "a-z", "A-Z", "0-9"):
-        body = body.replace(token, "")
-    return set(body) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_[]*+?{},^$")
+    word = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+    i, n, separated = 0, len(pattern), False
+    while i < n:
+        c = pattern[i]
+        if c == "[":  # a class of word characters and ranges of them (`[a-f0-9_]`, `[\\w]`)
+            end = pattern.find("]", i + 1)
+            body = pattern[i + 1:end] if end > i else "^"
+            body = re.sub(r"\\[wd]|[a-zA-Z0-9]-[a-zA-Z0-9]", "", body)
+            if end < 0 or not set(body) <= word:
+                return False
+            i = end + 1
+        elif pattern.startswith(("\\w", "\\d", "\\A", "\\Z"), i):
+            i += 2
+        elif c in word or c in "^$":
+            i += 1
+        elif c in "*+?" or c == "{":
+            if separated:
+                return False  # a repeated separator (`-+`) lets `--` through
+            close = pattern.find("}", i) if c == "{" else i
+            if close < 0 or not set(pattern[i + 1:close]) <= set("0123456789,"):
+                return False
+            i = close + 1
+            continue
+        elif c in "-:/" or pattern.startswith(("\\.", "\\-"), i):
+            i += 2 if c == "\\" else 1
+            if i < n and (pattern[i] in "-:/" or pattern.startswith(("\\.", "\\-"), i)):
+                return False  # two separators in a row
+            separated = True
+            continue
+        else:
+            return False  # a group, an alternation, `.`, an escape of anything else
+        separated = False
+    return True
 
 
 def _truthy(node: ast.expr | None) -> bool:
