@@ -118,16 +118,22 @@ def test_a_stored_replay_that_this_user_did_not_sign_is_never_unpickled(
     _tree(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home-cache"))
     cold = _codes(run_cli, tmp_path)
-    stored = list((tmp_path / ".sqlguard_cache").rglob("replays/*.pickle"))
-    assert len(stored) == 1
+    import sqlite3
+
+    db = next((tmp_path / ".sqlguard_cache").rglob("results.sqlite"))
+    with sqlite3.connect(db) as conn:
+        keys = [k for (k,) in conn.execute("SELECT key FROM steps")]
+    assert len(keys) == 2  # one step per migration
     marker = tmp_path / "pwned"
 
-    class Payload:  # what a hostile repository could commit as .sqlguard_cache/…/replays/x.pickle
+    class Payload:  # what a hostile repository could commit as a stored step in .sqlguard_cache/
         def __reduce__(self):  # type: ignore[no-untyped-def]
             return (marker.write_text, ("ran",))
 
     data = pickle.dumps(Payload())
-    stored[0].write_bytes(b"\0" * 32 + data)  # a signature made without the user's key
+    with sqlite3.connect(db) as conn:  # a signature made without the user's key
+        conn.executemany("UPDATE steps SET value = ? WHERE key = ?", [(b"\0" * 32 + data, k) for k in keys])
+    conn.close()
     (tmp_path / "db" / "migrations" / "20240102000000_likes.sql").write_text("INSERT INTO likes VALUES (2);\n")
     after = _codes(run_cli, tmp_path)
     assert not marker.exists()

@@ -7,12 +7,13 @@ Results live in one SQLite database (`results.sqlite`): a warm run reads all of 
 queries instead of opening a file per linted file, and SQLite's locking keeps concurrent runs from
 reading a half-written entry. A cache that cannot be read or written is simply not used.
 
-It also keeps, per migration history, the last replay of that history (`Timeline.replayed()`), so
-that the next run replays only the migrations that changed or came after: one new migration in a
-history of hundreds costs the replay of one. That state is pickled, and a pickle from a file in a
-repository would run whatever its author wrote: each one is signed with an HMAC whose key lives
-outside the project (`$XDG_CACHE_HOME/sqlguard/cache.key`, mode 0600), and one whose signature does
-not match is ignored, never unpickled.
+It also keeps the replay of each migration history, one step per migration (`Timeline.steps`: what
+the migration changed in the schema), under the hash of the history up to and including it, so that
+the next run replays only the migrations that changed or came after, and loads only what changed,
+never a schema per migration: one new migration in a history of thousands costs the replay of one.
+Steps are pickled, and a pickle from a file in a repository would run whatever its author wrote: each
+one is signed with an HMAC whose key lives outside the project (`$XDG_CACHE_HOME/sqlguard/cache.key`,
+mode 0600), and one whose signature does not match is ignored, never unpickled.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from sqlguard import __version__
 from sqlguard.diagnostic import Diagnostic, Edit, Fix, Span
 
 DIRNAME = ".sqlguard_cache"
-FORMAT = "2"  # 1: one JSON file per result
+FORMAT = "3"  # 1: one JSON file per result; 2: one pickle per history replay
 
 
 class Cache:
@@ -121,6 +122,8 @@ class Cache:
                 conn = sqlite3.connect(path, timeout=30)
                 conn.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL) "
                              "WITHOUT ROWID")
+                conn.execute("CREATE TABLE IF NOT EXISTS steps (key TEXT PRIMARY KEY, value BLOB NOT NULL) "
+                             "WITHOUT ROWID")
                 with contextlib.suppress(OSError):
                     os.chmod(path, 0o600)
                 self._conn = conn
@@ -153,48 +156,59 @@ class Cache:
         if not ignore.exists():
             ignore.write_text("*\n", encoding="utf-8")
 
-    def _write(self, path: Path, data: bytes) -> None:
-        """Write `path` whole or not at all (a temporary file renamed into place), the cache ignored by git."""
-        self._ensure_dir()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _replace_with(path, data)
+    # --- signed steps (the replay of each history, one migration at a time) ---
 
-    # --- signed blobs (the replay of each history) ---
+    def get_steps(self, prefixes: list[str]) -> list[Any]:
+        """The stored steps (`Timeline.steps`) of a history's first migrations, by their prefixes, up to
+        the first one absent, stale or unsigned."""
+        db = self._db()
+        key = _signing_key() if db is not None else None
+        if key is None or not prefixes:
+            return []
+        names = [self._step_name(p) for p in prefixes]
+        found: dict[str, bytes] = {}
+        try:
+            for i in range(0, len(names), _BATCH):
+                batch = names[i:i + _BATCH]
+                found.update(db.execute(f"SELECT key, value FROM steps WHERE key IN ({','.join('?' * len(batch))})",
+                                        batch).fetchall())
+        except _sqlite_errors():
+            self._close(disable=True)
+            return []
+        out = []
+        for name in names:
+            raw = found.get(name)
+            if raw is None or len(raw) < 32:
+                break
+            mac, data = raw[:32], raw[32:]
+            if not hmac.compare_digest(mac, hmac.new(key, data, "sha256").digest()):
+                break  # not written by this user's sqlguard: never unpickled
+            try:
+                out.append(pickle.loads(data))
+            except Exception:  # written by another version of the classes: replay from here
+                break
+        return out
 
-    def get_replay(self, history_key: str) -> Any:
-        """The replay stored for a history (`Timeline.replayed()`), None when absent, stale or unsigned."""
-        if not self.enabled:
-            return None
-        key = _signing_key()
+    def put_steps(self, steps: list[tuple[str, Any]]) -> None:
+        db = self._db()
+        key = _signing_key() if db is not None and steps else None
         if key is None:
-            return None
-        try:
-            raw = (self.dir / "replays" / f"{self._replay_name(history_key)}.pickle").read_bytes()
-        except OSError:
-            return None
-        mac, data = raw[:32], raw[32:]
-        if len(raw) < 32 or not hmac.compare_digest(mac, hmac.new(key, data, "sha256").digest()):
-            return None  # not written by this user's sqlguard: never unpickled
-        try:
-            return pickle.loads(data)
-        except Exception:  # written by another version of the classes: replay instead
-            return None
-
-    def put_replay(self, history_key: str, replayed: Any) -> None:
-        if not self.enabled:
             return
-        key = _signing_key()
-        if key is None:
-            return
+        rows = []
         try:
-            data = pickle.dumps(replayed, protocol=pickle.HIGHEST_PROTOCOL)
-            self._write(self.dir / "replays" / f"{self._replay_name(history_key)}.pickle",
-                        hmac.new(key, data, "sha256").digest() + data)
-        except Exception:  # (OSError, an object pickle refuses, a deep structure) no stored replay: the next
-            pass  # run replays the history again
+            for prefix, step in steps:
+                data = pickle.dumps(step, protocol=pickle.HIGHEST_PROTOCOL)
+                rows.append((self._step_name(prefix), hmac.new(key, data, "sha256").digest() + data))
+        except Exception:  # (an object pickle refuses, a deep structure) nothing stored: the next run
+            return  # replays the history again
+        try:
+            with db:
+                db.executemany("INSERT OR REPLACE INTO steps (key, value) VALUES (?, ?)", rows)
+        except _sqlite_errors():
+            self._close(disable=True)
 
-    def _replay_name(self, history_key: str) -> str:
-        return hashlib.sha256(f"{self.fingerprint}\n{history_key}".encode()).hexdigest()
+    def _step_name(self, prefix: str) -> str:
+        return hashlib.sha256(f"{self.fingerprint}\n{prefix}".encode()).hexdigest()
 
 
 _BATCH = 500  # keys per query (SQLite allows at least 999 parameters)

@@ -303,14 +303,15 @@ class Run:
         k = (str(history.folder), history.convention, dialect, history.label)
         if k not in self.timelines:
             base = self._required_base(history, depth, dialect) if history.convention == "sqitch" else None
-            stored = f"{history.folder}\n{history.convention}" + (f"\n{dialect}" if dialect != "postgres" else "") + \
-                (f"\n{history.label}" if history.label else "")
-            prior = self.replays.get_replay(stored) if self.replays is not None and base is None else None
-            timeline = Timeline(history, dialect, _read_text, base, prior)
-            if self.replays is not None and base is None:
-                replayed = timeline.replayed()
-                if prior is None or prior.prefixes != replayed.prefixes:  # (unchanged: nothing to store)
-                    self.replays.put_replay(stored, replayed)
+            store = self.replays if base is None else None
+            prior = None
+            if store is not None:
+                from sqlguard.schema.timeline import prefixes
+
+                prior = store.get_steps(prefixes(history, dialect, _digest))
+            timeline = Timeline(history, dialect, _read_text, base, prior, digest=_digest)
+            if store is not None:
+                store.put_steps(timeline.new_steps())
             self.timelines[k] = timeline
         return self.timelines[k]  # type: ignore[no-any-return]
 
@@ -403,6 +404,12 @@ class HistoryFacts:
 
 def _read_text(path: Path) -> str:
     return path.read_bytes().decode("utf-8", errors="surrogateescape")
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _rules(settings: Settings) -> list[Rule]:

@@ -128,6 +128,61 @@ def joined(first: Schema | None, second: Schema | None) -> Schema | None:
                   first.owned_sequences | second.owned_sequences)
 
 
+_GONE = None  # (in a Delta's mappings: the key was removed)
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What changed from one schema to the next: per mapping, the keys set (to their new value) or
+    removed (to None); per set, the names added and removed. A history's schemas are stored as the
+    first one and a delta per migration: a long history's schemas share nearly everything."""
+
+    tables: Mapping[str, Table | None] = field(default_factory=dict)
+    indexes: Mapping[str, Index | None] = field(default_factory=dict)
+    enums: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
+    sets: Mapping[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)  # field -> (+, -)
+
+    @classmethod
+    def between(cls, a: Schema, b: Schema, touched: Iterable[str] | None = None) -> Delta:
+        """`touched`: the only table keys that may differ (a builder's `tables.touched`), else all."""
+        def changed(x: Mapping[str, Any], y: Mapping[str, Any]) -> dict[str, Any]:
+            out = {k: v for k, v in y.items() if x.get(k, _GONE) is not v}
+            out.update((k, _GONE) for k in x if k not in y)
+            return out
+
+        if touched is not None:
+            tables = {k: b.tables.get(k, _GONE) for k in touched
+                      if a.tables.get(k, _GONE) is not b.tables.get(k, _GONE)}
+        else:
+            tables = changed(a.tables, b.tables)
+
+        sets = {}
+        for name in ("views", "sequences", "schemas", "owned_sequences"):
+            x, y = getattr(a, name), getattr(b, name)
+            if x != y:
+                sets[name] = (frozenset(y - x), frozenset(x - y))
+        return cls(tables, changed(a.indexes, b.indexes), changed(a.enums, b.enums), sets)
+
+    def apply(self, builder: Any) -> None:
+        """Make the change on a `SchemaBuilder` holding the first schema."""
+        for target, changes in ((builder.tables, self.tables), (builder.indexes, self.indexes),
+                                (builder.enums, self.enums)):
+            for k, v in changes.items():
+                if v is _GONE:
+                    target.pop(k, None)
+                else:
+                    target[k] = v
+        for name, (added, removed) in self.sets.items():
+            held = getattr(builder, name)
+            if isinstance(held, dict):  # (the builder's owned sequences: sequence -> its column)
+                for s in removed:
+                    held.pop(s, None)
+                held.update((s, ("", "")) for s in added)
+            else:
+                held.difference_update(removed)
+                held.update(added)
+
+
 class TableMap(dict[str, "Table"]):
     """The tables of a schema being built, by key, with an index of the schema-qualified keys by their
     last part, so that looking up an unqualified name that is not there costs no scan of every table
@@ -143,6 +198,7 @@ class TableMap(dict[str, "Table"]):
         self.qualified: dict[str, dict[str, None]] = {}  # (dicts: insertion order, as a scan would find)
         self._named: Counter[tuple[str | None, str]] = Counter()  # (schema, constraint name)
         self._indexed: Counter[tuple[str | None, str]] = Counter()  # … of PRIMARY KEY, UNIQUE, EXCLUDE
+        self.touched: set[str] = set()  # keys set or removed since made (or since cleared): for `Delta`
         if isinstance(items, TableMap):  # a copy (each file's replay starts from its history's schema)
             dict.update(self, items)
             self.qualified = {k: dict(v) for k, v in items.qualified.items()}
@@ -152,6 +208,7 @@ class TableMap(dict[str, "Table"]):
             self[k] = t
 
     def __setitem__(self, k: str, t: Table) -> None:
+        self.touched.add(k)
         if "." in k and k not in self:
             self.qualified.setdefault(k.rsplit(".", 1)[-1].lower(), {})[k] = None
         old = super().get(k)
@@ -161,6 +218,7 @@ class TableMap(dict[str, "Table"]):
         self._count(k, t, 1)
 
     def __delitem__(self, k: str) -> None:
+        self.touched.add(k)
         old = self[k]
         super().__delitem__(k)
         self._count(k, old, -1)
@@ -206,7 +264,18 @@ class TableMap(dict[str, "Table"]):
     popitem = clear = _refuse
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (TableMap, (dict(self),))  # (rebuilt through __init__, which builds the index and the counts)
+        # (the index and the counts travel with the tables: rebuilding them costs a count per constraint
+        # of every table of every stored schema)
+        return (_restored, (dict(self), self.qualified, dict(self._named), dict(self._indexed)))
+
+
+def _restored(tables: dict[str, Table], qualified: dict[str, dict[str, None]], named: dict[tuple[str | None, str], int],
+              indexed: dict[tuple[str | None, str], int]) -> TableMap:
+    out = TableMap()
+    dict.update(out, tables)
+    out.qualified = qualified
+    out._named, out._indexed = Counter(named), Counter(indexed)
+    return out
 
 
 def find(tables: Mapping[str, Table], name: str, schema: str | None = None) -> Table | None:

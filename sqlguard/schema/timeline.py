@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlguard.diagnostic import Span
 from sqlguard.migrations.files import does_work
 from sqlguard.migrations.history import History, Migration
-from sqlguard.schema.model import Change, Schema, diff
+from sqlguard.schema.model import Change, Delta, Schema, diff
 from sqlguard.schema.replay import Effect, SchemaBuilder
 from sqlguard.sql.plpgsql import nested_statements
 from sqlguard.sql.split import Statement, split
@@ -39,6 +39,21 @@ def statements_of(text: str, dialect: str, section: str | None = None) -> Iterat
             yield from nested_statements(stmt, scan)
 
 
+def prefixes(history: History, dialect: str, digest: Callable[[Path], str]) -> list[str]:
+    """`prefixes[i]` hashes the first i + 1 migrations of `history` (their names, kinds and digests, in
+    order): the replay of those is the same in any history that shares them."""
+    h = hashlib.sha256(f"{dialect}\n".encode())
+    out = []
+    for m in history.migrations:
+        try:
+            d = digest(m.path)
+        except OSError:
+            d = "<unreadable>"
+        h.update(f"{m.path.name}\n{m.single_file}\n{d}\n".encode())
+        out.append(h.hexdigest())
+    return out
+
+
 @dataclass(frozen=True)
 class Leftover:
     """Something a migration changed that its rollback leaves changed (SG32)."""
@@ -49,16 +64,15 @@ class Leftover:
 
 
 @dataclass(frozen=True)
-class Replayed:
-    """What replaying a history produced, to start the next replay from (see `Timeline.prior`).
+class Step:
+    """What one migration did to the schema, to start the next replay from (see `Timeline.prior`): the
+    change from the schema before it to the schema after it, its effects, and whether it held DDL the
+    replay could not read. A step is stored under its prefix (see `Timeline.prefixes`): the steps of the
+    longest prefix two histories share are the same, whatever comes after."""
 
-    `prefixes[i]` hashes the first i + 1 migrations (their names and up-text, in order): the states up
-    to the longest prefix two histories share are the same, whatever comes after."""
-
-    prefixes: tuple[str, ...]
-    before: tuple[Schema, ...]
-    effects: tuple[tuple[Effect, ...], ...]
-    unreadable: tuple[bool, ...]
+    delta: Delta
+    effects: tuple[Effect, ...]
+    unreadable: bool
 
 
 @dataclass
@@ -67,58 +81,50 @@ class Timeline:
     dialect: str
     read: Callable[[Path], str]
     base: Schema | None = None
-    # an earlier replay of this history: the migrations it shares from the start are not replayed again
-    prior: Replayed | None = None
-    _before: list[Schema] = field(default_factory=list)
-    _effects: list[list[Effect]] = field(default_factory=list)
-    _unreadable: list[bool] = field(default_factory=list)
+    # the stored steps of this history's first migrations (`prefixes` order; a run ends at the first one
+    # missing): those are not replayed again
+    prior: list[Step] | None = None
+    # a migration file's digest (a stat-keyed cache's), for `prefixes`; None: hash what `read` returns
+    digest: Callable[[Path], str] | None = None
+    steps: list[Step] = field(default_factory=list)
+    _known: dict[int, Schema] = field(default_factory=dict)  # schemas built so far: before migration i
     _leftovers: dict[int, list[Leftover]] = field(default_factory=dict)
-    _prefixes: list[str] = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)
     reused: int = 0  # migrations taken from `prior`
 
     def __post_init__(self) -> None:
-        texts = [self._text(m.path) for m in self.history.migrations]
-        h = hashlib.sha256(f"{self.dialect}\n".encode())
-        for m, text in zip(self.history.migrations, texts, strict=True):
-            h.update(f"{m.path.name}\n{m.single_file}\n{len(text or '')}\n".encode())
-            h.update((text or "").encode("utf-8", errors="surrogateescape"))
-            self._prefixes.append(h.hexdigest())
+        self.prefixes = prefixes(self.history, self.dialect, self.digest or self._digest_of_text)
         start = self._reuse() if self.base is None else 0
-        builder = SchemaBuilder.from_schema(self._before[start] if start else self.base, self.dialect)
-        del self._before[start:]
-        for m, text in zip(self.history.migrations[start:], texts[start:], strict=True):
-            self._before.append(builder.freeze())
+        self._known[0] = self.base if self.base is not None else SchemaBuilder(dialect=self.dialect).freeze()
+        builder = SchemaBuilder.from_schema(self.before(start), self.dialect)
+        before = self.before(start)
+        for i, m in enumerate(self.history.migrations[start:], start):
             builder.effects = []
             builder.unreadable = []
+            builder.tables.touched.clear()
+            text = self._text(m.path)
             if text is not None:
                 for stmt in statements_of(text, self.dialect, "up" if m.single_file else None):
                     builder.apply_text(stmt)
             builder.end_session()  # (each migration runs in a session of its own: its temporary tables end)
-            self._effects.append(builder.effects)
-            self._unreadable.append(bool(builder.unreadable))
-        self._before.append(builder.freeze())
+            after = builder.freeze()
+            self.steps.append(Step(Delta.between(before, after, builder.tables.touched), tuple(builder.effects),
+                                   bool(builder.unreadable)))
+            self._known[i + 1] = before = after
 
     def _reuse(self) -> int:
-        """Take from `prior` the states of the migrations both share from the start; how many."""
-        prior = self.prior
-        if prior is None:
-            return 0
-        n = 0
-        for mine, theirs in zip(self._prefixes, prior.prefixes, strict=False):
-            if mine != theirs:
-                break
-            n += 1
-        if n:
-            self._before = list(prior.before[:n + 1])
-            self._effects = [list(e) for e in prior.effects[:n]]
-            self._unreadable = list(prior.unreadable[:n])
-            self.reused = n
-        return n
+        """Take from `prior` the steps of the migrations both share from the start; how many."""
+        self.steps = list((self.prior or [])[:len(self.history.migrations)])
+        self.reused = len(self.steps)
+        return self.reused
 
-    def replayed(self) -> Replayed:
-        """This replay, for `prior` of the next one."""
-        return Replayed(tuple(self._prefixes), tuple(self._before), tuple(tuple(e) for e in self._effects),
-                        tuple(self._unreadable))
+    def new_steps(self) -> list[tuple[str, Step]]:
+        """The steps this replay made (not taken from `prior`), under their prefixes, to store."""
+        return list(zip(self.prefixes[self.reused:], self.steps[self.reused:], strict=True))
+
+    def _digest_of_text(self, path: Path) -> str:
+        text = self._text(path)
+        return hashlib.sha256((text or "").encode("utf-8", errors="surrogateescape")).hexdigest()
 
     def _text(self, path: Path) -> str | None:
         try:
@@ -127,17 +133,29 @@ class Timeline:
             return None
 
     def before(self, i: int) -> Schema:
-        return self._before[i]
+        """The schema before migration i (i = len(migrations): after the last), built from the nearest
+        schema built before it and the steps in between."""
+        found = self._known.get(i)
+        if found is None:
+            j = max(k for k in self._known if k <= i)
+            builder = SchemaBuilder.from_schema(self._known[j], self.dialect)
+            for step in self.steps[j:i]:
+                step.delta.apply(builder)
+            found = self._known[i] = builder.freeze()
+        return found
 
     def after(self, i: int) -> Schema:
-        return self._before[i + 1]
+        return self.before(i + 1)
 
     @property
     def final(self) -> Schema:
-        return self._before[-1]
+        return self.before(len(self.steps))
 
     def effects(self, i: int) -> list[Effect]:
-        return self._effects[i]
+        return list(self.steps[i].effects)
+
+    def unreadable(self, i: int) -> bool:
+        return self.steps[i].unreadable
 
     def leftovers(self, i: int) -> list[Leftover]:
         if i not in self._leftovers:
