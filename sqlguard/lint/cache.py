@@ -26,6 +26,7 @@ import os
 import pickle
 import secrets
 import tempfile
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ class Cache:
         self.enabled = True
         self.hits = 0
         self._conn: Any = None  # the results database, once opened
+        self._digests: dict[str, tuple[str, str]] | None = None  # path -> (stat stamp, digest), once loaded
+        self._new_digests: list[tuple[str, str, str]] = []
 
     @classmethod
     def for_run(cls, root: Path, settings: Any, catalog_path: Path | None) -> Cache:
@@ -102,6 +105,7 @@ class Cache:
             self._close(disable=True)  # a read-only checkout, a full disk, a lock held too long
 
     def close(self) -> None:
+        self.save()
         self._close(disable=False)
 
     def _db(self) -> Any:
@@ -124,6 +128,10 @@ class Cache:
                              "WITHOUT ROWID")
                 conn.execute("CREATE TABLE IF NOT EXISTS steps (key TEXT PRIMARY KEY, value BLOB NOT NULL) "
                              "WITHOUT ROWID")
+                conn.execute("CREATE TABLE IF NOT EXISTS memos (key TEXT PRIMARY KEY, value BLOB NOT NULL) "
+                             "WITHOUT ROWID")
+                conn.execute("CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, stamp TEXT NOT NULL, "
+                             "digest TEXT NOT NULL) WITHOUT ROWID")
                 with contextlib.suppress(OSError):
                     os.chmod(path, 0o600)
                 self._conn = conn
@@ -156,6 +164,78 @@ class Cache:
         if not ignore.exists():
             ignore.write_text("*\n", encoding="utf-8")
 
+    # --- file digests, keyed by stat ---
+
+    def digest(self, path: Path) -> str:
+        """The SHA-256 of a file's bytes; a file whose stat (size, times, inode) is as when it was last
+        hashed is not read again. A file changed in the last two seconds is hashed every time (its
+        mtime may not tell a second change in the same tick, as git's racy-clean rule says)."""
+        st = os.stat(path)
+        stamp = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
+        name = os.fspath(path)
+        if self._digests is None:
+            self._digests = self._load_digests()
+        known = self._digests.get(name)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        with open(path, "rb") as fh:
+            found = hashlib.sha256(fh.read()).hexdigest()
+        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > 2_000_000_000:
+            self._digests[name] = (stamp, found)
+            self._new_digests.append((name, stamp, found))
+        return found
+
+    def _load_digests(self) -> dict[str, tuple[str, str]]:
+        db = self._db()
+        if db is None:
+            return {}
+        try:
+            return {p: (st, d) for p, st, d in db.execute("SELECT path, stamp, digest FROM digests")}
+        except _sqlite_errors():
+            self._close(disable=True)
+            return {}
+
+    def save(self) -> None:
+        """Store what this run learnt that is kept outside the results (file digests)."""
+        db = self._db() if self._new_digests else None
+        if db is None:
+            return
+        try:
+            with db:
+                db.executemany("INSERT OR REPLACE INTO digests (path, stamp, digest) VALUES (?, ?, ?)",
+                               self._new_digests)
+            self._new_digests = []
+        except _sqlite_errors():
+            self._close(disable=True)
+
+    # --- signed memos (a folder's migration history, keyed by its files' stats) ---
+
+    def recall(self, key: str) -> Any:
+        """What `remember` stored under `key` (None when absent, unsigned or unreadable)."""
+        db = self._db()
+        secret = _signing_key() if db is not None else None
+        if secret is None:
+            return None
+        try:
+            row = db.execute("SELECT value FROM memos WHERE key = ?", (self._step_name(key),)).fetchone()
+        except _sqlite_errors():
+            self._close(disable=True)
+            return None
+        return _unsigned(secret, row[0]) if row is not None else None
+
+    def remember(self, key: str, value: Any) -> None:
+        db = self._db()
+        secret = _signing_key() if db is not None else None
+        if secret is None:
+            return
+        try:
+            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            with db:
+                db.execute("INSERT OR REPLACE INTO memos (key, value) VALUES (?, ?)",
+                           (self._step_name(key), hmac.new(secret, data, "sha256").digest() + data))
+        except Exception:  # (a locked or read-only database, an object pickle refuses): not remembered
+            pass
+
     # --- signed steps (the replay of each history, one migration at a time) ---
 
     def get_steps(self, prefixes: list[str]) -> list[Any]:
@@ -178,15 +258,10 @@ class Cache:
         out = []
         for name in names:
             raw = found.get(name)
-            if raw is None or len(raw) < 32:
-                break
-            mac, data = raw[:32], raw[32:]
-            if not hmac.compare_digest(mac, hmac.new(key, data, "sha256").digest()):
-                break  # not written by this user's sqlguard: never unpickled
-            try:
-                out.append(pickle.loads(data))
-            except Exception:  # written by another version of the classes: replay from here
-                break
+            step = _unsigned(key, raw) if raw is not None else None
+            if step is None:
+                break  # absent, not signed by this user's key, or of another version: replay from here
+            out.append(step)
         return out
 
     def put_steps(self, steps: list[tuple[str, Any]]) -> None:
@@ -209,6 +284,18 @@ class Cache:
 
     def _step_name(self, prefix: str) -> str:
         return hashlib.sha256(f"{self.fingerprint}\n{prefix}".encode()).hexdigest()
+
+
+def _unsigned(key: bytes, raw: bytes) -> Any:
+    """The object a signed pickle holds; None when its signature is not this user's (never unpickled)
+    or it does not unpickle (written by another version of the classes)."""
+    mac, data = raw[:32], raw[32:]
+    if len(raw) < 32 or not hmac.compare_digest(mac, hmac.new(key, data, "sha256").digest()):
+        return None
+    try:
+        return pickle.loads(data)
+    except Exception:
+        return None
 
 
 _BATCH = 500  # keys per query (SQLite allows at least 999 parameters)

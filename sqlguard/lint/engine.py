@@ -152,8 +152,7 @@ class Run:
             h = hashlib.sha256()
             for p in sorted((*self.python_files, *self.sql_files)):
                 try:
-                    data = p.read_bytes()
-                    h.update(str(p).encode("utf-8", "surrogateescape") + b"\0" + hashlib.sha256(data).digest())
+                    h.update(f"{p}\0{self.digest(p)}\n".encode("utf-8", "surrogateescape"))
                 except OSError:
                     continue
             self._python_digest = h.digest()
@@ -273,16 +272,22 @@ class Run:
             h = hashlib.sha256(b"not in git" if self.added is None else b"git")
             for f in (f for where in self.history_index().folders(folder) for f in _files_under(str(where))):
                 try:
-                    with open(f, "rb") as fh:
-                        data = fh.read()
+                    digest = self.digest(Path(f))
                 except OSError:
                     continue
-                h.update(f.encode())
-                h.update(data)
+                h.update(f"{f}\n{digest}\n".encode())
                 if self.added is not None:  # SG34 judges new migrations against the others
                     h.update(b"new" if real_path(Path(f)) in self.added else b"old")
             self.contexts[key] = h.digest()
         return self.contexts[key]
+
+    def digest(self, path: Path) -> str:
+        """A file's SHA-256 (from the cache's stat-keyed digests when there is a cache)."""
+        if self.replays is not None and self.replays.enabled:
+            return self.replays.digest(path)  # type: ignore[no-any-return]
+        import hashlib
+
+        return hashlib.sha256(path.read_bytes()).hexdigest()
 
     def history_index(self, dialect: str | None = None) -> Any:
         """The histories of `dialect` (default: the config's): a file naming another dialect
@@ -293,7 +298,8 @@ class Run:
         if self.histories is None:
             self.histories = {}
         if dialect not in self.histories:
-            self.histories[dialect] = HistoryIndex(self.index, dialect)
+            memo = self.replays if self.replays is not None and self.replays.enabled else None
+            self.histories[dialect] = HistoryIndex(self.index, dialect, memo)
         return self.histories[dialect]
 
     def timeline(self, history: Any, depth: int = 0, dialect: str | None = None) -> Timeline:
@@ -308,8 +314,8 @@ class Run:
             if store is not None:
                 from sqlguard.schema.timeline import prefixes
 
-                prior = store.get_steps(prefixes(history, dialect, _digest))
-            timeline = Timeline(history, dialect, _read_text, base, prior, digest=_digest)
+                prior = store.get_steps(prefixes(history, dialect, self.digest))
+            timeline = Timeline(history, dialect, _read_text, base, prior, digest=self.digest)
             if store is not None:
                 store.put_steps(timeline.new_steps())
             self.timelines[k] = timeline
@@ -404,12 +410,6 @@ class HistoryFacts:
 
 def _read_text(path: Path) -> str:
     return path.read_bytes().decode("utf-8", errors="surrogateescape")
-
-
-def _digest(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _rules(settings: Settings) -> list[Rule]:

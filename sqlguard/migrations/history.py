@@ -36,10 +36,12 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlguard.migrations.dialects import DIALECT_TOKENS, in_file_name
 from sqlguard.migrations.files import CONVENTIONS, MigrationFile, MigrationIndex, plan_of, real_path
@@ -119,9 +121,12 @@ class History:
 class HistoryIndex:
     """Builds histories on demand, one per folder, from the files a `MigrationIndex` classifies."""
 
-    def __init__(self, index: MigrationIndex, dialect: str) -> None:
+    def __init__(self, index: MigrationIndex, dialect: str, memo: Any = None) -> None:
         self._index = index
         self._dialect = dialect
+        # where a folder's history is kept between runs (`recall(key)` / `remember(key, history)`), keyed
+        # by the names and stats of its files: a run whose files are unchanged classifies none of them
+        self._memo = memo
         self._histories: dict[tuple[Path, str], History] = {}
         self._sqitch_roots: dict[Path, Path | None] = {}
         self._groups: dict[Path, tuple[Path, ...]] = {}  # Flyway: a history's first location -> all of them
@@ -218,6 +223,46 @@ class HistoryIndex:
     # -- flat folders (and diesel's one level of migration folders) --
 
     def _files(self, root: Path) -> History:
+        stamp = self._stamp(root) if self._memo is not None else None
+        if stamp is not None:
+            known = self._memo.recall(stamp)
+            if isinstance(known, History):
+                return known
+        history = self._read_files(root)
+        if stamp is not None:
+            self._memo.remember(stamp, history)
+        return history
+
+    def _stamp(self, root: Path) -> str | None:
+        """What a flat history depends on: its folders' entries (a migration folder's too), each with its
+        stat; None when a folder cannot be listed."""
+        import hashlib
+
+        h = hashlib.sha256(f"history\n{self._dialect}\n{root}\n".encode())
+        now = time.time_ns()
+        try:
+            for folder in self._groups.get(root, (root,)):
+                h.update(f"{folder}\n".encode())
+                stack = [folder]
+                while stack:
+                    here = stack.pop()
+                    with os.scandir(here) as it:
+                        for e in sorted(it, key=lambda e: e.name):
+                            st = e.stat(follow_symlinks=True) if not e.is_dir() else None
+                            if st is not None and now - max(st.st_mtime_ns, st.st_ctime_ns) < 2_000_000_000:
+                                # (changed within two seconds: it may change again within the same
+                                # mtime tick, unseen by its stat, so its content counts)
+                                with open(e.path, "rb") as fh:
+                                    h.update(hashlib.sha256(fh.read()).digest())
+                            if st is None and here == folder and e.name not in _SKIP_DIRS:
+                                stack.append(Path(e.path))  # (diesel, prisma: a folder per migration)
+                            h.update(f"{e.path}\0{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}\n".encode()
+                                     if st is not None else f"{e.path}/\n".encode())
+        except OSError:
+            return None
+        return h.hexdigest()
+
+    def _read_files(self, root: Path) -> History:
         candidates: list[Path] = []
         entries = []
         for folder in self._groups.get(root, (root,)):  # (Flyway's locations: one history over several)
