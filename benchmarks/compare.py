@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -185,14 +186,14 @@ def _migration(rng: random.Random, n: int, tables: list[str]) -> str:
     return "\n\n".join(out) + "\n"
 
 
-def generate(folder: Path, n: int, seed: int) -> list[Path]:
-    """`n` migration files in folders of up to 250 (one per service), named `<timestamp>_<name>.sql`."""
+def generate(folder: Path, n: int, seed: int, per_folder: int = 250) -> list[Path]:
+    """`n` migration files in folders of up to `per_folder` (one per service), named `<timestamp>_<name>.sql`."""
     rng = random.Random(seed)
     files: list[Path] = []
     tables: list[str] = []
     for i in range(n):
-        if i % 250 == 0:
-            service = folder / f"service_{i // 250:03d}" / "migrations"
+        if i % per_folder == 0:
+            service = folder / f"service_{i // per_folder:03d}" / "migrations"
             service.mkdir(parents=True, exist_ok=True)
             tables = []
         ts = 20200101000000 + i * 137
@@ -355,6 +356,54 @@ def bench_startup(sg: str, one: Path, no_cache: bool, extra: list[str], work: Pa
     return [*pre, ver], imports
 
 
+def bench_history_curve(sg: str, sizes: list[int], seed: int, no_cache: bool, extra: list[str],
+                        work: Path) -> list[Row]:
+    """The pre-commit case on generated histories of each size: one folder of N migrations in a git
+    repository whose files were checked out an hour ago; the newest migration gets a new line and is
+    linted alone, five times (best of 5), with the cache the earlier commits filled, and with
+    `--no-cache`. The work of a one-file run should not grow with the history."""
+    rows: list[Row] = []
+    for n in sizes:
+        cwd = work / f"curve-{n}"
+        folder = generate(cwd / "gen", n, seed, per_folder=n)[0].parent
+        in_git = _commit_all(cwd)
+        past = time.time() - 3600
+        for f in folder.iterdir():
+            os.utime(f, (past, past))
+        changed = max(folder.iterdir())
+        subprocess.run([sg, "lint", "--exit-zero", *extra, str(folder)], cwd=cwd, capture_output=True)
+        for label, flags in ((f"sqlguard pre-commit, {n}-file history", []),
+                             (f"sqlguard pre-commit, {n}-file history, --no-cache", ["--no-cache"])):
+            if flags and not no_cache:
+                continue
+            cmd = [sg, "lint", *flags, *extra]
+            results = []
+            for k in range(5):
+                with changed.open("a", encoding="utf-8") as out:
+                    out.write(f"\n-- edited {k}\n")
+                results.append(measure(cmd, [changed], cwd, chunk=1))
+            best = min(results, key=lambda r: min(r["times"]))
+            row = fill(Row(f"history of {n}", label, 1, command=f"{shown(cmd)} <newest migration>",
+                           note="best of 5, wall clock incl. interpreter start"
+                                + ("" if in_git else " (git not found: no repository)")), best)
+            row.files_per_s = None
+            rows.append(row)
+    return rows
+
+
+def import_profile(sg: str, cwd: Path, args: list[str], top: int = 12) -> list[str]:
+    """`python -X importtime` of a sqlguard command: the modules that cost most, cumulative."""
+    p = subprocess.run([sys.executable, "-X", "importtime", sg, *args], capture_output=True, text=True, cwd=cwd)
+    found = [(int(m.group(2)), m.group(3).rstrip()) for m in
+             re.finditer(r"^import time:\s*(\d+) \|\s*(\d+) \|(.*)$", p.stderr, re.M)]
+    total = sum(us for us, name in found if not name.startswith("  "))
+    lines = [f"imports of `sqlguard {' '.join(args)}`: {len(found)} modules, {total / 1000:.0f} ms (cumulative, "
+             f"top {top})"]
+    for us, name in sorted(found, reverse=True)[:top]:
+        lines.append(f"  {us / 1000:7.1f} ms {name}")
+    return lines
+
+
 def _commit_all(folder: Path) -> bool:
     """Make `folder` a git repository with everything in it committed; False when git is missing."""
     git = shutil.which("git")
@@ -490,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
                     "test (default 20; 0: skip the stress files)")
     ap.add_argument("--stress-timeout", type=float, default=180, metavar="S", help="seconds each tool gets per "
                     "stress file before it is killed and reported as not finishing (default 180)")
+    ap.add_argument("--curve", default="50,700,5000", help="history sizes of the pre-commit curve "
+                    "(default 50,700,5000; empty: skip)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = ap.parse_args(argv)
 
@@ -527,9 +578,15 @@ def main(argv: list[str] | None = None) -> int:
         largest = max(versioned or list(folders.values()), key=len, default=None)
         one = max(largest) if largest else next(iter(f for fs in corpora.values() for f in fs), None)
         imports: dict = {}
+        profile: list[str] = []
         if one is not None:
             start_rows, imports = bench_startup(sg, one, no_cache, extra, work)
             rows += start_rows
+        sizes = [int(x) for x in args.curve.split(",") if x.strip()]
+        if sizes:
+            rows += bench_history_curve(sg, sizes, args.seed, no_cache, extra, work)
+            newest = max((work / f"curve-{sizes[-1]}").rglob("*.sql"))
+            profile = import_profile(sg, work / f"curve-{sizes[-1]}", ["lint", "--exit-zero", str(newest)])
 
     result = {
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
@@ -540,6 +597,7 @@ def main(argv: list[str] | None = None) -> int:
         "sqlguard_bytecode": compiled,
         "corpora": {n: len(f) for n, f in corpora.items()},
         "version_imports": imports,
+        "precommit_import_profile": profile,
         "rows": [asdict(r) for r in rows],
         "summary": summary(rows),
     }
@@ -556,6 +614,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     print()
     for line in result["summary"]:
+        print(line)
+    for line in profile:
         print(line)
     print("peak RSS: the largest single process of each run (getrusage RUSAGE_CHILDREN); parallel workers are "
           "not summed")

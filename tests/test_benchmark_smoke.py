@@ -16,7 +16,7 @@ SCRIPT = ROOT / "benchmarks" / "compare.py"
 
 def test_compare_smoke() -> None:
     p = subprocess.run([sys.executable, str(SCRIPT), "--sample", "5", "--generate", "10", "--sqlfluff-sample", "10",
-                        "--stress-mb", "1", "--json"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+                        "--stress-mb", "1", "--curve", "8,30", "--json"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert p.returncode == 0, p.stderr
     result = json.loads(p.stdout)
     assert result["machine"]["cpu_count"]
@@ -49,5 +49,10 @@ def test_compare_smoke() -> None:
     for tool in ("sqlguard pre-commit", "sqlguard pre-commit, --no-cache"):
         row = rows[("one changed file", tool)]
         assert row["seconds"] > 0 and row["exit_codes"] in ([0], [1], [0, 1]), row
+    for n in (8, 30):  # the one-file run on histories of two sizes
+        for suffix in ("", ", --no-cache"):
+            row = rows[(f"history of {n}", f"sqlguard pre-commit, {n}-file history{suffix}")]
+            assert row["seconds"] > 0 and row["exit_codes"] in ([0], [1], [0, 1]), row
+    assert result["precommit_import_profile"][0].startswith("imports of `sqlguard lint")
     assert rows[("-", "sqlguard --version")]["seconds"] > 0
     assert isinstance(result["version_imports"]["imports_sqlglot"], bool)
