@@ -16,7 +16,8 @@ SCRIPT = ROOT / "benchmarks" / "compare.py"
 
 def test_compare_smoke() -> None:
     p = subprocess.run([sys.executable, str(SCRIPT), "--sample", "5", "--generate", "10", "--sqlfluff-sample", "10",
-                        "--stress-mb", "1", "--curve", "8,30", "--json"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+                        "--stress-mb", "1", "--curve", "8,30", "--json"],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert p.returncode == 0, p.stderr
     result = json.loads(p.stdout)
     assert result["machine"]["cpu_count"]

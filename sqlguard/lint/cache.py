@@ -130,6 +130,8 @@ class Cache:
                              "WITHOUT ROWID")
                 conn.execute("CREATE TABLE IF NOT EXISTS memos (key TEXT PRIMARY KEY, value BLOB NOT NULL) "
                              "WITHOUT ROWID")
+                conn.execute("CREATE TABLE IF NOT EXISTS snapshots (key TEXT PRIMARY KEY, owner TEXT NOT NULL, "
+                             "value BLOB NOT NULL) WITHOUT ROWID")
                 conn.execute("CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, stamp TEXT NOT NULL, "
                              "digest TEXT NOT NULL) WITHOUT ROWID")
                 with contextlib.suppress(OSError):
@@ -279,6 +281,57 @@ class Cache:
         try:
             with db:
                 db.executemany("INSERT OR REPLACE INTO steps (key, value) VALUES (?, ?)", rows)
+        except _sqlite_errors():
+            self._close(disable=True)
+
+    def get_snapshot(self, prefixes: list[str]) -> tuple[int, Any, set[int]]:
+        """(k, the schema before migration k, the positions stored) for the latest schema stored for a
+        prefix of this history ((0, None, …) when there is none to use). A schema before migration k is
+        stored under prefix k - 1."""
+        db = self._db()
+        key = _signing_key() if db is not None else None
+        if key is None or not prefixes:
+            return 0, None, set()
+        names = {self._step_name(p): i + 1 for i, p in enumerate(prefixes)}
+        stored: set[int] = set()
+        try:
+            listed = list(names)
+            for i in range(0, len(listed), _BATCH):
+                batch = listed[i:i + _BATCH]
+                stored.update(names[k] for (k,) in db.execute(
+                    f"SELECT key FROM snapshots WHERE key IN ({','.join('?' * len(batch))})", batch))
+            for k in sorted(stored, reverse=True):
+                row = db.execute("SELECT value FROM snapshots WHERE key = ?",
+                                 (self._step_name(prefixes[k - 1]),)).fetchone()
+                schema = _unsigned(key, row[0]) if row is not None else None
+                if schema is not None:
+                    return k, schema, stored
+        except _sqlite_errors():
+            self._close(disable=True)
+        return 0, None, stored
+
+    def put_snapshots(self, owner: str, prefixes: list[str], snapshots: list[tuple[str, Any]]) -> None:
+        """Store schemas under their prefixes, and forget the owner's (a history's) older ones that are
+        no prefix of it any more."""
+        db = self._db()
+        key = _signing_key() if db is not None and snapshots else None
+        if key is None:
+            return
+        owner_key = hashlib.sha256(f"{self.fingerprint}\n{owner}".encode()).hexdigest()
+        try:
+            rows = []
+            for prefix, schema in snapshots:
+                data = pickle.dumps(schema, protocol=pickle.HIGHEST_PROTOCOL)
+                rows.append((self._step_name(prefix), owner_key, hmac.new(key, data, "sha256").digest() + data))
+        except Exception:  # (an object pickle refuses, a deep structure): the next run replays more
+            return
+        current = {self._step_name(p) for p in prefixes}
+        try:
+            with db:
+                db.executemany("INSERT OR REPLACE INTO snapshots (key, owner, value) VALUES (?, ?, ?)", rows)
+                old = [k for (k,) in db.execute("SELECT key FROM snapshots WHERE owner = ?", (owner_key,))
+                       if k not in current]
+                db.executemany("DELETE FROM snapshots WHERE key = ?", [(k,) for k in old])
         except _sqlite_errors():
             self._close(disable=True)
 

@@ -309,15 +309,8 @@ class Run:
         k = (str(history.folder), history.convention, dialect, history.label)
         if k not in self.timelines:
             base = self._required_base(history, depth, dialect) if history.convention == "sqitch" else None
-            store = self.replays if base is None else None
-            prior = None
-            if store is not None:
-                from sqlguard.schema.timeline import prefixes
-
-                prior = store.get_steps(prefixes(history, dialect, self.digest))
-            timeline = Timeline(history, dialect, _read_text, base, prior, digest=self.digest)
-            if store is not None:
-                store.put_steps(timeline.new_steps())
+            store = self.replays if base is None and self.replays is not None and self.replays.enabled else None
+            timeline = Timeline(history, dialect, _read_text, base, store, digest=self.digest)
             self.timelines[k] = timeline
         return self.timelines[k]  # type: ignore[no-any-return]
 

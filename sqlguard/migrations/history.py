@@ -34,6 +34,7 @@ What is in a history and what is left out, and why:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -223,46 +224,50 @@ class HistoryIndex:
     # -- flat folders (and diesel's one level of migration folders) --
 
     def _files(self, root: Path) -> History:
-        stamp = self._stamp(root) if self._memo is not None else None
-        if stamp is not None:
-            known = self._memo.recall(stamp)
-            if isinstance(known, History):
-                return known
-        history = self._read_files(root)
-        if stamp is not None:
-            self._memo.remember(stamp, history)
-        return history
+        listing = self._listing(root)
+        if listing is None:
+            return self._history_of(root, [self._file(p) for p in self._candidates(root)])
+        key = f"history files\n{self._dialect}\n{root}\n{self._groups.get(root, (root,))}"
+        names = hashlib.sha256("\n".join(path for path, _ in listing).encode()).hexdigest()
+        known = self._memo.recall(key) if self._memo is not None else None
+        if not (isinstance(known, tuple) and len(known) == 2 and known[0] == names):
+            known = (names, {})
+        stored: dict[str, tuple[str, _File | None]] = known[1]
+        found: dict[str, tuple[str, _File | None]] = {}
+        for path, stamp in listing:
+            hit = stored.get(path)
+            found[path] = hit if hit is not None and hit[0] == stamp else (stamp, self._file(Path(path)))
+        if self._memo is not None and found != stored:
+            self._memo.remember(key, (names, found))
+        return self._history_of(root, [f for _, f in found.values()])
 
-    def _stamp(self, root: Path) -> str | None:
-        """What a flat history depends on: its folders' entries (a migration folder's too), each with its
-        stat; None when a folder cannot be listed."""
-        import hashlib
+    def _listing(self, root: Path) -> list[tuple[str, str]] | None:
+        """The candidate files of a flat history (`_candidates`), each with a stamp of its stat, in order;
+        None without a memo to compare with, or when a folder cannot be listed.
 
-        h = hashlib.sha256(f"history\n{self._dialect}\n{root}\n".encode())
+        The files a history is made of, and each one's classification, follow from their names, the
+        folder's listing (the same names: compared as a whole) and, for dbmate and goose markers, their
+        content: a file whose stamp is unchanged is not classified again. A file changed within two
+        seconds stamps its content too: a second change in the same mtime tick leaves its stat as it was."""
+        if self._memo is None:
+            return None
         now = time.time_ns()
+        out = []
         try:
-            for folder in self._groups.get(root, (root,)):
-                h.update(f"{folder}\n".encode())
-                stack = [folder]
-                while stack:
-                    here = stack.pop()
-                    with os.scandir(here) as it:
-                        for e in sorted(it, key=lambda e: e.name):
-                            st = e.stat(follow_symlinks=True) if not e.is_dir() else None
-                            if st is not None and now - max(st.st_mtime_ns, st.st_ctime_ns) < 2_000_000_000:
-                                # (changed within two seconds: it may change again within the same
-                                # mtime tick, unseen by its stat, so its content counts)
-                                with open(e.path, "rb") as fh:
-                                    h.update(hashlib.sha256(fh.read()).digest())
-                            if st is None and here == folder and e.name not in _SKIP_DIRS:
-                                stack.append(Path(e.path))  # (diesel, prisma: a folder per migration)
-                            h.update(f"{e.path}\0{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}\n".encode()
-                                     if st is not None else f"{e.path}/\n".encode())
+            for path in self._candidates(root):
+                st = os.stat(path)
+                stamp = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
+                if now - max(st.st_mtime_ns, st.st_ctime_ns) < 2_000_000_000:
+                    with open(path, "rb") as fh:
+                        stamp += ":" + hashlib.sha256(fh.read()).hexdigest()
+                out.append((str(path), stamp))
         except OSError:
             return None
-        return h.hexdigest()
+        return out
 
-    def _read_files(self, root: Path) -> History:
+    def _candidates(self, root: Path) -> list[Path]:
+        """The .sql files of a flat history's folders, and the up/down/migration files of their
+        subfolders (diesel, prisma), in order."""
         candidates: list[Path] = []
         entries = []
         for folder in self._groups.get(root, (root,)):  # (Flyway's locations: one history over several)
@@ -279,7 +284,10 @@ class HistoryIndex:
                                       if (entry / n).is_file())
             except OSError:
                 continue
-        files = self._dialect_files(f for f in (self._file(p) for p in candidates) if f is not None)
+        return candidates
+
+    def _history_of(self, root: Path, classified: list[_File | None]) -> History:
+        files = self._dialect_files(f for f in classified if f is not None)
         ups = [f for f in files if f.role in _GROUP]
         downs = [f for f in files if f.role == "down"]
         convention = _majority(f.convention for f in ups)

@@ -35,10 +35,13 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from sqlguard.diagnostic import Edit, Finding, Fix, Span
 from sqlguard.lint.rule import FileContext, Rule
-from sqlguard.python.analysis import Part, SqlSite
+
+if TYPE_CHECKING:  # (a lint of SQL files never loads the Python analysis)
+    from sqlguard.python.analysis import Part, SqlSite
 
 _HOW = {"f-string": "an f-string", "%": "`%` formatting", ".format": "`.format()`", "+": "`+` concatenation",
         "+=": "`+=`", "join": "`join()`", "": "string building"}

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlguard.diagnostic import Span
 from sqlguard.migrations.files import does_work
@@ -65,7 +66,7 @@ class Leftover:
 
 @dataclass(frozen=True)
 class Step:
-    """What one migration did to the schema, to start the next replay from (see `Timeline.prior`): the
+    """What one migration did to the schema, to start the next replay from (see `Timeline.store`): the
     change from the schema before it to the schema after it, its effects, and whether it held DDL the
     replay could not read. A step is stored under its prefix (see `Timeline.prefixes`): the steps of the
     longest prefix two histories share are the same, whatever comes after."""
@@ -81,24 +82,51 @@ class Timeline:
     dialect: str
     read: Callable[[Path], str]
     base: Schema | None = None
-    # the stored steps of this history's first migrations (`prefixes` order; a run ends at the first one
-    # missing): those are not replayed again
-    prior: list[Step] | None = None
+    # where earlier replays of histories are kept (`lint.cache.Cache`: get_steps / put_steps, get_snapshot /
+    # put_snapshots): what this history shares with one from the start is not replayed again
+    store: Any = None
     # a migration file's digest (a stat-keyed cache's), for `prefixes`; None: hash what `read` returns
     digest: Callable[[Path], str] | None = None
-    steps: list[Step] = field(default_factory=list)
+    steps: list[Step | None] = field(default_factory=list)  # None: not loaded yet (before a snapshot)
     _known: dict[int, Schema] = field(default_factory=dict)  # schemas built so far: before migration i
     _leftovers: dict[int, list[Leftover]] = field(default_factory=dict)
     prefixes: list[str] = field(default_factory=list)
-    reused: int = 0  # migrations taken from `prior`
+    reused: int = 0  # migrations taken from the store, not replayed
+    _made: list[int] = field(default_factory=list)  # migrations this replay made the step of
 
     def __post_init__(self) -> None:
         self.prefixes = prefixes(self.history, self.dialect, self.digest or self._digest_of_text)
-        start = self._reuse() if self.base is None else 0
+        n = len(self.history.migrations)
         self._known[0] = self.base if self.base is not None else SchemaBuilder(dialect=self.dialect).freeze()
-        builder = SchemaBuilder.from_schema(self.before(start), self.dialect)
+        self.steps = [None] * n
+        start = 0
+        stored: set[int] = set()
+        if self.store is not None and self.base is None and n:
+            # the latest schema stored for a prefix of this history, then the steps stored after it
+            k, schema, stored = self.store.get_snapshot(self.prefixes)
+            if schema is not None:
+                self._known[k] = schema
+            tail = self.store.get_steps(self.prefixes[k:])
+            self.steps[k:k + len(tail)] = tail
+            start = k + len(tail)
+            self.reused = start
+        self._replay(start, n)
+        if self.store is not None and self.base is None and n:
+            self.store.put_steps([(self.prefixes[i], self.steps[i]) for i in self._made])
+            # the schema before the last migration: what the next run starts from when the last migration
+            # is being edited, or followed by a new one (then the last is replayed from its step or file)
+            if n - 1 >= 1 and n - 1 not in stored:
+                self.store.put_snapshots(f"{self.history.folder}\n{self.history.label}\n{self.dialect}",
+                                         self.prefixes, [(self.prefixes[n - 2], self.before(n - 1))])
+
+    def _replay(self, start: int, stop: int) -> None:
+        """Replay migrations start..stop-1 from their files, from the schema before `start`."""
+        if start >= stop:
+            return
         before = self.before(start)
-        for i, m in enumerate(self.history.migrations[start:], start):
+        builder = SchemaBuilder.from_schema(before, self.dialect)
+        for i in range(start, stop):
+            m = self.history.migrations[i]
             builder.effects = []
             builder.unreadable = []
             builder.tables.touched.clear()
@@ -108,19 +136,28 @@ class Timeline:
                     builder.apply_text(stmt)
             builder.end_session()  # (each migration runs in a session of its own: its temporary tables end)
             after = builder.freeze()
-            self.steps.append(Step(Delta.between(before, after, builder.tables.touched), tuple(builder.effects),
-                                   bool(builder.unreadable)))
+            self.steps[i] = Step(Delta.between(before, after, builder.tables.touched), tuple(builder.effects),
+                                 bool(builder.unreadable))
+            self._made.append(i)
             self._known[i + 1] = before = after
 
-    def _reuse(self) -> int:
-        """Take from `prior` the steps of the migrations both share from the start; how many."""
-        self.steps = list((self.prior or [])[:len(self.history.migrations)])
-        self.reused = len(self.steps)
-        return self.reused
-
-    def new_steps(self) -> list[tuple[str, Step]]:
-        """The steps this replay made (not taken from `prior`), under their prefixes, to store."""
-        return list(zip(self.prefixes[self.reused:], self.steps[self.reused:], strict=True))
+    def _step(self, i: int) -> Step:
+        """Migration i's step, loading (or, when the store lacks it, replaying) the ones before a snapshot."""
+        step = self.steps[i]
+        if step is None:
+            first = self.steps.index(None)
+            loaded = self.store.get_steps(self.prefixes[first:]) if self.store is not None else []
+            for j, got in enumerate(loaded, first):
+                if self.steps[j] is not None:
+                    break
+                self.steps[j] = got
+            while None in self.steps:  # (a gap the store does not fill: replay it from the schema before it)
+                gap = self.steps.index(None)
+                end = next((j for j in range(gap, len(self.steps)) if self.steps[j] is not None), len(self.steps))
+                self._replay(gap, end)
+            step = self.steps[i]
+        assert step is not None
+        return step
 
     def _digest_of_text(self, path: Path) -> str:
         text = self._text(path)
@@ -139,8 +176,8 @@ class Timeline:
         if found is None:
             j = max(k for k in self._known if k <= i)
             builder = SchemaBuilder.from_schema(self._known[j], self.dialect)
-            for step in self.steps[j:i]:
-                step.delta.apply(builder)
+            for k in range(j, i):
+                self._step(k).delta.apply(builder)
             found = self._known[i] = builder.freeze()
         return found
 
@@ -152,10 +189,10 @@ class Timeline:
         return self.before(len(self.steps))
 
     def effects(self, i: int) -> list[Effect]:
-        return list(self.steps[i].effects)
+        return list(self._step(i).effects)
 
     def unreadable(self, i: int) -> bool:
-        return self.steps[i].unreadable
+        return self._step(i).unreadable
 
     def leftovers(self, i: int) -> list[Leftover]:
         if i not in self._leftovers:
