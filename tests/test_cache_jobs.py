@@ -214,3 +214,64 @@ def test_the_default_jobs_follow_the_cores_this_process_may_use() -> None:
                           capture_output=True, text=True, check=True,
                           preexec_fn=lambda: os.sched_setaffinity(0, {one}))
     assert done.stdout.strip() == "1"
+
+
+def _history(folder: Path, n: int) -> list[Path]:
+    """n migrations (sqlguard convention) that create, alter, index and drop tables of each other."""
+    folder.mkdir(parents=True)
+    out = []
+    for i in range(n):
+        up = folder / f"2024{i // 28 + 1:02d}{i % 28 + 1:02d}000000_step_{i}.sql"
+        body = [f"CREATE TABLE t{i} (id bigint PRIMARY KEY, ref bigint REFERENCES t{i - 1} (id), note text);"
+                if i else "CREATE TABLE t0 (id bigint PRIMARY KEY, note text);"]
+        if i >= 3:
+            body.append(f"ALTER TABLE t{i - 3} ADD COLUMN extra_{i} int NOT NULL DEFAULT 0;")
+            body.append(f"CREATE INDEX ix_{i} ON t{i - 2} (note);")
+        if i % 7 == 6:
+            body.append(f"ALTER TABLE t{i - 5} RENAME COLUMN note TO note_{i};")
+        up.write_text("\n".join(body) + "\n")
+        up.with_name(up.name[:-4] + "_rollback.sql").write_text(f"DROP TABLE IF EXISTS t{i};\n")
+        out.append(up)
+    return out
+
+
+def test_cached_runs_are_byte_identical_to_no_cache_through_edits_anywhere_in_a_history(
+        run_cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import time
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home-cache"))
+    (tmp_path / "sqlguard.yaml").write_text("migrations: [{path: db/migrations, convention: sqlguard}]\n")
+    ups = _history(tmp_path / "db" / "migrations", 40)
+    past = time.time() - 3600  # (checked out an hour ago: stats old enough to be trusted)
+    for f in (tmp_path / "db" / "migrations").iterdir():
+        os.utime(f, (past, past))
+
+    def same() -> str:
+        cached = run_cli("lint", "--format", "json", "db", cwd=tmp_path)
+        plain = run_cli("lint", "--format", "json", "--no-cache", "db", cwd=tmp_path)
+        assert cached.code in (0, 1) and cached.out == plain.out
+        return cached.out
+
+    cold = same()
+    assert same() == cold  # warm
+    # the last migration edited twice within the same second, the same size each time (its stat may not
+    # change between the two: its content must count)
+    last = ups[-1]
+    last.write_text(last.read_text() + "DROP TABLE t1;\n")
+    first_edit = same()
+    last.write_text(last.read_text().replace("DROP TABLE t1;", "DROP TABLE t2;"))
+    second_edit = same()
+    assert second_edit != first_edit
+    # a migration in the middle edited: everything after it sees the change (t19 is gone for t20…)
+    ups[20].write_text(ups[20].read_text() + "DROP TABLE t19;\n")
+    assert same() != second_edit
+    # a new migration at the end, then the first one edited
+    new = ups[-1].with_name("20241231000000_new.sql")
+    new.write_text("CREATE INDEX ix_new ON t5 (id);\n")
+    same()
+    ups[0].write_text("CREATE TABLE t0 (id bigint PRIMARY KEY);\n")
+    same()
+    # a rollback removed (its migration's SG31 follows)
+    ups[10].with_name(ups[10].name[:-4] + "_rollback.sql").unlink()
+    assert "SG31" in same()
