@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import FIXTURES, ROOT, TRIBEVIBE_CATALOG
+from conftest import CORPORA, FIXTURES, ROOT, TRIBEVIBE_CATALOG, needs_shared
 
 EXAMPLE = FIXTURES / "tribevibe"
 
@@ -156,3 +156,15 @@ def test_diff_shows_fixes_without_writing(run_cli, tmp_path: Path) -> None:  # t
     f.write_text("DROP TABLE IF EXISTS likes;\n")
     res = run_cli("lint", "--diff", "--select", "SG20", str(f))
     assert res.code == 0 and res.out == ""
+
+
+@needs_shared
+def test_a_postgres_lint_never_loads_sqlglot_even_with_workers() -> None:
+    # PostgreSQL files are read by PostgreSQL's own parser: no statement of theirs is parsed by sqlglot,
+    # and with parallel workers sqlglot is not imported ahead for them either
+    folder = CORPORA / "harness-golang-migrate" / "app" / "store" / "database" / "migrate" / "postgres"
+    code = ("import sys; from sqlguard.cli import main; rc = main(['lint', '--no-cache', '--jobs', '2', "
+            f"'--exit-zero', '--format', 'json', {str(folder)!r}, {str(EXAMPLE)!r}]); "
+            "print('sqlglot' in sys.modules, rc)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.stdout.strip().splitlines()[-1] == "False 0", proc.stderr

@@ -507,8 +507,10 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
     run = Run.create(settings, catalog, added, known)
     run.python_files, run.sql_files = python_files, sql_files
     result = LintResult()
+    dialects: set[str] = set()
     for path in found:
         dialect = run.dialect_of(path) if not path.name.lower().endswith(PYTHON_SUFFIXES) else settings.dialect
+        dialects.add(dialect)
         if dialect not in FULL:
             result.neutral_only.setdefault(dialect, []).append(display_path(path))
     store = None
@@ -545,7 +547,7 @@ def lint_paths(paths: list[str], settings: Settings, catalog: Catalog | None, *,
             todo = missed
     if jobs > 1 and len(todo) >= 4 * jobs and not (fix or diff):
         _lint_parallel(todo, settings, catalog, added, jobs, done, progress, len(found), store, known,
-                       (python_files, sql_files))
+                       (python_files, sql_files), sqlglot=dialects != {"postgres"})
     else:
         for n, (i, path, shown, data, _) in enumerate(todo):
             try:
@@ -645,15 +647,18 @@ def _lint_parallel(todo: list[tuple[int, Path, str, bytes, str | None]], setting
                    done: dict[int, tuple[list[Diagnostic], SourceText]],
                    progress: Callable[[int, int], None] | None, total: int, replays: Any = None,
                    known: tuple[str, Schema] | None = None,
-                   files: tuple[tuple[Path, ...], tuple[Path, ...]] = ((), ())) -> None:
+                   files: tuple[tuple[Path, ...], tuple[Path, ...]] = ((), ()), sqlglot: bool = True) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     if multiprocessing.get_start_method() == "fork":
-        # forked workers inherit what this process imported: sqlglot and the checks once, not per worker
-        import sqlglot  # noqa: F401
+        # forked workers inherit what this process imported: the checks once, not per worker, and sqlglot
+        # when a file of another dialect than PostgreSQL needs it (PostgreSQL's own parser reads the rest)
+        if sqlglot:
+            import sqlglot as _  # noqa: F401
 
-        import sqlguard.rules  # noqa: F401
+        import sqlguard.rules
+        import sqlguard.sql.pgtree  # noqa: F401
     item_of = {i: (shown, data) for i, _, shown, data, _ in todo}
     finished = total - len(todo)
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
