@@ -75,6 +75,7 @@ class Run:
     _removals: dict[tuple[str, ...], Any] | None = None
     _python_digest: bytes | None = None
     replays: Any = None  # the Cache that keeps each history's last replay (None: --no-cache)
+    _added_names: set[str] | None = None  # `added` as strings (see `_is_added`)
     _by_dialect: dict[str, tuple[Settings, list[Rule]]] = field(default_factory=dict)
     _folder_dialects: dict[str, Any] = field(default_factory=dict)  # what each folder's names say
     _work_trees: dict[str, Path | None] = field(default_factory=dict)  # git: each folder's work tree
@@ -277,7 +278,7 @@ class Run:
                     continue
                 h.update(f"{f}\n{digest}\n".encode())
                 if self.added is not None:  # SG34 judges new migrations against the others
-                    h.update(b"new" if real_path(Path(f)) in self.added else b"old")
+                    h.update(b"new" if self._is_added(f) else b"old")
             self.contexts[key] = h.digest()
         return self.contexts[key]
 
@@ -288,6 +289,13 @@ class Run:
         import hashlib
 
         return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    def _is_added(self, file: str) -> bool:
+        """Whether git calls `file` new (a file under a resolved folder is its own real path unless a
+        symlink: one lstat, not a resolution, per file)."""
+        if self._added_names is None:
+            self._added_names = {str(p) for p in self.added or ()}
+        return (str(real_path(Path(file))) if os.path.islink(file) else file) in self._added_names
 
     def history_index(self, dialect: str | None = None) -> Any:
         """The histories of `dialect` (default: the config's): a file naming another dialect

@@ -83,18 +83,33 @@ class History:
     before_baseline: tuple[Migration, ...] = ()
     label: str = ""  # what the history is when it is not the fresh database's ("before the baseline")
     _lookup: dict[Path, int] = field(init=False, repr=False, compare=False, hash=False)
+    _resolved: bool = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
+        # by the paths as listed (the folder is resolved; its files are their own real paths unless one
+        # is a symlink or was named another way: `index_of` resolves them all once when a path misses)
         lookup: dict[Path, int] = {}
         for i, m in enumerate(self.migrations):
-            lookup.setdefault(real_path(m.path), i)
+            lookup.setdefault(m.path, i)
             if m.rollback is not None:
-                lookup.setdefault(real_path(m.rollback), i)
+                lookup.setdefault(m.rollback, i)
         object.__setattr__(self, "_lookup", lookup)
+        object.__setattr__(self, "_resolved", False)
 
     def index_of(self, path: Path) -> int | None:
         """Position of the migration `path` is (its up file or its rollback), None when not in this history."""
-        return self._lookup.get(real_path(path))
+        wanted = real_path(path)
+        found = self._lookup.get(wanted)
+        if found is None and not self._resolved:
+            lookup: dict[Path, int] = {}
+            for i, m in enumerate(self.migrations):
+                lookup.setdefault(real_path(m.path), i)
+                if m.rollback is not None:
+                    lookup.setdefault(real_path(m.rollback), i)
+            object.__setattr__(self, "_lookup", lookup)
+            object.__setattr__(self, "_resolved", True)
+            found = lookup.get(wanted)
+        return found
 
     def migration(self, path: Path) -> Migration | None:
         """The migration whose own file `path` is (None for a rollback file or a file not in the history)."""
