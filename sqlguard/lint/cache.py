@@ -128,10 +128,10 @@ class Cache:
                              "WITHOUT ROWID")
                 conn.execute("CREATE TABLE IF NOT EXISTS steps (key TEXT PRIMARY KEY, value BLOB NOT NULL) "
                              "WITHOUT ROWID")
-                conn.execute("CREATE TABLE IF NOT EXISTS memos (key TEXT PRIMARY KEY, value BLOB NOT NULL) "
-                             "WITHOUT ROWID")
-                conn.execute("CREATE TABLE IF NOT EXISTS snapshots (key TEXT PRIMARY KEY, owner TEXT NOT NULL, "
-                             "value BLOB NOT NULL) WITHOUT ROWID")
+                # (megabytes per row: rowid tables, whose key index a lookup reads without the rows)
+                conn.execute("CREATE TABLE IF NOT EXISTS history_memos (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+                conn.execute("CREATE TABLE IF NOT EXISTS schemas (key TEXT PRIMARY KEY, owner TEXT NOT NULL, "
+                             "value BLOB NOT NULL)")
                 conn.execute("CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, stamp TEXT NOT NULL, "
                              "digest TEXT NOT NULL) WITHOUT ROWID")
                 with contextlib.suppress(OSError):
@@ -219,7 +219,7 @@ class Cache:
         if secret is None:
             return None
         try:
-            row = db.execute("SELECT value FROM memos WHERE key = ?", (self._step_name(key),)).fetchone()
+            row = db.execute("SELECT value FROM history_memos WHERE key = ?", (self._step_name(key),)).fetchone()
         except _sqlite_errors():
             self._close(disable=True)
             return None
@@ -233,7 +233,7 @@ class Cache:
         try:
             data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
             with db:
-                db.execute("INSERT OR REPLACE INTO memos (key, value) VALUES (?, ?)",
+                db.execute("INSERT OR REPLACE INTO history_memos (key, value) VALUES (?, ?)",
                            (self._step_name(key), hmac.new(secret, data, "sha256").digest() + data))
         except Exception:  # (a locked or read-only database, an object pickle refuses): not remembered
             pass
@@ -295,13 +295,10 @@ class Cache:
         names = {self._step_name(p): i + 1 for i, p in enumerate(prefixes)}
         stored: set[int] = set()
         try:
-            listed = list(names)
-            for i in range(0, len(listed), _BATCH):
-                batch = listed[i:i + _BATCH]
-                stored.update(names[k] for (k,) in db.execute(
-                    f"SELECT key FROM snapshots WHERE key IN ({','.join('?' * len(batch))})", batch))
+            # (a few rows per history: every key, matched here, costs less than thousands of lookups)
+            stored.update(names[k] for (k,) in db.execute("SELECT key FROM schemas") if k in names)
             for k in sorted(stored, reverse=True):
-                row = db.execute("SELECT value FROM snapshots WHERE key = ?",
+                row = db.execute("SELECT value FROM schemas WHERE key = ?",
                                  (self._step_name(prefixes[k - 1]),)).fetchone()
                 schema = _unsigned(key, row[0]) if row is not None else None
                 if schema is not None:
@@ -328,10 +325,10 @@ class Cache:
         current = {self._step_name(p) for p in prefixes}
         try:
             with db:
-                db.executemany("INSERT OR REPLACE INTO snapshots (key, owner, value) VALUES (?, ?, ?)", rows)
-                old = [k for (k,) in db.execute("SELECT key FROM snapshots WHERE owner = ?", (owner_key,))
+                db.executemany("INSERT OR REPLACE INTO schemas (key, owner, value) VALUES (?, ?, ?)", rows)
+                old = [k for (k,) in db.execute("SELECT key FROM schemas WHERE owner = ?", (owner_key,))
                        if k not in current]
-                db.executemany("DELETE FROM snapshots WHERE key = ?", [(k,) for k in old])
+                db.executemany("DELETE FROM schemas WHERE key = ?", [(k,) for k in old])
         except _sqlite_errors():
             self._close(disable=True)
 

@@ -76,6 +76,7 @@ class Run:
     _python_digest: bytes | None = None
     replays: Any = None  # the Cache that keeps each history's last replay (None: --no-cache)
     _added_names: set[str] | None = None  # `added` as strings (see `_is_added`)
+    _digests: dict[Path, str] = field(default_factory=dict)  # this run's file digests (see `digest`)
     _by_dialect: dict[str, tuple[Settings, list[Rule]]] = field(default_factory=dict)
     _folder_dialects: dict[str, Any] = field(default_factory=dict)  # what each folder's names say
     _work_trees: dict[str, Path | None] = field(default_factory=dict)  # git: each folder's work tree
@@ -284,11 +285,16 @@ class Run:
 
     def digest(self, path: Path) -> str:
         """A file's SHA-256 (from the cache's stat-keyed digests when there is a cache)."""
-        if self.replays is not None and self.replays.enabled:
-            return self.replays.digest(path)  # type: ignore[no-any-return]
-        import hashlib
+        found = self._digests.get(path)
+        if found is None:
+            if self.replays is not None and self.replays.enabled:
+                found = self.replays.digest(path)
+            else:
+                import hashlib
 
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+                found = hashlib.sha256(path.read_bytes()).hexdigest()
+            self._digests[path] = found
+        return found  # type: ignore[no-any-return]
 
     def _is_added(self, file: str) -> bool:
         """Whether git calls `file` new (a file under a resolved folder is its own real path unless a

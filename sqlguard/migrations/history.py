@@ -284,21 +284,22 @@ class HistoryIndex:
         """The .sql files of a flat history's folders, and the up/down/migration files of their
         subfolders (diesel, prisma), in order."""
         candidates: list[Path] = []
-        entries = []
         for folder in self._groups.get(root, (root,)):  # (Flyway's locations: one history over several)
             try:
-                entries.extend(sorted(folder.iterdir()))
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=lambda e: e.name)
             except OSError:
                 continue
-        for entry in entries:
-            try:
-                if entry.is_file() and entry.name.lower().endswith(".sql"):
-                    candidates.append(entry)
-                elif entry.is_dir() and entry.name not in _SKIP_DIRS:
-                    candidates.extend(entry / n for n in ("up.sql", "down.sql", "migration.sql")
-                                      if (entry / n).is_file())
-            except OSError:
-                continue
+            for entry in entries:
+                try:
+                    if entry.name.lower().endswith(".sql") and entry.is_file():
+                        candidates.append(folder / entry.name)
+                    elif entry.name not in _SKIP_DIRS and entry.is_dir():
+                        sub = folder / entry.name
+                        candidates.extend(sub / n for n in ("up.sql", "down.sql", "migration.sql")
+                                          if (sub / n).is_file())
+                except OSError:
+                    continue
         return candidates
 
     def _history_of(self, root: Path, classified: list[_File | None]) -> History:
@@ -517,10 +518,10 @@ def out_of_order(history: History, added: frozenset[Path]) -> dict[Path, Migrati
     "Existing" is every migration whose file is not in `added`. Repeatables run after all versioned
     migrations whatever their name, and a baseline only seeds fresh databases, so neither is judged.
     """
-    keys = {real_path(p) for p in added}
-    existing = [m for m in history.migrations if real_path(m.path) not in keys and m.sort_key[0] == 1]
+    new = {history.index_of(p) for p in added if history.migration(p) is not None}  # (by the migrations' own files)
+    existing = [m for i, m in enumerate(history.migrations) if i not in new and m.sort_key[0] == 1]
     if not existing:
         return {}
     newest = existing[-1]
-    return {m.path: newest for m in history.migrations
-            if real_path(m.path) in keys and m.sort_key[0] == 1 and m.sort_key < newest.sort_key}
+    return {m.path: newest for i, m in enumerate(history.migrations)
+            if i in new and m.sort_key[0] == 1 and m.sort_key < newest.sort_key}

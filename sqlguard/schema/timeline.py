@@ -25,6 +25,7 @@ from sqlguard.sql.split import Statement, split
 from sqlguard.sql.text import decode
 
 MANUAL = re.compile(r"--\s*MANUAL:\s*(.*)")
+CHECKPOINT = 64  # a replay keeps the schema before every 64th migration
 
 
 def statements_of(text: str, dialect: str, section: str | None = None) -> Iterator[Statement]:
@@ -88,7 +89,11 @@ class Timeline:
     # a migration file's digest (a stat-keyed cache's), for `prefixes`; None: hash what `read` returns
     digest: Callable[[Path], str] | None = None
     steps: list[Step | None] = field(default_factory=list)  # None: not loaded yet (before a snapshot)
-    _known: dict[int, Schema] = field(default_factory=dict)  # schemas built so far: before migration i
+    # schemas kept: before migration i, for i = 0, every CHECKPOINT-th, and where a replay starts or ends
+    # (a long history's schemas would not fit in memory all at once; any other is rebuilt from the
+    # nearest kept one and the steps in between)
+    _known: dict[int, Schema] = field(default_factory=dict)
+    _recent: dict[int, Schema] = field(default_factory=dict)  # the last few rebuilt (a file asks for i and i + 1)
     _leftovers: dict[int, list[Leftover]] = field(default_factory=dict)
     prefixes: list[str] = field(default_factory=list)
     reused: int = 0  # migrations taken from the store, not replayed
@@ -139,7 +144,9 @@ class Timeline:
             self.steps[i] = Step(Delta.between(before, after, builder.tables.touched), tuple(builder.effects),
                                  bool(builder.unreadable))
             self._made.append(i)
-            self._known[i + 1] = before = after
+            before = after
+            if (i + 1) % CHECKPOINT == 0 or i + 1 == stop:
+                self._known[i + 1] = after
 
     def _step(self, i: int) -> Step:
         """Migration i's step, loading (or, when the store lacks it, replaying) the ones before a snapshot."""
@@ -174,11 +181,18 @@ class Timeline:
         schema built before it and the steps in between."""
         found = self._known.get(i)
         if found is None:
-            j = max(k for k in self._known if k <= i)
-            builder = SchemaBuilder.from_schema(self._known[j], self.dialect)
+            found = self._recent.get(i)
+        if found is None:
+            j = max(k for k in (*self._known, *self._recent) if k <= i)
+            builder = SchemaBuilder.from_schema(self._known.get(j) or self._recent[j], self.dialect)
             for k in range(j, i):
                 self._step(k).delta.apply(builder)
-            found = self._known[i] = builder.freeze()
+            found = builder.freeze()
+            if i % CHECKPOINT == 0:
+                self._known[i] = found
+            self._recent[i] = found
+            while len(self._recent) > 4:
+                del self._recent[max(self._recent, key=lambda k: abs(k - i))]  # (the farthest from this one)
         return found
 
     def after(self, i: int) -> Schema:
