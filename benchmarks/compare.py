@@ -326,12 +326,7 @@ def bench_startup(sg: str, one: Path, no_cache: bool, extra: list[str], work: Pa
         if flags and not no_cache:
             continue
         cmd = [sg, "lint", *flags, *extra]
-        results = []
-        for n in range(5):
-            with changed.open("a", encoding="utf-8") as out:
-                out.write(f"\n-- edited {label} {n}\n")
-            results.append(measure(cmd, [changed], cwd, chunk=1))
-        best = min(results, key=lambda r: min(r["times"]))
+        best = _best_of_edits(cmd, changed, cwd, label)
         history = len([f for f in folder.iterdir() if f.suffix == ".sql"])
         row = fill(Row("one changed file", label, 1, command=f"{shown(cmd)} {one.parent.name}/{one.name}",
                        note=f"best of 5, wall clock incl. interpreter start; the newest of {history} .sql files "
@@ -356,6 +351,16 @@ def bench_startup(sg: str, one: Path, no_cache: bool, extra: list[str], work: Pa
     return [*pre, ver], imports
 
 
+def _best_of_edits(cmd: list[str], changed: Path, cwd: Path, label: str) -> dict:
+    """Five times: give `changed` a new line, then lint it alone; the fastest of the five."""
+    results = []
+    for n in range(5):
+        with changed.open("a", encoding="utf-8") as out:
+            out.write(f"\n-- edited {label} {n}\n")
+        results.append(measure(cmd, [changed], cwd, chunk=1))
+    return min(results, key=lambda r: min(r["times"]))
+
+
 def bench_history_curve(sg: str, sizes: list[int], seed: int, no_cache: bool, extra: list[str],
                         work: Path) -> list[Row]:
     """The pre-commit case on generated histories of each size: one folder of N migrations in a git
@@ -377,12 +382,7 @@ def bench_history_curve(sg: str, sizes: list[int], seed: int, no_cache: bool, ex
             if flags and not no_cache:
                 continue
             cmd = [sg, "lint", *flags, *extra]
-            results = []
-            for k in range(5):
-                with changed.open("a", encoding="utf-8") as out:
-                    out.write(f"\n-- edited {k}\n")
-                results.append(measure(cmd, [changed], cwd, chunk=1))
-            best = min(results, key=lambda r: min(r["times"]))
+            best = _best_of_edits(cmd, changed, cwd, label)
             row = fill(Row(f"history of {n}", label, 1, command=f"{shown(cmd)} <newest migration>",
                            note="best of 5, wall clock incl. interpreter start"
                                 + ("" if in_git else " (git not found: no repository)")), best)
